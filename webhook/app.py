@@ -1,0 +1,23 @@
+"""Flask application factory; wiring only, no request logic."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from webhook import views
+from webhook.engine import EngineOptions
+from webhook.reload import PolicyStore
+from webhook.settings import Settings
+
+
+def create_app(settings: Settings, policies: PolicyStore) -> Flask:
+    app = Flask("webhook")
+    app.config["MAX_CONTENT_LENGTH"] = views.MAX_BODY_BYTES
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["csr_webhook.settings"] = settings
+    app.extensions["csr_webhook.policies"] = policies
+    app.extensions["csr_webhook.options"] = EngineOptions(
+        allow_unmatched_signers=settings.unmatched_signers == "allow"
+    )
+    app.register_blueprint(views.blueprint)
+    return app

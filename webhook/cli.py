@@ -1,0 +1,190 @@
+"""The `csr-webhook` command line: serve, check.
+
+Every `serve` flag also reads CSR_WEBHOOK_<FLAG> from the environment (flags win).
+Exit codes: 0 success, 1 policy problems, 2 bad usage or input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import ssl
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from webhook import __version__
+from webhook.devcert import generate_dev_certificate
+from webhook.policy.loader import load_policies
+from webhook.server import run_server
+from webhook.settings import Settings
+
+ENV_PREFIX = "CSR_WEBHOOK_"
+log = logging.getLogger("csr_webhook")
+
+
+class UsageError(Exception):
+    pass
+
+
+def _env(name: str, default: str | None) -> str | None:
+    return os.environ.get(ENV_PREFIX + name, default)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
+def _host_port(text: str) -> str:
+    _host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return text
+
+
+def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = sub.add_parser("serve", help="run the admission webhook server")
+    flags: list[tuple[str, str | None, object, str]] = [
+        ("--policies", "./policies", str, "policy directory"),
+        ("--bind", "0.0.0.0:8443", _host_port, "HTTPS admission endpoint HOST:PORT"),
+        ("--tls-cert", None, str, "serving certificate (PEM)"),
+        ("--tls-key", None, str, "serving key (PEM)"),
+        ("--client-ca", None, str, "require client certificates signed by this CA"),
+        ("--metrics-bind", "0.0.0.0:9090", _host_port, "plain-HTTP /metrics HOST:PORT"),
+        ("--workers", "2", _positive_int, "gunicorn worker processes"),
+        ("--threads", "4", _positive_int, "threads per worker"),
+        ("--unmatched-signers", "deny", str, "deny or allow CSRs for signers without a policy"),
+        ("--reload-interval", "5", _positive_float, "seconds between change polls"),
+        ("--log-level", "info", str, "debug, info, warning, error"),
+    ]
+    for flag, default, kind, text in flags:
+        env_name = flag[2:].upper().replace("-", "_")
+        choices = None
+        if flag == "--unmatched-signers":
+            choices = ["deny", "allow"]
+        if flag == "--log-level":
+            choices = ["debug", "info", "warning", "error", "critical"]
+        serve.add_argument(
+            flag,
+            default=_env(env_name, default),
+            type=kind,  # type: ignore[arg-type]
+            choices=choices,
+            help=f"{text} (env {ENV_PREFIX}{env_name}; default {default})",
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="csr-webhook", description="Admission webhook for CertificateSigningRequests"
+    )
+    parser.add_argument("--version", action="version", version=f"csr-webhook {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_serve(sub)
+    check = sub.add_parser("check", help="lint policy files and directories")
+    check.add_argument("paths", nargs="*", default=["policies"], help="files or directories")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise UsageError("--tls-cert and --tls-key must be given together")
+    return Settings(
+        policies=Path(args.policies),
+        bind=args.bind,
+        tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+        tls_key=Path(args.tls_key) if args.tls_key else None,
+        client_ca=Path(args.client_ca) if args.client_ca else None,
+        metrics_bind=args.metrics_bind,
+        workers=args.workers,
+        threads=args.threads,
+        unmatched_signers=args.unmatched_signers,
+        reload_interval=args.reload_interval,
+        log_level=args.log_level,
+    )
+
+
+def run_check(paths: Sequence[str]) -> int:
+    result = load_policies([Path(p) for p in paths])
+    for problem in result.problems:
+        print(problem)
+    if result.errors:
+        print(f"{len(result.errors)} problem(s) in {len(result.files)} file(s)", file=sys.stderr)
+        return 1
+    count = len(result.policy_set.policies) if result.policy_set else 0
+    print(f"ok: {count} policies in {len(result.files)} file(s)", file=sys.stderr)
+    return 0
+
+
+def run_serve(settings: Settings) -> int:
+    if not settings.policies.is_dir():
+        raise UsageError(f"--policies {str(settings.policies)!r} is not a directory")
+    result = load_policies([settings.policies])
+    if result.policy_set is None:
+        for problem in result.errors:
+            print(problem, file=sys.stderr)
+        print(
+            f"refusing to start: {len(result.errors)} problem(s) in policy set "
+            f"{str(settings.policies)!r}",
+            file=sys.stderr,
+        )
+        return 1
+    if settings.tls_cert is None:
+        cert, key = generate_dev_certificate()
+        settings = replace(settings, tls_cert=cert, tls_key=key)
+        print(f"development certificate written to {cert.parent}", file=sys.stderr)
+        log.warning(
+            "no --tls-cert/--tls-key: serving a self-signed development certificate from %s; "
+            "not for production",
+            cert.parent,
+        )
+    assert settings.tls_cert is not None
+    assert settings.tls_key is not None
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            settings.tls_cert, settings.tls_key
+        )
+        if settings.client_ca is not None:
+            ssl.create_default_context(cafile=str(settings.client_ca))
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"cannot use TLS files: {exc}") from exc
+    run_server(settings, result.policy_set)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(args, "log_level", "info").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        if args.command == "check":
+            return run_check(args.paths)
+        return run_serve(settings_from_args(args))
+    except UsageError as exc:
+        print(f"csr-webhook: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Values the decision core produces: a Violation per broken rule, a Decision per review.
+
+Pure data; nothing here knows about HTTP, Flask or metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Violation:
+    """One broken rule. `code` is stable (tests and metrics key on it)."""
+
+    code: str
+    field: str
+    message: str
+
+
+class Verdict(StrEnum):
+    ALLOWED = "allowed"
+    DENIED = "denied"
+    WARNED = "warned"
+    AUDITED = "audited"
+    IGNORED = "ignored"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """The outcome of evaluating one admission request.
+
+    `policy` is a policy name, "unmatched" (no policy governs the signer) or "none"
+    (nothing to evaluate); it is safe to use as a metric label.
+    """
+
+    verdict: Verdict
+    policy: str = "none"
+    rules: tuple[str, ...] = ()
+    violations: tuple[Violation, ...] = ()
+    warnings: tuple[str, ...] = ()
+    patch: tuple[dict[str, object], ...] | None = None
+    summary: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def allowed(self) -> bool:
+        return self.verdict is not Verdict.DENIED

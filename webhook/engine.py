@@ -1,0 +1,165 @@
+"""Evaluate one admission request against the policy set and return a Decision.
+
+parse -> select policy -> pick applicable rules -> run checks -> combine -> enforce.
+Pure: no Flask, no metrics, no I/O. Bad input becomes violations; only bugs raise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from webhook.admission import AdmissionRequest
+from webhook.checks import structure
+from webhook.context import CreateContext
+from webhook.csr import CSRError, ParsedCSR, parse_csr
+from webhook.decision import Decision, Verdict, Violation
+from webhook.matching import Requester, template_variables
+from webhook.policy.model import Enforcement, PolicySet, SignerPolicy
+from webhook.resource import CSRObject, parse_csr_object
+
+RuleCheck = Callable[[CreateContext], Iterable[Violation]]
+
+# Rule-dependent CREATE checks, each a pure module under webhook/checks/.
+RULE_CHECKS: tuple[RuleCheck, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineOptions:
+    allow_unmatched_signers: bool = False
+
+
+def evaluate(
+    request: AdmissionRequest,
+    policies: PolicySet,
+    options: EngineOptions,
+    *,
+    mutating: bool = False,
+) -> Decision:
+    if not request.is_csr:
+        return Decision(
+            verdict=Verdict.IGNORED,
+            warnings=(
+                f"csr-webhook ignores {request.resource or 'unknown'}.{request.group or 'core'}: "
+                "only certificatesigningrequests are checked (webhook misconfigured?)",
+            ),
+        )
+    if request.operation not in ("CREATE", "UPDATE") or request.object is None:
+        return Decision(verdict=Verdict.ALLOWED)
+    obj = parse_csr_object(request.object)
+    if request.operation == "UPDATE":
+        # Transition, approval and issuance gates plug in here.
+        return Decision(verdict=Verdict.ALLOWED)
+    if mutating:
+        # Lifetime defaulting and clamping plug in here; the mutating endpoint never denies.
+        return Decision(verdict=Verdict.ALLOWED)
+    requester = Requester(obj.username, obj.groups)
+    return evaluate_create(obj, requester, policies, options)
+
+
+def evaluate_create(
+    obj: CSRObject, requester: Requester, policies: PolicySet, options: EngineOptions
+) -> Decision:
+    """Decide a CREATE: allowed when no deny list matches and one applicable rule permits."""
+    policy = policies.select(obj.signer_name)
+    if policy is None:
+        return _unmatched(obj, options)
+    csr, violations = _parse(obj)
+    if csr is None:
+        return _enforce(policy, (), violations)
+    violations.extend(structure.check(csr))
+    variables = template_variables(requester, obj.signer_name)
+    rules = [r for r in policy.rules if r.requesters is None or r.requesters.admits(requester)]
+    if not rules:
+        violations.append(
+            Violation(
+                code="requester.not_permitted",
+                field="spec.username",
+                message=f"requester {requester.username!r} may not request certificates "
+                f"from signer {obj.signer_name!r}",
+            )
+        )
+        return _enforce(policy, (), violations)
+    per_rule = [
+        (
+            rule.name,
+            list(
+                _run_rule_checks(
+                    CreateContext(
+                        csr=csr,
+                        obj=obj,
+                        requester=requester,
+                        variables=variables,
+                        policy=policy,
+                        rule=rule,
+                    )
+                )
+            ),
+        )
+        for rule in rules
+    ]
+    permitting = [name for name, found in per_rule if not found]
+    if permitting and not violations:
+        return Decision(verdict=Verdict.ALLOWED, policy=policy.name, rules=(permitting[0],))
+    names = tuple(name for name, _ in per_rule)
+    for _, found in per_rule:
+        violations.extend(v for v in found if v not in violations)
+    return _enforce(policy, names, violations)
+
+
+def _run_rule_checks(context: CreateContext) -> Iterator[Violation]:
+    for check in RULE_CHECKS:
+        yield from check(context)
+
+
+def _parse(obj: CSRObject) -> tuple[ParsedCSR | None, list[Violation]]:
+    if obj.request is None:
+        return None, [
+            Violation(
+                code="csr.encoding",
+                field="spec.request",
+                message="spec.request is not valid base64",
+            )
+        ]
+    try:
+        return parse_csr(obj.request), []
+    except CSRError as exc:
+        return None, [exc.violation]
+
+
+def _unmatched(obj: CSRObject, options: EngineOptions) -> Decision:
+    if options.allow_unmatched_signers:
+        return Decision(verdict=Verdict.ALLOWED, policy="unmatched")
+    violation = Violation(
+        code="signer.unmatched",
+        field="spec.signerName",
+        message=f"no policy governs signer {obj.signer_name!r}",
+    )
+    return Decision(
+        verdict=Verdict.DENIED,
+        policy="unmatched",
+        violations=(violation,),
+        summary=f"signer {obj.signer_name!r} is not governed by any policy",
+    )
+
+
+def _enforce(policy: SignerPolicy, rules: tuple[str, ...], violations: list[Violation]) -> Decision:
+    rule_text = f" rule(s) {', '.join(repr(r) for r in rules)}" if rules else ""
+    summary = f"policy {policy.name!r}{rule_text} denied the request"
+    if policy.enforcement is Enforcement.WARN:
+        return Decision(
+            verdict=Verdict.WARNED,
+            policy=policy.name,
+            rules=rules,
+            violations=tuple(violations),
+            warnings=tuple(f"{v.code}: {v.field}: {v.message}" for v in violations),
+            summary=summary,
+        )
+    verdict = Verdict.AUDITED if policy.enforcement is Enforcement.AUDIT else Verdict.DENIED
+    return Decision(
+        verdict=verdict,
+        policy=policy.name,
+        rules=rules,
+        violations=tuple(violations),
+        summary=summary,
+    )

@@ -1,0 +1,1 @@
+"""Signer policies: declared shape (`schema`), typed values (`model`), loading (`loader`)."""

@@ -1,0 +1,310 @@
+"""The shape of a SignerPolicy document, declared once.
+
+The same declaration validates loaded YAML (unknown keys, types, required fields, enums) and
+renders the JSON Schema that editors use, so the two cannot drift apart. Semantic checks
+(patterns, CIDRs, durations, cross-references) live in `loader`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+API_VERSION = "policy.csr-webhook.io/v1alpha1"
+
+SUBJECT_ATTRIBUTES = (
+    "commonName",
+    "organization",
+    "organizationalUnit",
+    "country",
+    "locality",
+    "province",
+    "streetAddress",
+    "postalCode",
+    "serialNumber",
+)
+
+# staging/src/k8s.io/api/certificates/v1/types.go :: KeyUsage (the 23 known usages)
+KNOWN_USAGES = (
+    "signing",
+    "digital signature",
+    "content commitment",
+    "key encipherment",
+    "key agreement",
+    "data encipherment",
+    "cert sign",
+    "crl sign",
+    "encipher only",
+    "decipher only",
+    "any",
+    "server auth",
+    "client auth",
+    "code signing",
+    "email protection",
+    "s/mime",
+    "ipsec end system",
+    "ipsec tunnel",
+    "ipsec user",
+    "timestamping",
+    "ocsp signing",
+    "microsoft sgc",
+    "netscape sgc",
+)
+
+ECDSA_CURVES = ("P-256", "P-384", "P-521")
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """A node of the declared document shape."""
+
+    kind: str  # object | array | string | boolean | integer | duration | enum
+    description: str = ""
+    fields: Mapping[str, Shape] = field(default_factory=dict)
+    required: tuple[str, ...] = ()
+    items: Shape | None = None
+    min_items: int = 0
+    minimum: int | None = None
+    choices: tuple[str, ...] = ()
+    default: object = None
+
+
+def obj(
+    fields: Mapping[str, Shape], description: str = "", required: tuple[str, ...] = ()
+) -> Shape:
+    return Shape("object", description, dict(fields), required)
+
+
+def array(items: Shape, description: str = "", min_items: int = 0) -> Shape:
+    return Shape("array", description, items=items, min_items=min_items)
+
+
+def string(description: str = "") -> Shape:
+    return Shape("string", description)
+
+
+def boolean(description: str = "", default: bool = False) -> Shape:
+    return Shape("boolean", description, default=default)
+
+
+def integer(description: str = "", minimum: int | None = None) -> Shape:
+    return Shape("integer", description, minimum=minimum)
+
+
+def duration(description: str = "") -> Shape:
+    return Shape("duration", description)
+
+
+def enum(*choices: str, description: str = "", default: str | None = None) -> Shape:
+    return Shape("enum", description, choices=choices, default=default)
+
+
+def _values(description: str, wildcard: bool = False) -> Shape:
+    fields = {
+        "values": array(string(), "patterns; every occurrence must match one"),
+        "required": boolean("at least one occurrence must be present"),
+        "maxItems": integer("at most this many occurrences", minimum=1),
+    }
+    if wildcard:
+        fields["allowWildcardNames"] = boolean("permit a requested `*` left-most label")
+    return obj(fields, description)
+
+
+_PATTERNS = array(string())
+_SUBJECTS = obj(
+    {"users": _PATTERNS, "groups": _PATTERNS, "serviceAccounts": _PATTERNS},
+    "who: username patterns, group patterns, service accounts (namespace/name)",
+)
+_LIFETIME = obj(
+    {
+        "min": duration(),
+        "max": duration(),
+        "default": duration(),
+        "onExceed": enum("Deny", "Clamp", default="Deny"),
+    }
+)
+_KEYS = obj(
+    {
+        "rsa": obj({"minBits": integer(minimum=1024), "maxBits": integer(minimum=1024)}),
+        "ecdsa": obj({"curves": array(enum(*ECDSA_CURVES), min_items=1)}),
+        "ed25519": boolean(),
+        "ed448": boolean(),
+    }
+)
+_ALLOWED = obj(
+    {
+        "subject": obj({name: _values(name) for name in SUBJECT_ATTRIBUTES}),
+        "dnsNames": _values("DNS SAN patterns", wildcard=True),
+        "ipAddresses": _values("IP SAN addresses or CIDRs"),
+        "uris": _values("URI SAN patterns"),
+        "emailAddresses": _values("email SAN patterns"),
+        "usages": array(enum(*KNOWN_USAGES), "permitted spec.usages"),
+        "isCA": boolean("permit CA certificates"),
+        "extensions": array(string(), "extra extension OIDs permitted"),
+    },
+    "allow-list; anything not listed must be absent",
+)
+_CONSTRAINTS = obj(
+    {
+        "requiredUsages": array(enum(*KNOWN_USAGES)),
+        "requireAnySAN": boolean(),
+        "lifetime": _LIFETIME,
+        "keys": _KEYS,
+        "signatureAlgorithms": array(string(), min_items=1),
+    }
+)
+_RULE = obj(
+    {
+        "name": string("unique within the policy"),
+        "requesters": _SUBJECTS,
+        "allowed": _ALLOWED,
+        "constraints": _CONSTRAINTS,
+    },
+    required=("name",),
+)
+_DENY = obj(
+    {
+        "dnsNames": _PATTERNS,
+        "ipAddresses": _PATTERNS,
+        "uris": _PATTERNS,
+        "emailAddresses": _PATTERNS,
+        "subject": obj(dict.fromkeys(SUBJECT_ATTRIBUTES, _PATTERNS)),
+    },
+    "guardrails: any match denies",
+)
+_APPROVAL = obj(
+    {
+        "approvers": _SUBJECTS,
+        "selfApproval": enum("Deny", "Allow", default="Deny"),
+        "recheck": boolean(default=True),
+    }
+)
+_ISSUANCE = obj(
+    {
+        "issuers": _SUBJECTS,
+        "caBundle": string("PEM CA certificate(s)"),
+        "caBundleFile": string("path to PEM CA certificate(s)"),
+        "maxLifetime": duration(),
+    }
+)
+
+SIGNER_POLICY = obj(
+    {
+        "apiVersion": enum(API_VERSION),
+        "kind": enum("SignerPolicy"),
+        "metadata": obj({"name": string("unique across all loaded policies")}, required=("name",)),
+        "spec": obj(
+            {
+                "signerNames": array(string(), "exact signer names or patterns", min_items=1),
+                "enforcement": enum("Deny", "Warn", "Audit", default="Deny"),
+                "deny": _DENY,
+                "rules": array(_RULE, min_items=1),
+                "approval": _APPROVAL,
+                "issuance": _ISSUANCE,
+            },
+            required=("signerNames", "rules"),
+        ),
+    },
+    "A SignerPolicy document",
+    required=("apiVersion", "kind", "metadata", "spec"),
+)
+
+_TYPE_NAMES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "boolean": "true or false",
+    "integer": "an integer",
+    "duration": "a duration (e.g. 90s, 10m, 24h, 1h30m, 30d) or whole seconds",
+}
+
+
+def _type_ok(shape: Shape, value: object) -> bool:
+    checks: dict[str, Callable[[object], bool]] = {
+        "object": lambda v: isinstance(v, dict),
+        "array": lambda v: isinstance(v, list),
+        "string": lambda v: isinstance(v, str),
+        "boolean": lambda v: isinstance(v, bool),
+        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "duration": lambda v: (
+            isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool))
+        ),
+        "enum": lambda v: isinstance(v, str) and v in shape.choices,
+    }
+    return checks[shape.kind](value)
+
+
+def validate_shape(
+    shape: Shape, value: object, path: tuple[str | int, ...] = ()
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Yield (path, message) for every place the value departs from the shape."""
+    if not _type_ok(shape, value):
+        if shape.kind == "enum":
+            allowed = ", ".join(repr(c) for c in shape.choices)
+            yield path, f"must be one of {allowed}, got {value!r}"
+        else:
+            yield path, f"must be {_TYPE_NAMES[shape.kind]}, got {_describe(value)}"
+        return
+    if shape.kind == "integer" and shape.minimum is not None:
+        assert isinstance(value, int)
+        if value < shape.minimum:
+            yield path, f"must be at least {shape.minimum}, got {value}"
+    if isinstance(value, list) and shape.items is not None:
+        if len(value) < shape.min_items:
+            yield path, f"must have at least {shape.min_items} item(s)"
+        for index, item in enumerate(value):
+            yield from validate_shape(shape.items, item, (*path, index))
+    if isinstance(value, dict):
+        for name in shape.required:
+            if name not in value:
+                yield path, f"missing required field {name!r}"
+        for key, item in value.items():
+            if key not in shape.fields:
+                known = ", ".join(shape.fields)
+                yield (*path, key), f"unknown field {key!r} (known: {known})"
+                continue
+            yield from validate_shape(shape.fields[key], item, (*path, key))
+
+
+def _describe(value: object) -> str:
+    if value is None:
+        return "null (empty value)"
+    kind = {dict: "a mapping", list: "a list", bool: "a boolean", int: "an integer"}.get(
+        type(value), type(value).__name__
+    )
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return f"{kind} {value!r}" if not isinstance(value, str) else f"string {value!r}"
+    return kind
+
+
+def to_json_schema(shape: Shape) -> dict[str, object]:
+    """Render a shape as JSON Schema (draft 2020-12) fragments."""
+    out: dict[str, object] = {}
+    if shape.description:
+        out["description"] = shape.description
+    if shape.kind == "object":
+        out["type"] = "object"
+        out["additionalProperties"] = False
+        out["properties"] = {k: to_json_schema(v) for k, v in shape.fields.items()}
+        if shape.required:
+            out["required"] = list(shape.required)
+    elif shape.kind == "array":
+        out["type"] = "array"
+        assert shape.items is not None
+        out["items"] = to_json_schema(shape.items)
+        if shape.min_items:
+            out["minItems"] = shape.min_items
+    elif shape.kind == "enum":
+        out["enum"] = list(shape.choices)
+    elif shape.kind == "duration":
+        out["oneOf"] = [
+            {"type": "string", "pattern": r"^([0-9]+(d|h|m|s))+$"},
+            {"type": "integer", "minimum": 0},
+        ]
+    else:
+        out["type"] = shape.kind
+        if shape.minimum is not None:
+            out["minimum"] = shape.minimum
+    if shape.default is not None:
+        out["default"] = shape.default
+    return out

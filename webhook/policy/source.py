@@ -1,0 +1,169 @@
+"""Read YAML policy files into plain values while remembering the line of every path.
+
+Owns the YAML hazards: duplicate keys, alias bombs, oversized files, non-scalar keys.
+Never raises for bad input: every problem becomes a `Problem` with file and line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+MAX_FILE_BYTES = 1024 * 1024
+MAX_NODES_PER_DOCUMENT = 20_000
+
+PathKey = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a policy file, printed as `file:line: path: message`."""
+
+    file: str
+    line: int
+    path: str
+    message: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        prefix = "" if self.severity == "error" else f"{self.severity}: "
+        return f"{self.file}:{self.line}: {where}{prefix}{self.message}"
+
+
+@dataclass(slots=True)
+class Document:
+    """One YAML document: its value and the 1-based line of each path inside it."""
+
+    file: str
+    index: int
+    value: object
+    lines: dict[PathKey, int] = field(default_factory=dict)
+
+    def line_of(self, path: PathKey) -> int:
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get((), 1)
+
+
+def format_path(path: PathKey) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+class _BudgetExceededError(Exception):
+    pass
+
+
+class _Converter:
+    def __init__(self, document: Document, problems: list[Problem]) -> None:
+        self.document = document
+        self.problems = problems
+        self.nodes = 0
+        self.constructor = yaml.SafeLoader("")
+
+    def problem(self, path: PathKey, line: int, message: str) -> None:
+        self.problems.append(Problem(self.document.file, line, format_path(path), message))
+
+    def convert(self, node: yaml.Node, path: PathKey) -> object:
+        self.nodes += 1
+        if self.nodes > MAX_NODES_PER_DOCUMENT:
+            raise _BudgetExceededError
+        line = node.start_mark.line + 1
+        self.document.lines.setdefault(path, line)
+        if isinstance(node, yaml.MappingNode):
+            result: dict[str, object] = {}
+            for key_node, value_node in node.value:
+                key_line = key_node.start_mark.line + 1
+                if not isinstance(key_node, yaml.ScalarNode):
+                    self.problem(path, key_line, "mapping keys must be plain strings")
+                    continue
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    self.problem(path, key_line, "merge keys (<<) are not supported")
+                    continue
+                key = str(key_node.value)
+                if key in result:
+                    self.problem((*path, key), key_line, f"duplicate key {key!r}")
+                    continue
+                self.document.lines[(*path, key)] = key_line
+                result[key] = self.convert(value_node, (*path, key))
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            self.problem(path, line, f"cannot read value {node.value!r}: {exc}")
+            return None
+
+
+def read_documents(path: Path, display: str | None = None) -> tuple[list[Document], list[Problem]]:
+    """Parse every YAML document of one file; problems name the file and line."""
+    name = display or str(path)
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        return [], [Problem(name, 1, "", f"cannot read file: {exc.strerror or exc}")]
+    if len(data) > MAX_FILE_BYTES:
+        return [], [Problem(name, 1, "", f"file is larger than {MAX_FILE_BYTES} bytes")]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return [], [Problem(name, 1, "", f"file is not UTF-8 text: {exc.reason}")]
+    return parse_documents(text, name)
+
+
+def parse_documents(text: str, name: str) -> tuple[list[Document], list[Problem]]:
+    problems: list[Problem] = []
+    documents: list[Document] = []
+    try:
+        for index, node in enumerate(_compose_all(text)):
+            if node is None:
+                continue
+            document = Document(name, index, None)
+            converter = _Converter(document, problems)
+            try:
+                document.value = converter.convert(node, ())
+            except _BudgetExceededError:
+                problems.append(
+                    Problem(
+                        name,
+                        node.start_mark.line + 1,
+                        "",
+                        f"document expands to more than {MAX_NODES_PER_DOCUMENT} YAML nodes "
+                        "(too large, or an alias bomb)",
+                    )
+                )
+                continue
+            except RecursionError:
+                problems.append(Problem(name, node.start_mark.line + 1, "", "nesting too deep"))
+                continue
+            documents.append(document)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        message = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        problems.append(Problem(name, line, "", f"YAML syntax error: {message}"))
+    except (yaml.YAMLError, RecursionError) as exc:
+        problems.append(Problem(name, 1, "", f"YAML error: {exc}"))
+    return documents, problems
+
+
+def _compose_all(text: str) -> Iterator[yaml.Node | None]:
+    loader = yaml.SafeLoader(text)
+    try:
+        while loader.check_node():
+            yield loader.get_node()
+    finally:
+        loader.dispose()

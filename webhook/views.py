@@ -1,0 +1,93 @@
+"""HTTP endpoints: /validate, /mutate, /healthz, /readyz.
+
+The only place that maps outcomes to HTTP: a broken review is 400/413/415 with a JSON error
+body, a policy violation is 200 with `allowed: false`, a bug is 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from webhook.admission import ReviewError, build_response, parse_review
+from webhook.engine import EngineOptions, evaluate
+from webhook.reload import PolicyStore
+
+MAX_BODY_BYTES = 3 * 1024 * 1024
+
+log = logging.getLogger("csr_webhook")
+blueprint = Blueprint("webhook", __name__)
+
+
+def _error(status: int, message: str) -> tuple[Response, int]:
+    return jsonify({"error": message, "code": status}), status
+
+
+def _read_body() -> bytes | tuple[Response, int]:
+    if request.mimetype != "application/json":
+        return _error(415, f"content type must be application/json, got {request.mimetype!r}")
+    length = request.content_length
+    if length is not None and length > MAX_BODY_BYTES:
+        return _error(413, f"body of {length} bytes exceeds the limit of {MAX_BODY_BYTES}")
+    body = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        return _error(413, f"body exceeds the limit of {MAX_BODY_BYTES} bytes")
+    return body
+
+
+def _review(mutating: bool) -> tuple[Response, int]:
+    started = time.perf_counter()
+    body = _read_body()
+    if not isinstance(body, bytes):
+        return body
+    try:
+        admission = parse_review(body)
+    except ReviewError as exc:
+        return _error(400, f"malformed AdmissionReview: {exc}")
+    store: PolicyStore = current_app.extensions["csr_webhook.policies"]
+    options: EngineOptions = current_app.extensions["csr_webhook.options"]
+    try:
+        decision = evaluate(admission, store.current, options, mutating=mutating)
+    except ReviewError as exc:
+        return _error(400, f"malformed AdmissionReview: {exc}")
+    except Exception:
+        log.exception("evaluation failed for review uid=%s", admission.uid)
+        return _error(500, f"internal error evaluating review {admission.uid}")
+    log.debug(
+        "decided uid=%s verdict=%s in %.3f ms",
+        admission.uid,
+        decision.verdict,
+        (time.perf_counter() - started) * 1000,
+    )
+    return jsonify(build_response(admission.uid, decision, mutating=mutating)), 200
+
+
+@blueprint.post("/validate")
+def validate() -> tuple[Response, int]:
+    return _review(mutating=False)
+
+
+@blueprint.post("/mutate")
+def mutate() -> tuple[Response, int]:
+    return _review(mutating=True)
+
+
+@blueprint.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    return jsonify({"status": "ok"}), 200
+
+
+@blueprint.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    store: PolicyStore = current_app.extensions["csr_webhook.policies"]
+    current = store.current
+    return jsonify(
+        {
+            "status": "ready",
+            "policies": len(current.policies),
+            "policySetHash": current.digest,
+            "lastReloadError": store.last_error,
+        }
+    ), 200
