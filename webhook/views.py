@@ -31,9 +31,21 @@ def _read_body() -> bytes | tuple[Response, int]:
     length = request.content_length
     if length is not None and length > MAX_BODY_BYTES:
         return _error(413, f"body of {length} bytes exceeds the limit of {MAX_BODY_BYTES}")
-    body = request.stream.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
+    # Read the server's input directly: werkzeug's limited stream stops silently at the
+    # limit, which would hand a truncated body to the JSON parser.
+    if length is None and not request.environ.get("wsgi.input_terminated"):
+        return b""
+    stream = request.environ["wsgi.input"]
+    chunks, size = [], 0
+    while size <= MAX_BODY_BYTES:
+        chunk = stream.read(min(65536, MAX_BODY_BYTES + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > MAX_BODY_BYTES:
         return _error(413, f"body exceeds the limit of {MAX_BODY_BYTES} bytes")
+    body = b"".join(chunks)
     return body
 
 

@@ -114,6 +114,7 @@ def load_policies(paths: Iterable[Path]) -> LoadResult:
         if policy is not None:
             policies.append(policy)
     _check_across(policies, documents, problems)
+    problems.sort(key=lambda p: (p.file, p.line))
     result = LoadResult(None, problems, [str(f) for f in files])
     if not result.errors:
         result.policy_set = PolicySet(tuple(policies), digest.hexdigest())

@@ -1,0 +1,90 @@
+"""Shared fixtures: policy directories, the app, and a test client that holds every
+webhook response to the API server's rules (tests/contract.py)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.contract import check_admission_response, check_error_body
+from webhook.app import create_app
+from webhook.policy.loader import load_policies
+from webhook.reload import PolicyStore
+from webhook.settings import Settings
+
+BASIC_POLICY = """
+apiVersion: policy.csr-webhook.io/v1alpha1
+kind: SignerPolicy
+metadata: {name: example}
+spec:
+  signerNames: ["example.com/signer"]
+  rules:
+    - name: clients
+      requesters: {groups: ["system:authenticated"]}
+      allowed:
+        subject:
+          commonName: {values: ["*"], required: true}
+        usages: ["digital signature", "client auth"]
+"""
+
+
+class ContractClient(FlaskClient):
+    """Checks every /validate and /mutate answer against the API server's response rules."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        response = super().open(*args, **kwargs)
+        path = args[0] if args and isinstance(args[0], str) else kwargs.get("path", "")
+        endpoint = path.split("?")[0]
+        if endpoint in ("/validate", "/mutate"):
+            body = response.get_json(silent=True)
+            if response.status_code == 200:
+                sent = kwargs["json"] if "json" in kwargs else json.loads(kwargs["data"])
+                check_admission_response(sent, body, mutating=endpoint == "/mutate")
+            else:
+                check_error_body(response.status_code, body)
+        return response
+
+
+def write_policies(directory: Path, **files: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (directory / name.replace("__", ".")).write_text(textwrap.dedent(text))
+    return directory
+
+
+MakeApp = Callable[..., Flask]
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> MakeApp:
+    def build(policies: dict[str, str] | None = None, **settings: Any) -> Flask:
+        directory = write_policies(
+            tmp_path / "policies",
+            **(policies if policies is not None else {"example.yaml": BASIC_POLICY}),
+        )
+        result = load_policies([directory])
+        assert result.policy_set is not None, [str(p) for p in result.problems]
+        app = create_app(
+            Settings(policies=directory, **settings), PolicyStore(directory, result.policy_set)
+        )
+        app.test_client_class = ContractClient
+        return app
+
+    return build
+
+
+@pytest.fixture
+def app(make_app: MakeApp) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()

@@ -1,0 +1,127 @@
+"""Start a real `csr-webhook serve` process over TLS for tests, and talk to it."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.contract import check_admission_response, check_error_body
+from webhook.devcert import generate_dev_certificate
+
+CLI = Path(sys.executable).parent / "csr-webhook"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    process: subprocess.Popen[bytes]
+    port: int
+    metrics_port: int
+    ca_file: Path
+    log_file: Path
+
+    def tls_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+    def connection(self) -> http.client.HTTPSConnection:
+        return http.client.HTTPSConnection(
+            "127.0.0.1", self.port, context=self.tls_context(), timeout=10
+        )
+
+    def log(self) -> str:
+        return self.log_file.read_text(errors="replace")
+
+
+def review_over(
+    connection: http.client.HTTPConnection, review: dict[str, Any], path: str = "/validate"
+) -> dict[str, Any]:
+    """POST one review on a (kept-alive) connection and check the answer against the contract."""
+    body = json.dumps(review).encode()
+    connection.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+    answer = connection.getresponse()
+    payload = json.loads(answer.read())
+    if answer.status == 200:
+        check_admission_response(review, payload, mutating=path.startswith("/mutate"))
+    else:
+        check_error_body(answer.status, payload)
+    return {"status": answer.status, "body": payload, "headers": dict(answer.getheaders())}
+
+
+def wait_ready(server: RunningServer, deadline: float = 30.0) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if server.process.poll() is not None:
+            raise AssertionError(f"server exited with {server.process.returncode}:\n{server.log()}")
+        try:
+            connection = server.connection()
+            connection.request("GET", "/readyz")
+            if connection.getresponse().status == 200:
+                connection.close()
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"server not ready after {deadline}s:\n{server.log()}")
+
+
+@contextmanager
+def running_server(
+    tmp_path: Path,
+    policies: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    use_flags: bool = True,
+) -> Iterator[RunningServer]:
+    cert, key = generate_dev_certificate(_fresh_dir(tmp_path / "tls"))
+    port, metrics_port = free_port(), free_port()
+    settings = {
+        "POLICIES": str(policies),
+        "BIND": f"127.0.0.1:{port}",
+        "METRICS_BIND": f"127.0.0.1:{metrics_port}",
+        "TLS_CERT": str(cert),
+        "TLS_KEY": str(key),
+        "WORKERS": "2",
+    }
+    args = [str(CLI), "serve", *extra]
+    environment = {**os.environ, **(env or {})}
+    for name, value in settings.items():
+        if use_flags:
+            args += [f"--{name.lower().replace('_', '-')}", value]
+        else:
+            environment[f"CSR_WEBHOOK_{name}"] = value
+    log_file = tmp_path / "server.log"
+    with log_file.open("wb") as log:
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=environment)
+    server = RunningServer(process, port, metrics_port, cert, log_file)
+    try:
+        wait_ready(server)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _fresh_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path

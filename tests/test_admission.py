@@ -1,0 +1,229 @@
+"""The AdmissionReview contract through the Flask test client (SPEC §2, §4)."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests.builders import build_csr
+from tests.conftest import MakeApp
+from tests.reviews import (
+    admission_review,
+    create_review,
+    csr_object,
+    mutating_create_review,
+    user_info,
+)
+
+VALID_CSR = build_csr(common_name="alice")
+
+
+def post(client: FlaskClient, review: dict[str, Any], path: str = "/validate") -> dict[str, Any]:
+    answer = client.post(path, json=review)
+    assert answer.status_code == 200, answer.get_json()
+    response: dict[str, Any] = answer.get_json()["response"]
+    return response
+
+
+def test_allows_conforming_csr_and_echoes_uid(client: FlaskClient) -> None:
+    review = create_review(VALID_CSR, signer_name="example.com/signer")
+    response = post(client, review)
+    assert response["allowed"] is True
+    assert response["uid"] == review["request"]["uid"]
+    assert response["auditAnnotations"] == {
+        "policy": "example",
+        "rule": "clients",
+        "decision": "allowed",
+    }
+
+
+def test_denies_garbage_pem_with_csr_violation(client: FlaskClient) -> None:
+    review = create_review(b"not a certificate request", signer_name="example.com/signer")
+    response = post(client, review)
+    assert response["allowed"] is False
+    assert response["status"]["code"] == 403
+    assert response["status"]["reason"] == "Forbidden"
+    causes = response["status"]["details"]["causes"]
+    assert [c["reason"] for c in causes] == ["csr.pem_missing"]
+    assert causes[0]["field"] == "spec.request"
+    assert "policy 'example'" in response["status"]["message"]
+
+
+def test_denies_request_field_that_is_not_base64(client: FlaskClient) -> None:
+    review = create_review(VALID_CSR, signer_name="example.com/signer")
+    review["request"]["object"]["spec"]["request"] = "%%% not base64 %%%"
+    response = post(client, review)
+    assert response["allowed"] is False
+    assert [c["reason"] for c in response["status"]["details"]["causes"]] == ["csr.encoding"]
+
+
+def test_denies_signer_without_policy_by_default(client: FlaskClient) -> None:
+    response = post(client, create_review(VALID_CSR, signer_name="other.example/x"))
+    assert response["allowed"] is False
+    assert [c["reason"] for c in response["status"]["details"]["causes"]] == ["signer.unmatched"]
+    assert response["auditAnnotations"]["policy"] == "unmatched"
+
+
+def test_allows_signer_without_policy_when_configured(make_app: MakeApp) -> None:
+    client = make_app(unmatched_signers="allow").test_client()
+    response = post(client, create_review(VALID_CSR, signer_name="other.example/x"))
+    assert response["allowed"] is True
+    assert response["auditAnnotations"]["policy"] == "unmatched"
+
+
+def test_denies_requester_no_rule_applies_to(client: FlaskClient) -> None:
+    review = create_review(VALID_CSR, signer_name="example.com/signer", groups=["other"])
+    response = post(client, review)
+    assert response["allowed"] is False
+    causes = response["status"]["details"]["causes"]
+    assert [c["reason"] for c in causes] == ["requester.not_permitted"]
+    assert (
+        "'alice' may not request certificates from signer 'example.com/signer'"
+        in (response["status"]["message"])
+    )
+
+
+def test_validating_endpoint_takes_identity_from_spec_not_caller(client: FlaskClient) -> None:
+    review = create_review(VALID_CSR, signer_name="example.com/signer", groups=["other"])
+    review["request"]["userInfo"] = user_info("alice", ["system:authenticated"])
+    assert post(client, review)["allowed"] is False
+
+
+@pytest.mark.parametrize("enforcement", ["Warn", "Audit"])
+def test_non_deny_enforcement_allows_and_reports(make_app: MakeApp, enforcement: str) -> None:
+    policy = f"""
+    apiVersion: policy.csr-webhook.io/v1alpha1
+    kind: SignerPolicy
+    metadata: {{name: soft}}
+    spec:
+      signerNames: ["example.com/*"]
+      enforcement: {enforcement}
+      rules:
+        - name: only-admins
+          requesters: {{groups: ["admins"]}}
+          allowed: {{usages: ["client auth"]}}
+    """
+    client = make_app({"soft.yaml": policy}).test_client()
+    response = post(client, create_review(VALID_CSR, signer_name="example.com/signer"))
+    assert response["allowed"] is True
+    if enforcement == "Warn":
+        assert response["warnings"] == [
+            "requester.not_permitted: spec.username: requester 'alice' may not request "
+            "certificates from signer 'example.com/signer'"
+        ]
+        assert response["auditAnnotations"]["decision"] == "warned"
+    else:
+        assert "warnings" not in response
+        assert response["auditAnnotations"]["decision"] == "audited"
+        assert response["auditAnnotations"]["violations"] == "requester.not_permitted"
+
+
+def test_mutate_answers_without_patch_when_nothing_to_change(client: FlaskClient) -> None:
+    review = mutating_create_review(VALID_CSR, signer_name="example.com/signer")
+    response = post(client, review, "/mutate")
+    assert response["allowed"] is True
+    assert "patch" not in response
+
+
+def test_ignores_other_resources_with_a_warning(client: FlaskClient) -> None:
+    review = admission_review(
+        {"metadata": {"name": "p"}},
+        kind={"group": "", "version": "v1", "kind": "Pod"},
+        resource={"group": "", "version": "v1", "resource": "pods"},
+    )
+    response = post(client, review)
+    assert response["allowed"] is True
+    assert "only certificatesigningrequests" in response["warnings"][0]
+
+
+@pytest.mark.parametrize("operation", ["DELETE", "CONNECT"])
+def test_allows_delete_and_connect(client: FlaskClient, operation: str) -> None:
+    old = csr_object(VALID_CSR, signer_name="other.example/x")
+    review = admission_review(None, operation=operation, old_object=old)
+    assert post(client, review)["allowed"] is True
+
+
+def test_allows_updates_for_now(client: FlaskClient) -> None:
+    obj = csr_object(VALID_CSR, signer_name="example.com/signer")
+    review = admission_review(obj, operation="UPDATE", old_object=obj)
+    assert post(client, review)["allowed"] is True
+
+
+def _broken_reviews() -> list[tuple[str, Any]]:
+    good = create_review(VALID_CSR, signer_name="example.com/signer")
+
+    def altered(change: Any) -> bytes:
+        review = json.loads(json.dumps(good))
+        change(review)
+        return json.dumps(review).encode()
+
+    return [
+        ("not json", b"{not json"),
+        ("not an object", b"[1, 2]"),
+        ("not utf-8", b'{"a": "\xff"}'),
+        ("v1beta1", altered(lambda r: r.update(apiVersion="admission.k8s.io/v1beta1"))),
+        ("wrong kind", altered(lambda r: r.update(kind="Review"))),
+        ("no request", altered(lambda r: r.pop("request"))),
+        ("missing uid", altered(lambda r: r["request"].pop("uid"))),
+        ("uid not string", altered(lambda r: r["request"].update(uid=5))),
+        ("operation not string", altered(lambda r: r["request"].update(operation=["CREATE"]))),
+        ("object not object", altered(lambda r: r["request"].update(object="x"))),
+        ("groups not list", altered(lambda r: r["request"]["userInfo"].update(groups="g"))),
+        ("dryRun not bool", altered(lambda r: r["request"].update(dryRun="yes"))),
+        ("usages not list", altered(lambda r: r["request"]["object"]["spec"].update(usages="x"))),
+        (
+            "expirationSeconds not int",
+            altered(lambda r: r["request"]["object"]["spec"].update(expirationSeconds="1h")),
+        ),
+        ("deeply nested", b'{"a":' * 100_000 + b"1" + b"}" * 100_000),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("case", "body"), _broken_reviews(), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_rejects_malformed_review_with_400(client: FlaskClient, case: str, body: bytes) -> None:
+    answer = client.post("/validate", data=body, content_type="application/json")
+    assert answer.status_code == 400, case
+    assert answer.get_json()["error"].startswith("malformed AdmissionReview")
+
+
+def test_rejects_non_json_content_type_with_415(client: FlaskClient) -> None:
+    review = json.dumps(create_review(VALID_CSR)).encode()
+    answer = client.post("/validate", data=review, content_type="text/plain")
+    assert answer.status_code == 415
+
+
+def test_rejects_declared_oversized_body_without_reading_it(client: FlaskClient) -> None:
+    class Unreadable(io.BytesIO):
+        def read(self, *_: Any) -> bytes:
+            raise AssertionError("the body was read")
+
+    answer = client.post(
+        "/validate",
+        input_stream=Unreadable(),
+        content_type="application/json",
+        environ_overrides={"CONTENT_LENGTH": str(3 * 1024 * 1024 + 1)},
+    )
+    assert answer.status_code == 413
+    assert "exceeds the limit" in answer.get_json()["error"]
+
+
+def test_accepts_body_just_under_the_limit(client: FlaskClient) -> None:
+    review = create_review(VALID_CSR, signer_name="example.com/signer")
+    review["padding"] = "x" * (3 * 1024 * 1024 - len(json.dumps(review)) - 20)
+    assert post(client, review)["allowed"] is True
+
+
+def test_health_and_readiness(client: FlaskClient) -> None:
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    body = ready.get_json()
+    assert body["policies"] == 1
+    assert len(body["policySetHash"]) == 64
+    assert body["lastReloadError"] is None

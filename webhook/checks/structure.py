@@ -1,0 +1,197 @@
+"""Always-on structural checks of a parsed CSR (SPEC §3.3) that do not depend on the rule.
+
+Yields the parser's `problems` unchanged, then, all with field paths under `spec.request`:
+  csr.extension_duplicate, csr.san_multiple, csr.san_kind_not_allowed,
+  csr.attribute_not_allowed, csr.control_character, csr.common_name_multiple,
+  csr.dns_syntax, csr.dns_ip_literal, csr.dns_punycode, csr.dns_unicode, csr.dns_wildcard
+Not here: the extension OID allow-list, unknown critical extensions and whether wildcards are
+permitted at all; those depend on the rule.
+"""
+
+from __future__ import annotations
+
+import encodings.idna
+import ipaddress
+import re
+from collections.abc import Iterator
+
+from cryptography.x509.oid import AttributeOID, ExtensionOID
+
+from webhook.csr import MS_EXTENSION_REQUEST_OID, ParsedCSR
+from webhook.decision import Violation
+
+_FIELD = "spec.request"
+_SAN_OID = ExtensionOID.SUBJECT_ALTERNATIVE_NAME.dotted_string
+_ATTRIBUTE_NAMES = {
+    AttributeOID.CHALLENGE_PASSWORD.dotted_string: "challengePassword",
+    AttributeOID.UNSTRUCTURED_NAME.dotted_string: "unstructuredName",
+    MS_EXTENSION_REQUEST_OID: "msExtReq",
+}
+# C0, DEL and C1: invisible in logs and UIs, and NUL truncates C strings.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_LDH_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
+_MAX_SHOWN = 64
+
+
+def _show(value: str, limit: int = _MAX_SHOWN) -> str:
+    """repr of a value, escaping control characters, cut short so messages stay one line."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}… ({len(value)} characters)"
+
+
+def _violation(code: str, path: str, message: str) -> Violation:
+    return Violation(code=code, field=f"{_FIELD}.{path}", message=message)
+
+
+def _extensions(csr: ParsedCSR) -> Iterator[Violation]:
+    first: dict[str, int] = {}
+    for index, extension in enumerate(csr.extensions):
+        earlier = first.setdefault(extension.oid, index)
+        if earlier == index:
+            continue
+        path = f"extensions[{index}]"
+        if extension.oid == _SAN_OID:
+            message = (
+                f"a second subjectAltName extension (the first is extensions[{earlier}]); "
+                "at most one is allowed"
+            )
+            yield _violation("csr.san_multiple", path, message)
+        else:
+            message = (
+                f"extension {extension.oid} ({extension.name}) repeats extensions[{earlier}]; "
+                "each extension may appear once"
+            )
+            yield _violation("csr.extension_duplicate", path, message)
+
+
+def _other_sans(csr: ParsedCSR) -> Iterator[Violation]:
+    for index, name in enumerate(csr.other_names):
+        message = f"SAN entry {_show(name)} is not allowed; only DNS, IP, URI and email SANs are"
+        yield _violation("csr.san_kind_not_allowed", f"otherNames[{index}]", message)
+
+
+def _attributes(csr: ParsedCSR) -> Iterator[Violation]:
+    for oid in csr.attribute_oids:
+        name = _ATTRIBUTE_NAMES.get(oid, "unknown")
+        message = f"CSR attribute {oid} ({name}) is not allowed; only extensionRequest is"
+        yield _violation("csr.attribute_not_allowed", "attributes", message)
+
+
+def _subject(csr: ParsedCSR) -> Iterator[Violation]:
+    for attribute in csr.subject:
+        label = attribute.name or attribute.oid
+        if _CONTROL.search(attribute.value):
+            message = (
+                f"subject {label} {_show(attribute.value)} contains control characters; "
+                "expected printable text"
+            )
+            yield _violation("csr.control_character", f"subject.{label}", message)
+    common_names = csr.subject_values("commonName")
+    if len(common_names) > 1:
+        shown = ", ".join(_show(v) for v in common_names)
+        message = (
+            f"{len(common_names)} commonName values ({shown}); at most one is allowed "
+            "(Go-based signers read only the last)"
+        )
+        yield _violation("csr.common_name_multiple", "subject.commonName", message)
+
+
+def _a_label(name: str) -> str | None:
+    try:
+        return name.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+
+
+def _is_ip_literal(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        # ipaddress refuses leading zeros, which some resolvers read as octal.
+        labels = name.split(".")
+        return len(labels) == 4 and all(label.isdigit() for label in labels)
+    return True
+
+
+def _punycode_ok(label: str) -> bool:
+    # ToUnicode compares the ACE prefix case-sensitively and passes "XN--" labels through.
+    try:
+        encodings.idna.ToUnicode(label.lower())
+    except UnicodeError:
+        return False
+    return True
+
+
+def _dns_name(name: str) -> Iterator[tuple[str, str]]:
+    """(code, message) for each way `name` is not a usable DNS SAN."""
+    shown = _show(name)
+    if not name.isascii():
+        a_label = _a_label(name)
+        hint = f"use its A-label {a_label!r}" if a_label else "use the IDNA A-label (xn--) form"
+        yield "csr.dns_unicode", f"DNS name {shown} is not ASCII; {hint}"
+        return
+    if _is_ip_literal(name):
+        yield "csr.dns_ip_literal", f"DNS name {shown} is an IP address; use an IP SAN"
+        return
+    syntax: list[str] = []
+    if len(name) > 253:
+        syntax.append(f"{len(name)} characters (at most 253)")
+    labels = name.split(".")
+    if len(labels) > 1 and not labels[-1]:
+        syntax.append("a trailing dot")
+        labels.pop()
+    for index, label in enumerate(labels):
+        if "*" in label:
+            if label != "*" or index != 0:
+                where = f"label {_show(label)}"
+                yield (
+                    "csr.dns_wildcard",
+                    (
+                        f"DNS name {shown} has '*' in {where}; a wildcard must be the whole "
+                        "left-most label"
+                    ),
+                )
+            elif len(labels) == 1:
+                yield "csr.dns_wildcard", f"DNS name {shown} is only a wildcard; expected *.domain"
+        elif not label:
+            syntax.append("an empty label")
+        elif len(label) > 63:
+            syntax.append(f"label {_show(label, 16)} over 63 characters")
+        elif not _LDH_LABEL.fullmatch(label):
+            syntax.append(f"label {_show(label, 16)} not letters, digits and inner hyphens")
+        elif label[:4].lower() == "xn--" and not _punycode_ok(label):
+            yield (
+                "csr.dns_punycode",
+                (f"DNS name {shown} has label {_show(label)}, which is not valid punycode"),
+            )
+    if syntax:
+        found = "; ".join(dict.fromkeys(syntax))
+        yield "csr.dns_syntax", f"DNS name {shown}: {found}; expected an LDH host name"
+
+
+def _sans(csr: ParsedCSR) -> Iterator[Violation]:
+    kinds = (
+        ("dnsNames", csr.dns_names),
+        ("uris", csr.uris),
+        ("emailAddresses", csr.email_addresses),
+    )
+    for kind, values in kinds:
+        for index, value in enumerate(values):
+            path = f"{kind}[{index}]"
+            if _CONTROL.search(value):
+                message = f"SAN {_show(value)} contains control characters; expected printable text"
+                yield _violation("csr.control_character", path, message)
+            elif kind == "dnsNames":
+                for code, message in _dns_name(value):
+                    yield _violation(code, path, message)
+
+
+def check(csr: ParsedCSR) -> Iterator[Violation]:
+    """Every structural violation of `csr`, the parser's problems first."""
+    yield from csr.problems
+    yield from _extensions(csr)
+    yield from _other_sans(csr)
+    yield from _attributes(csr)
+    yield from _subject(csr)
+    yield from _sans(csr)

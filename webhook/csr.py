@@ -1,0 +1,469 @@
+"""parse_csr: untrusted `spec.request` bytes -> ParsedCSR, or CSRError when nothing can be said.
+
+Owns PEM/DER interpretation and proof of possession; it judges nothing else (checks do).
+Fatal `CSRError` codes (field `spec.request`):
+  csr.too_large, csr.pem_missing, csr.pem_multiple, csr.pem_type, csr.pem_headers,
+  csr.der_invalid, csr.public_key_unsupported, csr.signature_unsupported, csr.signature_invalid
+Non-fatal `ParsedCSR.problems` codes:
+  csr.subject_value_not_string, csr.subject_value_undecodable, csr.attribute_invalid,
+  csr.extension_unparseable
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.x509.oid import (
+    ExtendedKeyUsageOID,
+    ExtensionOID,
+    NameOID,
+    PublicKeyAlgorithmOID,
+    SignatureAlgorithmOID,
+)
+
+from webhook import der
+from webhook.decision import Violation
+from webhook.pem import decode_pem_blocks
+
+MAX_REQUEST_BYTES = 64 * 1024
+PEM_TYPE = "CERTIFICATE REQUEST"
+FIELD = "spec.request"
+
+# PKCS#9 extensionRequest (RFC 2985 §5.4.2) and Microsoft's msExtReq, which OpenSSL and
+# cryptography also read extensions from; cryptography.x509.oid defines neither.
+EXTENSION_REQUEST_OID = "1.2.840.113549.1.9.14"
+MS_EXTENSION_REQUEST_OID = "1.3.6.1.4.1.311.2.1.14"
+
+SUBJECT_NAMES = {
+    NameOID.COMMON_NAME.dotted_string: "commonName",
+    NameOID.ORGANIZATION_NAME.dotted_string: "organization",
+    NameOID.ORGANIZATIONAL_UNIT_NAME.dotted_string: "organizationalUnit",
+    NameOID.COUNTRY_NAME.dotted_string: "country",
+    NameOID.LOCALITY_NAME.dotted_string: "locality",
+    NameOID.STATE_OR_PROVINCE_NAME.dotted_string: "province",
+    NameOID.STREET_ADDRESS.dotted_string: "streetAddress",
+    NameOID.POSTAL_CODE.dotted_string: "postalCode",
+    NameOID.SERIAL_NUMBER.dotted_string: "serialNumber",
+}
+
+# Kubernetes usage names (pkg/controller/certificates/authority/policies.go). The IPsec and SGC
+# OIDs are Go crypto/x509's; cryptography.x509.oid has no constants for them.
+EKU_USAGE_NAMES = {
+    ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE.dotted_string: "any",
+    ExtendedKeyUsageOID.SERVER_AUTH.dotted_string: "server auth",
+    ExtendedKeyUsageOID.CLIENT_AUTH.dotted_string: "client auth",
+    ExtendedKeyUsageOID.CODE_SIGNING.dotted_string: "code signing",
+    ExtendedKeyUsageOID.EMAIL_PROTECTION.dotted_string: "email protection",
+    ExtendedKeyUsageOID.TIME_STAMPING.dotted_string: "timestamping",
+    ExtendedKeyUsageOID.OCSP_SIGNING.dotted_string: "ocsp signing",
+    "1.3.6.1.5.5.7.3.5": "ipsec end system",
+    "1.3.6.1.5.5.7.3.6": "ipsec tunnel",
+    "1.3.6.1.5.5.7.3.7": "ipsec user",
+    "1.3.6.1.4.1.311.10.3.3": "microsoft sgc",
+    "2.16.840.1.113730.4.1": "netscape sgc",
+}
+
+_KEY_USAGE_BITS = (
+    ("digital_signature", "digital signature"),
+    ("content_commitment", "content commitment"),
+    ("key_encipherment", "key encipherment"),
+    ("data_encipherment", "data encipherment"),
+    ("key_agreement", "key agreement"),
+    ("key_cert_sign", "cert sign"),
+    ("crl_sign", "crl sign"),
+)
+
+_S = SignatureAlgorithmOID
+_SIGNATURE_NAMES = {
+    _S.RSA_WITH_MD5: "md5WithRSAEncryption",
+    _S.RSA_WITH_SHA1: "sha1WithRSAEncryption",
+    _S._RSA_WITH_SHA1: "sha1WithRSA",
+    _S.RSA_WITH_SHA224: "sha224WithRSAEncryption",
+    _S.RSA_WITH_SHA256: "sha256WithRSAEncryption",
+    _S.RSA_WITH_SHA384: "sha384WithRSAEncryption",
+    _S.RSA_WITH_SHA512: "sha512WithRSAEncryption",
+    _S.RSA_WITH_SHA3_224: "id-rsassa-pkcs1-v1_5-with-sha3-224",
+    _S.RSA_WITH_SHA3_256: "id-rsassa-pkcs1-v1_5-with-sha3-256",
+    _S.RSA_WITH_SHA3_384: "id-rsassa-pkcs1-v1_5-with-sha3-384",
+    _S.RSA_WITH_SHA3_512: "id-rsassa-pkcs1-v1_5-with-sha3-512",
+    _S.RSASSA_PSS: "rsassaPss",
+    _S.ECDSA_WITH_SHA1: "ecdsa-with-SHA1",
+    _S.ECDSA_WITH_SHA224: "ecdsa-with-SHA224",
+    _S.ECDSA_WITH_SHA256: "ecdsa-with-SHA256",
+    _S.ECDSA_WITH_SHA384: "ecdsa-with-SHA384",
+    _S.ECDSA_WITH_SHA512: "ecdsa-with-SHA512",
+    _S.ECDSA_WITH_SHA3_224: "id-ecdsa-with-sha3-224",
+    _S.ECDSA_WITH_SHA3_256: "id-ecdsa-with-sha3-256",
+    _S.ECDSA_WITH_SHA3_384: "id-ecdsa-with-sha3-384",
+    _S.ECDSA_WITH_SHA3_512: "id-ecdsa-with-sha3-512",
+    _S.DSA_WITH_SHA1: "dsaWithSHA1",
+    _S.DSA_WITH_SHA224: "dsa_with_SHA224",
+    _S.DSA_WITH_SHA256: "dsa_with_SHA256",
+    _S.DSA_WITH_SHA384: "dsa_with_SHA384",
+    _S.DSA_WITH_SHA512: "dsa_with_SHA512",
+    _S.ED25519: "ED25519",
+    _S.ED448: "ED448",
+}
+# cryptography's is_signature_valid refuses these hashes; Go's CSR CheckSignature accepts
+# SHA-1, so we verify them ourselves and leave refusing them to the signature-algorithm check.
+_LEGACY_SIGNATURES = {
+    _S.RSA_WITH_MD5: rsa.RSAPublicKey,
+    _S.RSA_WITH_SHA1: rsa.RSAPublicKey,
+    _S._RSA_WITH_SHA1: rsa.RSAPublicKey,
+    _S.ECDSA_WITH_SHA1: ec.EllipticCurvePublicKey,
+    _S.DSA_WITH_SHA1: dsa.DSAPublicKey,
+}
+_CURVE_NAMES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
+_EXTENSION_NAMES = {
+    value.dotted_string: "".join(
+        word.capitalize() if i else word.lower() for i, word in enumerate(attr.split("_"))
+    )
+    for attr, value in vars(ExtensionOID).items()
+    if isinstance(value, x509.ObjectIdentifier)
+}
+_GENERAL_NAME_KINDS = {0xA3: "x400Address", 0xA5: "ediPartyName"}
+# What cryptography raises while lazily decoding parts of a CSR. UserWarning too: it warns on
+# some names (a directoryName CN over 64 characters), and under -W error that warning is raised.
+_LAZY_ERRORS = (
+    ValueError,
+    UnsupportedAlgorithm,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+    x509.InvalidVersion,
+    UserWarning,
+)
+
+
+class CSRError(Exception):
+    """`spec.request` cannot be interpreted at all; `violation` says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+    @property
+    def violation(self) -> Violation:
+        return Violation(code=self.code, field=FIELD, message=self.message)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubjectAttribute:
+    oid: str
+    name: str | None
+    value: str
+    rdn_index: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExtensionInfo:
+    oid: str
+    critical: bool
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublicKeyInfo:
+    type: str
+    bits: int | None = None
+    exponent: int | None = None
+    curve: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParsedCSR:
+    """What a CSR says. Bytes fields stay out of repr so a logged value never carries them."""
+
+    der: bytes = field(repr=False)
+    der_sha256: bytes = field(repr=False)
+    public_key_der: bytes = field(repr=False)
+    key: PublicKeyInfo
+    signature_algorithm: str
+    signature_hash: str | None
+    subject: tuple[SubjectAttribute, ...] = ()
+    dns_names: tuple[str, ...] = ()
+    ip_addresses: tuple[str, ...] = ()
+    uris: tuple[str, ...] = ()
+    email_addresses: tuple[str, ...] = ()
+    other_names: tuple[str, ...] = ()
+    san_extension_count: int = 0
+    extensions: tuple[ExtensionInfo, ...] = ()
+    key_usage: frozenset[str] | None = None
+    extended_key_usage: tuple[str, ...] | None = None
+    basic_constraints_ca: bool | None = None
+    attribute_oids: tuple[str, ...] = ()
+    problems: tuple[Violation, ...] = ()
+
+    def subject_values(self, name: str) -> tuple[str, ...]:
+        """Every value of the subject attribute `name` (a policy key), in order."""
+        return tuple(a.value for a in self.subject if a.name == name)
+
+
+def _pem_body(request_pem: bytes) -> bytes:
+    if len(request_pem) > MAX_REQUEST_BYTES:
+        raise CSRError(
+            "csr.too_large", f"{len(request_pem)} bytes; at most {MAX_REQUEST_BYTES} allowed"
+        )
+    blocks = decode_pem_blocks(request_pem)
+    if not blocks:
+        raise CSRError("csr.pem_missing", f"no well-formed {PEM_TYPE} PEM block found")
+    if len(blocks) > 1:
+        found = ", ".join(repr(b.type) for b in blocks)
+        raise CSRError("csr.pem_multiple", f"{len(blocks)} PEM blocks ({found}); expected one")
+    block = blocks[0]
+    if block.type != PEM_TYPE:
+        raise CSRError("csr.pem_type", f"PEM block type is {block.type!r}; expected {PEM_TYPE!r}")
+    if block.headers:
+        keys = ", ".join(repr(k) for k, _ in block.headers)
+        raise CSRError("csr.pem_headers", f"PEM headers ({keys}) are not allowed")
+    return block.body
+
+
+def _key_info(key: object) -> PublicKeyInfo:
+    if isinstance(key, rsa.RSAPublicKey):
+        return PublicKeyInfo(type="rsa", bits=key.key_size, exponent=key.public_numbers().e)
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        name = key.curve.name
+        return PublicKeyInfo(type="ecdsa", bits=key.key_size, curve=_CURVE_NAMES.get(name, name))
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return PublicKeyInfo(type="ed25519")
+    if isinstance(key, ed448.Ed448PublicKey):
+        return PublicKeyInfo(type="ed448")
+    if isinstance(key, dsa.DSAPublicKey):
+        return PublicKeyInfo(type="dsa", bits=key.key_size)
+    return PublicKeyInfo(type="other")
+
+
+def _verify(csr: x509.CertificateSigningRequest, key: object) -> None:
+    """Proof of possession, or CSRError."""
+    try:
+        if csr.is_signature_valid:
+            return
+        oid = csr.signature_algorithm_oid
+        expected_key = _LEGACY_SIGNATURES.get(oid)
+        hash_alg = csr.signature_hash_algorithm
+        if expected_key is None or hash_alg is None or not isinstance(key, expected_key):
+            raise CSRError("csr.signature_invalid", "the signature does not verify")
+        signature, tbs = csr.signature, csr.tbs_certrequest_bytes
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, tbs, padding.PKCS1v15(), hash_alg)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, tbs, ec.ECDSA(hash_alg))
+        elif isinstance(key, dsa.DSAPublicKey):
+            key.verify(signature, tbs, hash_alg)
+    except UnsupportedAlgorithm as exc:
+        raise CSRError("csr.signature_unsupported", f"cannot verify the signature: {exc}") from exc
+    except (InvalidSignature, ValueError) as exc:
+        raise CSRError("csr.signature_invalid", "the signature does not verify") from exc
+
+
+def _signature_names(csr: x509.CertificateSigningRequest) -> tuple[str, str | None]:
+    oid = csr.signature_algorithm_oid
+    try:
+        hash_alg = csr.signature_hash_algorithm
+    except (UnsupportedAlgorithm, ValueError):
+        hash_alg = None
+    name = _SIGNATURE_NAMES.get(oid, oid.dotted_string)
+    return name, hash_alg.name if isinstance(hash_alg, hashes.HashAlgorithm) else None
+
+
+def _problem(code: str, path: str, message: str) -> Violation:
+    return Violation(code=code, field=f"{FIELD}.{path}", message=message)
+
+
+def _subject(name: der.TLV, problems: list[Violation]) -> tuple[SubjectAttribute, ...]:
+    """All attributes of all RDNs in order. Read from DER rather than `csr.subject`:
+    cryptography warns while parsing (a CN over 64 characters, a country code not two long) and
+    rejects a repeated attribute in one RDN, and we must report those, not trip over them."""
+    result = []
+    for rdn_index, oid, value_tlv in der.name_attributes(name):
+        key = SUBJECT_NAMES.get(oid)
+        where = f"subject attribute {key or oid} (RDN {rdn_index})"
+        try:
+            value = der.decode_string(value_tlv)
+        except der.DERError as exc:
+            code, message = "csr.subject_value_undecodable", f"{where} is not valid: {exc}"
+        else:
+            if value is not None:
+                result.append(SubjectAttribute(oid=oid, name=key, value=value, rdn_index=rdn_index))
+                continue
+            code = "csr.subject_value_not_string"
+            message = f"{where} has ASN.1 tag 0x{value_tlv.tag:02x}; expected a string type"
+        problems.append(_problem(code, f"subject.{key or oid}", message))
+    return tuple(result)
+
+
+def _raw_extensions(
+    attributes: list[der.TLV], problems: list[Violation]
+) -> tuple[list[str], list[der.TLV]]:
+    """(OIDs of attributes other than extensionRequest, Extension TLVs of every value of every
+    extension-request attribute). Reading them all means a signer that reads another one than
+    cryptography does (which takes the first only) cannot be handed an unchecked extension."""
+    attribute_oids: list[str] = []
+    extensions: list[der.TLV] = []
+    requests = 0
+    for index, attribute in enumerate(attributes):
+        path = f"attributes[{index}]"
+        try:
+            oid, values = der.read_attribute(attribute)
+        except der.DERError as exc:
+            problems.append(_problem("csr.attribute_invalid", path, f"malformed attribute: {exc}"))
+            continue
+        if oid == EXTENSION_REQUEST_OID:
+            requests += 1
+            if requests > 1 or len(values) != 1:
+                message = "extensionRequest must occur once, with exactly one value"
+                problems.append(_problem("csr.attribute_invalid", path, message))
+        else:
+            attribute_oids.append(oid)
+            if oid != MS_EXTENSION_REQUEST_OID:
+                continue
+        for value in values:
+            try:
+                extensions.extend(der.children(value, der.SEQUENCE))
+            except der.DERError as exc:
+                message = f"extension request {oid} is malformed: {exc}"
+                problems.append(_problem("csr.attribute_invalid", path, message))
+    return attribute_oids, extensions
+
+
+def _parse_extension(raw: bytes) -> x509.Extension[x509.ExtensionType]:
+    """One extension, parsed by cryptography alone: `csr.extensions` parses all at once and
+    fails on the first bad or duplicate one without saying which, and we must name each."""
+    carrier = der.single_extension_request(
+        raw,
+        request_oid=EXTENSION_REQUEST_OID,
+        ed25519_oid=PublicKeyAlgorithmOID.ED25519.dotted_string,
+    )
+    extension: x509.Extension[x509.ExtensionType] = next(
+        iter(x509.load_der_x509_csr(carrier).extensions)
+    )
+    return extension
+
+
+@dataclass(slots=True)
+class _Collected:
+    dns: list[str]
+    ips: list[str]
+    uris: list[str]
+    emails: list[str]
+    others: list[str]
+    key_usage: set[str] | None = None
+    eku: list[str] | None = None
+    ca: bool | None = None
+
+
+def _collect(value: x509.ExtensionType, out: _Collected) -> None:
+    if isinstance(value, x509.SubjectAlternativeName):
+        for general_name in value:
+            if isinstance(general_name, x509.DNSName):
+                out.dns.append(general_name.value)
+            elif isinstance(general_name, x509.IPAddress):
+                out.ips.append(str(general_name.value))
+            elif isinstance(general_name, x509.UniformResourceIdentifier):
+                out.uris.append(general_name.value)
+            elif isinstance(general_name, x509.RFC822Name):
+                out.emails.append(general_name.value)
+            elif isinstance(general_name, x509.OtherName):
+                out.others.append(f"otherName:{general_name.type_id.dotted_string}")
+            elif isinstance(general_name, x509.DirectoryName):
+                out.others.append(f"directoryName:{general_name.value.rfc4514_string()}")
+            elif isinstance(general_name, x509.RegisteredID):
+                out.others.append(f"registeredID:{general_name.value.dotted_string}")
+            else:  # pragma: no cover - cryptography has no other GeneralName kinds today
+                out.others.append(type(general_name).__name__)
+    elif isinstance(value, x509.KeyUsage):
+        usages = {usage for attr, usage in _KEY_USAGE_BITS if getattr(value, attr)}
+        if value.key_agreement:
+            usages |= {"encipher only"} if value.encipher_only else set()
+            usages |= {"decipher only"} if value.decipher_only else set()
+        out.key_usage = (out.key_usage or set()) | usages
+    elif isinstance(value, x509.ExtendedKeyUsage):
+        out.eku = [*(out.eku or []), *(oid.dotted_string for oid in value)]
+    elif isinstance(value, x509.BasicConstraints):
+        out.ca = bool(out.ca) or value.ca
+
+
+def _extensions(
+    raws: list[der.TLV], out: _Collected, problems: list[Violation]
+) -> Iterator[ExtensionInfo]:
+    for index, raw in enumerate(raws):
+        path = f"extensions[{index}]"
+        try:
+            oid, critical = der.read_extension_header(raw)
+        except der.DERError as exc:
+            message = f"extension {index} is malformed: {exc}"
+            problems.append(_problem("csr.extension_unparseable", path, message))
+            continue
+        name = _EXTENSION_NAMES.get(oid, "unknown")
+        yield ExtensionInfo(oid=oid, critical=critical, name=name)
+        try:
+            try:
+                extension = _parse_extension(raw.raw)
+            except x509.UnsupportedGeneralNameType:
+                if oid != ExtensionOID.SUBJECT_ALTERNATIVE_NAME.dotted_string:
+                    raise
+                # Keep reading the names cryptography can represent; record the others.
+                cleaned, dropped = der.without_general_names(raw, _GENERAL_NAME_KINDS)
+                out.others.extend(_GENERAL_NAME_KINDS[tag] for tag in dropped)
+                extension = _parse_extension(cleaned)
+            _collect(extension.value, out)
+        except _LAZY_ERRORS as exc:
+            message = f"extension {oid} ({name}) cannot be parsed: {exc}"
+            problems.append(_problem("csr.extension_unparseable", path, message))
+
+
+def parse_csr(request_pem: bytes) -> ParsedCSR:
+    """Interpret `spec.request`; raise CSRError (and nothing else) when that is impossible."""
+    body = _pem_body(request_pem)
+    try:
+        csr = x509.load_der_x509_csr(body)
+        subject, attribute_list = der.read_request(body)
+    except (ValueError, x509.InvalidVersion) as exc:
+        raise CSRError("csr.der_invalid", f"not a DER CertificationRequest: {exc}") from exc
+    try:
+        key = csr.public_key()
+        public_key_der = key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    except (UnsupportedAlgorithm, ValueError) as exc:
+        raise CSRError("csr.public_key_unsupported", f"unsupported public key: {exc}") from exc
+    _verify(csr, key)
+    signature_algorithm, signature_hash = _signature_names(csr)
+
+    problems: list[Violation] = []
+    try:
+        subject_attributes = _subject(subject, problems)
+    except der.DERError as exc:
+        raise CSRError("csr.der_invalid", f"the subject is malformed: {exc}") from exc
+    attribute_oids, raw_extensions = _raw_extensions(attribute_list, problems)
+    collected = _Collected(dns=[], ips=[], uris=[], emails=[], others=[])
+    extensions = tuple(_extensions(raw_extensions, collected, problems))
+    san_oid = ExtensionOID.SUBJECT_ALTERNATIVE_NAME.dotted_string
+    return ParsedCSR(
+        der=body,
+        der_sha256=hashlib.sha256(body).digest(),
+        public_key_der=public_key_der,
+        key=_key_info(key),
+        signature_algorithm=signature_algorithm,
+        signature_hash=signature_hash,
+        subject=subject_attributes,
+        dns_names=tuple(collected.dns),
+        ip_addresses=tuple(collected.ips),
+        uris=tuple(collected.uris),
+        email_addresses=tuple(collected.emails),
+        other_names=tuple(collected.others),
+        san_extension_count=sum(e.oid == san_oid for e in extensions),
+        extensions=extensions,
+        key_usage=None if collected.key_usage is None else frozenset(collected.key_usage),
+        extended_key_usage=None if collected.eku is None else tuple(collected.eku),
+        basic_constraints_ca=collected.ca,
+        attribute_oids=tuple(attribute_oids),
+        problems=tuple(problems),
+    )

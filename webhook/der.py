@@ -1,0 +1,229 @@
+"""Minimal DER reader and writer for the CSR pieces cryptography will not show us.
+
+Owns TLV framing, OID and string decoding; knows nothing about policy. Readers raise
+`DERError` (a ValueError) on malformed input and nothing else, whatever the bytes.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+
+BOOLEAN = 0x01
+INTEGER = 0x02
+BIT_STRING = 0x03
+OCTET_STRING = 0x04
+OID = 0x06
+UTF8_STRING = 0x0C
+NUMERIC_STRING = 0x12
+PRINTABLE_STRING = 0x13
+T61_STRING = 0x14
+IA5_STRING = 0x16
+VISIBLE_STRING = 0x1A
+UNIVERSAL_STRING = 0x1C
+BMP_STRING = 0x1E
+SEQUENCE = 0x30
+SET = 0x31
+CONTEXT_0 = 0xA0
+
+# Codec per string tag; Go's x509 treats T61String as Latin-1 as well.
+_STRING_CODECS = {
+    UTF8_STRING: "utf-8",
+    NUMERIC_STRING: "ascii",
+    PRINTABLE_STRING: "ascii",
+    T61_STRING: "latin-1",
+    IA5_STRING: "ascii",
+    VISIBLE_STRING: "ascii",
+    UNIVERSAL_STRING: "utf-32-be",
+    BMP_STRING: "utf-16-be",
+}
+
+# Anything longer than this cannot fit in a 64 KiB request; also stops huge-length games.
+_MAX_LENGTH_OCTETS = 4
+
+
+class DERError(ValueError):
+    """The bytes are not the DER structure the caller expected."""
+
+
+@dataclass(frozen=True, slots=True)
+class TLV:
+    tag: int
+    content: bytes
+    raw: bytes
+
+    @property
+    def constructed(self) -> bool:
+        return bool(self.tag & 0x20)
+
+
+def read_tlv(data: bytes, offset: int = 0) -> tuple[TLV, int]:
+    """Read one TLV at `offset`; return it and the offset just past it."""
+    if offset + 2 > len(data):
+        raise DERError("truncated TLV header")
+    tag = data[offset]
+    if tag & 0x1F == 0x1F:
+        raise DERError("high tag numbers are not supported")
+    first = data[offset + 1]
+    pos = offset + 2
+    if first < 0x80:
+        length = first
+    else:
+        count = first & 0x7F
+        if count == 0:
+            raise DERError("indefinite length is not DER")
+        if count > _MAX_LENGTH_OCTETS or pos + count > len(data):
+            raise DERError("bad length octets")
+        length = int.from_bytes(data[pos : pos + count], "big")
+        if length < 0x80 or data[pos] == 0:
+            raise DERError("non-minimal length encoding")
+        pos += count
+    end = pos + length
+    if end > len(data):
+        raise DERError("content runs past the end of the input")
+    return TLV(tag, bytes(data[pos:end]), bytes(data[offset:end])), end
+
+
+def read_single(data: bytes) -> TLV:
+    """Read exactly one TLV spanning all of `data` (trailing bytes are an error)."""
+    tlv, end = read_tlv(data)
+    if end != len(data):
+        raise DERError(f"{len(data) - end} trailing bytes after the DER value")
+    return tlv
+
+
+def children(tlv: TLV, tag: int | None = None) -> list[TLV]:
+    """The TLVs inside a constructed value, optionally requiring its tag."""
+    if tag is not None and tlv.tag != tag:
+        raise DERError(f"expected tag 0x{tag:02x}, found 0x{tlv.tag:02x}")
+    if not tlv.constructed:
+        raise DERError(f"tag 0x{tlv.tag:02x} is not constructed")
+    items = []
+    pos = 0
+    while pos < len(tlv.content):
+        item, pos = read_tlv(tlv.content, pos)
+        items.append(item)
+    return items
+
+
+def fields(tlv: TLV, tag: int, count: int | range) -> list[TLV]:
+    """The children of `tlv`, which must have `tag` and `count` of them."""
+    items = children(tlv, tag)
+    allowed = count if isinstance(count, range) else range(count, count + 1)
+    if len(items) not in allowed:
+        expected = f"{allowed.start} to {allowed.stop - 1}" if len(allowed) > 1 else allowed.start
+        raise DERError(f"expected {expected} fields, found {len(items)}")
+    return items
+
+
+def decode_oid(tlv: TLV) -> str:
+    """Dotted string of an OBJECT IDENTIFIER."""
+    content = tlv.content
+    if tlv.tag != OID or not content or content[-1] & 0x80:
+        raise DERError("malformed OBJECT IDENTIFIER")
+    arcs: list[int] = []
+    value = 0
+    for i, octet in enumerate(content):
+        if value == 0 and octet == 0x80 and (i == 0 or not content[i - 1] & 0x80):
+            raise DERError("non-minimal OBJECT IDENTIFIER arc")
+        value = (value << 7) | (octet & 0x7F)
+        if not octet & 0x80:
+            arcs.append(value)
+            value = 0
+    first = min(arcs[0] // 40, 2)
+    return ".".join(str(arc) for arc in [first, arcs[0] - 40 * first, *arcs[1:]])
+
+
+def decode_string(tlv: TLV) -> str | None:
+    """Text of an ASN.1 string type; None when the tag is not a string type."""
+    codec = _STRING_CODECS.get(tlv.tag)
+    if codec is None:
+        return None
+    try:
+        return codecs.decode(tlv.content, codec)
+    except UnicodeDecodeError as exc:
+        raise DERError(f"invalid {codec} string") from exc
+
+
+def encode_length(length: int) -> bytes:
+    if length < 0x80:
+        return bytes([length])
+    octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(octets)]) + octets
+
+
+def encode_tlv(tag: int, content: bytes) -> bytes:
+    return bytes([tag]) + encode_length(len(content)) + content
+
+
+def encode_oid(dotted: str) -> bytes:
+    """DER OBJECT IDENTIFIER for a dotted string such as one from `ObjectIdentifier`."""
+    arcs = [int(part) for part in dotted.split(".")]
+    body = bytearray()
+    for arc in [40 * arcs[0] + arcs[1], *arcs[2:]]:
+        chunk = [arc & 0x7F]
+        rest = arc >> 7
+        while rest:
+            chunk.append(0x80 | (rest & 0x7F))
+            rest >>= 7
+        body.extend(reversed(chunk))
+    return encode_tlv(OID, bytes(body))
+
+
+# ---- PKCS#10 (RFC 2986) framing -----------------------------------------------------------------
+
+
+def read_request(data: bytes) -> tuple[TLV, list[TLV]]:
+    """(subject Name, Attribute TLVs) of a CertificationRequest spanning all of `data`."""
+    info = fields(read_single(data), SEQUENCE, 3)[0]
+    _version, subject, _spki, attributes = fields(info, SEQUENCE, 4)
+    return subject, children(attributes, CONTEXT_0)
+
+
+def name_attributes(name: TLV) -> Iterator[tuple[int, str, TLV]]:
+    """(RDN index, attribute OID, value TLV) for every attribute of every RDN, in order."""
+    for rdn_index, rdn in enumerate(children(name, SEQUENCE)):
+        for attribute in children(rdn, SET):
+            oid, value = fields(attribute, SEQUENCE, 2)
+            yield rdn_index, decode_oid(oid), value
+
+
+def read_attribute(tlv: TLV) -> tuple[str, list[TLV]]:
+    """(OID, values) of an Attribute."""
+    oid, values = fields(tlv, SEQUENCE, 2)
+    return decode_oid(oid), children(values, SET)
+
+
+def read_extension_header(tlv: TLV) -> tuple[str, bool]:
+    """(extnID, critical) of an Extension; any non-zero BOOLEAN counts as critical."""
+    parts = fields(tlv, SEQUENCE, range(2, 4))
+    critical = len(parts) == 3 and parts[1].tag == BOOLEAN and parts[1].content != b"\x00"
+    return decode_oid(parts[0]), critical
+
+
+def without_general_names(extension: TLV, tags: Collection[int]) -> tuple[bytes, list[int]]:
+    """A GeneralNames-valued Extension re-encoded without the entries whose tag is in `tags`,
+    and the tags it dropped."""
+    *head, value = fields(extension, SEQUENCE, range(2, 4))
+    names = children(read_single(value.content), SEQUENCE)
+    kept = b"".join(n.raw for n in names if n.tag not in tags)
+    new_value = encode_tlv(OCTET_STRING, encode_tlv(SEQUENCE, kept))
+    body = b"".join(h.raw for h in head) + new_value
+    return encode_tlv(SEQUENCE, body), [n.tag for n in names if n.tag in tags]
+
+
+def single_extension_request(extension: bytes, *, request_oid: str, ed25519_oid: str) -> bytes:
+    """An unsigned CSR carrying only `extension` (empty subject, an all-zero Ed25519 key),
+    so a parser that reads all extensions at once can be made to read just this one."""
+    algorithm = encode_tlv(SEQUENCE, encode_oid(ed25519_oid))
+    spki = encode_tlv(SEQUENCE, algorithm + encode_tlv(BIT_STRING, bytes(33)))
+    request = encode_oid(request_oid) + encode_tlv(SET, encode_tlv(SEQUENCE, extension))
+    info = (
+        encode_tlv(INTEGER, b"\x00")
+        + encode_tlv(SEQUENCE, b"")
+        + spki
+        + encode_tlv(CONTEXT_0, encode_tlv(SEQUENCE, request))
+    )
+    signature = encode_tlv(BIT_STRING, b"\x00")
+    return encode_tlv(SEQUENCE, encode_tlv(SEQUENCE, info) + algorithm + signature)

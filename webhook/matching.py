@@ -1,0 +1,476 @@
+"""Pattern matching for policy values (SPEC §3.4): DNS, IP, URI, email, glob, account, signer.
+
+Owns pattern syntax, template variables and their literal substitution. Every match runs in
+time linear in (pattern length x value length): no regular expression is built from a pattern
+and nothing backtracks. Pure Python; must not import Flask or prometheus_client.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum, StrEnum
+from functools import lru_cache
+from typing import TypeAlias
+from urllib.parse import SplitResult, urlsplit
+
+TEMPLATE_VARIABLES: frozenset[str] = frozenset(
+    {"username", "node", "sa.namespace", "sa.name", "signerName"}
+)
+
+_NODE_PREFIX = "system:node:"
+_NODES_GROUP = "system:nodes"
+_SA_PREFIX = "system:serviceaccount:"
+_LDH_STAR = frozenset(string.ascii_letters + string.digits + "-*")
+# ASCII only: Unicode case mapping would let e.g. KELVIN SIGN (U+212A) match a pattern's "k".
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+class PatternError(ValueError):
+    """A pattern that cannot be compiled. Carries the kind, the pattern text and the problem."""
+
+    def __init__(self, kind: str, pattern: str, problem: str) -> None:
+        super().__init__(f"{kind} pattern {pattern!r}: {problem}")
+        self.kind = kind
+        self.pattern = pattern
+        self.problem = problem
+
+
+class PatternKind(StrEnum):
+    DNS = "dns"
+    IP = "ip"
+    URI = "uri"
+    EMAIL = "email"
+    GLOB = "glob"
+    SERVICE_ACCOUNT = "serviceAccount"
+    SIGNER = "signer"
+
+
+@dataclass(frozen=True, slots=True)
+class Requester:
+    username: str
+    groups: tuple[str, ...] = ()
+
+
+def template_variables(requester: Requester, signer_name: str) -> dict[str, str]:
+    """Only the variables defined for this requester; patterns using others match nothing."""
+    username = requester.username
+    out = {"username": username, "signerName": signer_name}
+    node = username.removeprefix(_NODE_PREFIX)
+    if username.startswith(_NODE_PREFIX) and node and _NODES_GROUP in requester.groups:
+        out["node"] = node
+    account = _split_service_account(username)
+    if account is not None:
+        out["sa.namespace"], out["sa.name"] = account
+    return out
+
+
+def _split_service_account(username: str) -> tuple[str, str] | None:
+    # Mirrors k8s.io/apiserver/pkg/authentication/serviceaccount.SplitUsername: exactly two parts.
+    if not username.startswith(_SA_PREFIX):
+        return None
+    namespace, sep, name = username.removeprefix(_SA_PREFIX).partition(":")
+    if not sep or not namespace or not name or ":" in name:
+        return None
+    return namespace, name
+
+
+class _SyntaxError(Exception):
+    """Raised while compiling; compile_pattern turns it into a PatternError naming the pattern."""
+
+
+class _Wild(Enum):
+    STAR = "*"  # one or more characters within a segment
+    DSTAR = "**"  # one or more whole non-empty segments
+
+
+@dataclass(frozen=True, slots=True)
+class _Var:
+    name: str
+
+
+_Token: TypeAlias = str | _Var | _Wild
+# A segment is DSTAR or literal chunks with an implicit one-or-more `*` between neighbours.
+_Segment: TypeAlias = tuple[str, ...] | _Wild
+
+
+def _tokenize(text: str, *, wild: bool, dstar_sep: str | None = None) -> tuple[_Token, ...]:
+    out: list[_Token] = []
+    buf: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text.startswith("${", i):
+            end = text.find("}", i + 2)
+            if end < 0:
+                raise _SyntaxError("unterminated '${' (expected '${name}')")
+            name = text[i + 2 : end]
+            if name not in TEMPLATE_VARIABLES:
+                known = ", ".join(f"${{{v}}}" for v in sorted(TEMPLATE_VARIABLES))
+                raise _SyntaxError(f"unknown template variable '${{{name}}}' (known: {known})")
+            token: _Token = _Var(name)
+            i = end + 1
+        elif wild and text[i] == "*":
+            whole = (i == 0 or text[i - 1] == dstar_sep) and text[i + 2 : i + 3] in ("", dstar_sep)
+            if dstar_sep is not None and text.startswith("**", i) and whole:
+                token, i = _Wild.DSTAR, i + 2
+            else:
+                token, i = _Wild.STAR, i + 1
+        else:
+            buf.append(text[i])
+            i += 1
+            continue
+        if buf:
+            out.append("".join(buf))
+            buf = []
+        out.append(token)
+    if buf:
+        out.append("".join(buf))
+    return tuple(out)
+
+
+def _skeleton(tokens: tuple[_Token, ...]) -> str:
+    """The pattern with each template replaced by one letter, for syntax checks."""
+    return "".join(
+        t if isinstance(t, str) else "x" if isinstance(t, _Var) else t.value for t in tokens
+    )
+
+
+def _match_chunks(chunks: tuple[str, ...], value: str) -> bool:
+    """chunks[0] * chunks[1] * ... with `*` = one or more characters.
+
+    Greedy leftmost placement of each middle chunk is optimal (an earlier end leaves every later
+    chunk at least as much room): the two-pointer wildcard algorithm, never backtracking.
+    """
+    if len(chunks) == 1:
+        return value == chunks[0]
+    first, last = chunks[0], chunks[-1]
+    if not value.startswith(first):
+        return False
+    pos = len(first)
+    for chunk in chunks[1:-1]:
+        found = value.find(chunk, pos + 1)
+        if found < 0:
+            return False
+        pos = found + len(chunk)
+    return len(value) - len(last) >= pos + 1 and value.endswith(last)
+
+
+def _match_segments(segments: list[_Segment], values: list[str]) -> bool:
+    if _Wild.DSTAR not in segments:
+        return len(segments) == len(values) and all(
+            isinstance(s, tuple) and _match_chunks(s, v)
+            for s, v in zip(segments, values, strict=True)
+        )
+    # reach[j]: the segments so far match values[:j]. O(len(segments) * len(values)) steps.
+    reach = [True] + [False] * len(values)
+    for segment in segments:
+        new = [False] * (len(values) + 1)
+        for j, value in enumerate(values, start=1):
+            if isinstance(segment, _Wild):
+                new[j] = bool(value) and (reach[j - 1] or new[j - 1])
+            else:
+                new[j] = reach[j - 1] and _match_chunks(segment, value)
+        reach = new
+    return reach[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """One component of a pattern: tokens split into segments on `sep` after substitution."""
+
+    tokens: tuple[_Token, ...]
+    sep: str | None = None
+    fold: bool = False
+
+    def match(self, value: str, variables: Mapping[str, str]) -> bool:
+        segments = self._expand(variables)
+        if segments is None:
+            return False
+        if self.fold:
+            value = value.translate(_ASCII_LOWER)
+        return _match_segments(segments, value.split(self.sep) if self.sep else [value])
+
+    def _expand(self, variables: Mapping[str, str]) -> list[_Segment] | None:
+        segments: list[_Segment] = []
+        chunks: list[str] = []
+        current: list[str] = []
+        after_dstar = False  # the separator following `**` closes no new segment
+        for token in self.tokens:
+            if token is _Wild.STAR:
+                chunks.append("".join(current))
+                current = []
+                continue
+            if token is _Wild.DSTAR:
+                segments.append(token)
+                after_dstar = True
+                continue
+            text = token if isinstance(token, str) else variables.get(token.name)
+            if text is None:
+                return None
+            if self.fold:
+                text = text.translate(_ASCII_LOWER)
+            # Substituted text is literal; a separator in it must meet a separator in the value.
+            first, *rest = text.split(self.sep) if self.sep else [text]
+            current.append(first)
+            for part in rest:
+                if not after_dstar:
+                    chunks.append("".join(current))
+                    segments.append(tuple(chunks))
+                after_dstar = False
+                chunks, current = [], [part]
+        if not after_dstar:
+            chunks.append("".join(current))
+            segments.append(tuple(chunks))
+        return segments
+
+
+def _dns_field(text: str, what: str = "") -> _Field:
+    tokens = _tokenize(text, wild=True, dstar_sep=".")
+    skeleton = _skeleton(tokens)
+    where = f" in {what}" if what else ""
+    if not skeleton:
+        raise _SyntaxError(f"empty {what or 'pattern'}")
+    if skeleton.endswith("."):
+        raise _SyntaxError(f"trailing dot{where}")
+    for index, label in enumerate(skeleton.split(".")):
+        if not label:
+            raise _SyntaxError(f"empty label{where}")
+        if "***" in label:
+            raise _SyntaxError("'***' is not a wildcard; use '*' within a label or '**' as a label")
+        if "**" in label and (index or label != "**"):
+            raise _SyntaxError("'**' is allowed only as the whole left-most label")
+        bad = sorted(set(label) - _LDH_STAR)
+        if bad:
+            raise _SyntaxError(f"invalid character {bad[0]!r} (allowed: letters, digits, '-', '*')")
+    return _Field(tokens, ".", fold=True)
+
+
+def _literal_field(text: str) -> _Field:
+    return _Field(_tokenize(text, wild=False))
+
+
+@dataclass(frozen=True, slots=True)
+class _IpMatcher:
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network
+
+    def match(self, value: str, variables: Mapping[str, str]) -> bool:
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return address.version == self.network.version and address in self.network
+
+
+@dataclass(frozen=True, slots=True)
+class _ServiceAccountMatcher:
+    namespace: _Field
+    name: _Field
+
+    def match(self, value: str, variables: Mapping[str, str]) -> bool:
+        account = _split_service_account(value)
+        return account is not None and (
+            self.namespace.match(account[0], variables) and self.name.match(account[1], variables)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _EmailMatcher:
+    local: _Field
+    domain: _Field
+
+    def match(self, value: str, variables: Mapping[str, str]) -> bool:
+        if value.count("@") != 1:
+            return False
+        local, _, domain = value.partition("@")
+        return self.local.match(local, variables) and self.domain.match(domain, variables)
+
+
+_UriParts: TypeAlias = tuple[SplitResult, str | None, str, str | None]  # userinfo, host, port
+
+
+def _split_uri(text: str) -> _UriParts | None:
+    # urlsplit silently strips leading C0/space and deletes tab/CR/LF anywhere, so a value
+    # containing them would be compared as a different URI; such values are refused outright.
+    if any(c <= " " or c == "\x7f" for c in text):
+        return None
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return None
+    userinfo: str | None = None
+    port: str | None = None
+    hostport = parts.netloc
+    if "@" in hostport:
+        userinfo, _, hostport = hostport.rpartition("@")
+    if ":" in hostport:
+        hostport, _, port = hostport.rpartition(":")
+    return parts, userinfo, hostport, port
+
+
+@dataclass(frozen=True, slots=True)
+class _UriMatcher:
+    scheme: str
+    userinfo: _Field | None
+    host: _Field
+    port: str | None
+    path: _Field
+    query: _Field
+    fragment: _Field
+
+    def match(self, value: str, variables: Mapping[str, str]) -> bool:
+        split = _split_uri(value)
+        if split is None:
+            return False
+        parts, userinfo, host, port = split
+        if parts.scheme != self.scheme or port != self.port or host.startswith("["):
+            return False
+        if (userinfo is None) != (self.userinfo is None):
+            return False
+        if self.userinfo is not None and not self.userinfo.match(userinfo or "", variables):
+            return False
+        return (
+            self.host.match(host, variables)
+            and self.path.match(parts.path, variables)
+            and self.query.match(parts.query, variables)
+            and self.fragment.match(parts.fragment, variables)
+        )
+
+
+_Matcher: TypeAlias = _IpMatcher | _Field | _ServiceAccountMatcher | _EmailMatcher | _UriMatcher
+
+
+def _compile_ip(text: str) -> _IpMatcher:
+    if "${" in text:
+        raise _SyntaxError("templates are not allowed in IP patterns")
+    try:
+        network = ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        try:
+            loose = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise _SyntaxError("not an IP address or CIDR (e.g. 10.0.0.0/8, fd00::/8)") from None
+        raise _SyntaxError(f"host bits set; the network is {loose}") from None
+    if isinstance(network, ipaddress.IPv6Network) and network.prefixlen >= 96:
+        mapped = network.network_address.ipv4_mapped
+        if mapped is not None:
+            return _IpMatcher(ipaddress.IPv4Network((mapped, network.prefixlen - 96)))
+    return _IpMatcher(network)
+
+
+def _compile_uri(text: str) -> _UriMatcher:
+    split = _split_uri(text)
+    if split is None:
+        raise _SyntaxError("contains whitespace or a control character, or cannot be parsed")
+    parts, userinfo, host, port = split
+    if "[" in parts.netloc:
+        raise _SyntaxError("IP-literal hosts ('[...]') are not supported in URI patterns")
+    if not parts.scheme:
+        raise _SyntaxError("missing or invalid scheme (expected scheme://host/path)")
+    if not host:
+        raise _SyntaxError("missing host (expected scheme://host/path)")
+    if port is not None and not all(c in string.digits for c in port):
+        raise _SyntaxError(f"port {port!r} is not a number (ports match literally)")
+    path = _tokenize(parts.path, wild=True, dstar_sep="/")
+    for segment in _skeleton(path).split("/"):
+        if "**" in segment and segment != "**":
+            raise _SyntaxError("'**' is allowed only as a whole path segment")
+    return _UriMatcher(
+        scheme=parts.scheme,
+        userinfo=None if userinfo is None else _literal_field(userinfo),
+        host=_dns_field(host, "host"),
+        port=port,
+        path=_Field(path, "/"),
+        query=_literal_field(parts.query),
+        fragment=_literal_field(parts.fragment),
+    )
+
+
+def _compile_email(text: str) -> _EmailMatcher:
+    if text.count("@") != 1:
+        raise _SyntaxError("must contain exactly one '@' (local@domain)")
+    local, _, domain = text.partition("@")
+    if not local:
+        raise _SyntaxError("empty local part")
+    return _EmailMatcher(_Field(_tokenize(local, wild=True)), _dns_field(domain, "domain"))
+
+
+def _compile_service_account(text: str) -> _ServiceAccountMatcher:
+    namespace, sep, name = text.partition("/")
+    if not sep or "/" in name or not namespace or not name:
+        raise _SyntaxError("expected 'namespace/name': exactly one '/', both parts non-empty")
+    namespace_tokens = _tokenize(namespace, wild=True)
+    name_tokens = _tokenize(name, wild=True)
+    if ":" in _skeleton(namespace_tokens) + _skeleton(name_tokens):
+        raise _SyntaxError("':' cannot appear in a namespace or a service account name")
+    return _ServiceAccountMatcher(_Field(namespace_tokens, ":"), _Field(name_tokens, ":"))
+
+
+def _compile(kind: PatternKind, text: str) -> _Matcher:
+    if kind is PatternKind.IP:
+        return _compile_ip(text)
+    if kind is PatternKind.URI:
+        return _compile_uri(text)
+    if kind is PatternKind.EMAIL:
+        return _compile_email(text)
+    if kind is PatternKind.SERVICE_ACCOUNT:
+        return _compile_service_account(text)
+    if kind is PatternKind.DNS:
+        return _dns_field(text)
+    if not text:
+        raise _SyntaxError("empty pattern")
+    sep = "/" if kind is PatternKind.SIGNER else None
+    return _Field(_tokenize(text, wild=True), sep)
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """A compiled pattern; build it with compile_pattern. Equal when kind and text are equal."""
+
+    kind: PatternKind
+    text: str
+    variables: frozenset[str] = field(compare=False)
+    literal_chars: int = field(compare=False)
+    is_literal: bool = field(compare=False)
+    _matcher: _Matcher = field(compare=False, repr=False)
+
+    def matches(self, value: str, variables: Mapping[str, str] | None = None) -> bool:
+        """False (never an exception) for any value; an undefined variable matches nothing."""
+        defined = variables if variables is not None else {}
+        if not all(name in defined for name in self.variables):
+            return False
+        return self._matcher.match(value, defined)
+
+
+@lru_cache(maxsize=4096)
+def compile_pattern(kind: PatternKind, text: str) -> Pattern:
+    kind = PatternKind(kind)
+    try:
+        matcher = _compile(kind, text)
+    except _SyntaxError as exc:
+        raise PatternError(kind.value, text, str(exc)) from None
+    parts = [getattr(matcher, f.name) for f in dataclasses.fields(matcher)]
+    tokens = [t for f in [matcher, *parts] if isinstance(f, _Field) for t in f.tokens]
+    variables = frozenset(t.name for t in tokens if isinstance(t, _Var))
+    if isinstance(matcher, _IpMatcher):
+        is_literal = matcher.network.num_addresses == 1
+        literal_chars = len(text)
+    else:
+        is_literal = not variables and not any(isinstance(t, _Wild) for t in tokens)
+        literal_chars = len(text) - sum(
+            len(t.name) + 3 if isinstance(t, _Var) else len(t.value)
+            for t in tokens
+            if not isinstance(t, str)
+        )
+    return Pattern(kind, text, variables, literal_chars, is_literal, matcher)
+
+
+def matches(
+    kind: PatternKind, pattern: str, value: str, variables: Mapping[str, str] | None = None
+) -> bool:
+    """Compile (cached) and match; raises PatternError only for a bad pattern."""
+    return compile_pattern(kind, pattern).matches(value, variables)
