@@ -37,7 +37,8 @@ from tests.builders import (
 )
 from webhook import der
 from webhook.checks import structure
-from webhook.csr import EKU_USAGE_NAMES, CSRError, ParsedCSR, parse_csr
+from webhook.csr import CSRError, ParsedCSR, parse_csr
+from webhook.oids import EKU_USAGE_NAMES
 
 KU_DIGITAL_SIGNATURE = x509.KeyUsage(True, False, False, False, False, False, False, False, False)
 SAN = ExtensionOID.SUBJECT_ALTERNATIVE_NAME

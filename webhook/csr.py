@@ -20,15 +20,20 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import (
-    ExtendedKeyUsageOID,
     ExtensionOID,
-    NameOID,
     PublicKeyAlgorithmOID,
-    SignatureAlgorithmOID,
 )
 
 from webhook import der
 from webhook.decision import Violation
+from webhook.oids import (
+    CURVE_NAMES,
+    EXTENSION_NAMES,
+    KEY_USAGE_BITS,
+    LEGACY_SIGNATURES,
+    SIGNATURE_NAMES,
+    SUBJECT_NAMES,
+)
 from webhook.pem import decode_pem_blocks
 
 MAX_REQUEST_BYTES = 64 * 1024
@@ -40,93 +45,6 @@ FIELD = "spec.request"
 EXTENSION_REQUEST_OID = "1.2.840.113549.1.9.14"
 MS_EXTENSION_REQUEST_OID = "1.3.6.1.4.1.311.2.1.14"
 
-SUBJECT_NAMES = {
-    NameOID.COMMON_NAME.dotted_string: "commonName",
-    NameOID.ORGANIZATION_NAME.dotted_string: "organization",
-    NameOID.ORGANIZATIONAL_UNIT_NAME.dotted_string: "organizationalUnit",
-    NameOID.COUNTRY_NAME.dotted_string: "country",
-    NameOID.LOCALITY_NAME.dotted_string: "locality",
-    NameOID.STATE_OR_PROVINCE_NAME.dotted_string: "province",
-    NameOID.STREET_ADDRESS.dotted_string: "streetAddress",
-    NameOID.POSTAL_CODE.dotted_string: "postalCode",
-    NameOID.SERIAL_NUMBER.dotted_string: "serialNumber",
-}
-
-# Kubernetes usage names (pkg/controller/certificates/authority/policies.go). The IPsec and SGC
-# OIDs are Go crypto/x509's; cryptography.x509.oid has no constants for them.
-EKU_USAGE_NAMES = {
-    ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE.dotted_string: "any",
-    ExtendedKeyUsageOID.SERVER_AUTH.dotted_string: "server auth",
-    ExtendedKeyUsageOID.CLIENT_AUTH.dotted_string: "client auth",
-    ExtendedKeyUsageOID.CODE_SIGNING.dotted_string: "code signing",
-    ExtendedKeyUsageOID.EMAIL_PROTECTION.dotted_string: "email protection",
-    ExtendedKeyUsageOID.TIME_STAMPING.dotted_string: "timestamping",
-    ExtendedKeyUsageOID.OCSP_SIGNING.dotted_string: "ocsp signing",
-    "1.3.6.1.5.5.7.3.5": "ipsec end system",
-    "1.3.6.1.5.5.7.3.6": "ipsec tunnel",
-    "1.3.6.1.5.5.7.3.7": "ipsec user",
-    "1.3.6.1.4.1.311.10.3.3": "microsoft sgc",
-    "2.16.840.1.113730.4.1": "netscape sgc",
-}
-
-_KEY_USAGE_BITS = (
-    ("digital_signature", "digital signature"),
-    ("content_commitment", "content commitment"),
-    ("key_encipherment", "key encipherment"),
-    ("data_encipherment", "data encipherment"),
-    ("key_agreement", "key agreement"),
-    ("key_cert_sign", "cert sign"),
-    ("crl_sign", "crl sign"),
-)
-
-_S = SignatureAlgorithmOID
-_SIGNATURE_NAMES = {
-    _S.RSA_WITH_MD5: "md5WithRSAEncryption",
-    _S.RSA_WITH_SHA1: "sha1WithRSAEncryption",
-    _S._RSA_WITH_SHA1: "sha1WithRSA",
-    _S.RSA_WITH_SHA224: "sha224WithRSAEncryption",
-    _S.RSA_WITH_SHA256: "sha256WithRSAEncryption",
-    _S.RSA_WITH_SHA384: "sha384WithRSAEncryption",
-    _S.RSA_WITH_SHA512: "sha512WithRSAEncryption",
-    _S.RSA_WITH_SHA3_224: "id-rsassa-pkcs1-v1_5-with-sha3-224",
-    _S.RSA_WITH_SHA3_256: "id-rsassa-pkcs1-v1_5-with-sha3-256",
-    _S.RSA_WITH_SHA3_384: "id-rsassa-pkcs1-v1_5-with-sha3-384",
-    _S.RSA_WITH_SHA3_512: "id-rsassa-pkcs1-v1_5-with-sha3-512",
-    _S.RSASSA_PSS: "rsassaPss",
-    _S.ECDSA_WITH_SHA1: "ecdsa-with-SHA1",
-    _S.ECDSA_WITH_SHA224: "ecdsa-with-SHA224",
-    _S.ECDSA_WITH_SHA256: "ecdsa-with-SHA256",
-    _S.ECDSA_WITH_SHA384: "ecdsa-with-SHA384",
-    _S.ECDSA_WITH_SHA512: "ecdsa-with-SHA512",
-    _S.ECDSA_WITH_SHA3_224: "id-ecdsa-with-sha3-224",
-    _S.ECDSA_WITH_SHA3_256: "id-ecdsa-with-sha3-256",
-    _S.ECDSA_WITH_SHA3_384: "id-ecdsa-with-sha3-384",
-    _S.ECDSA_WITH_SHA3_512: "id-ecdsa-with-sha3-512",
-    _S.DSA_WITH_SHA1: "dsaWithSHA1",
-    _S.DSA_WITH_SHA224: "dsa_with_SHA224",
-    _S.DSA_WITH_SHA256: "dsa_with_SHA256",
-    _S.DSA_WITH_SHA384: "dsa_with_SHA384",
-    _S.DSA_WITH_SHA512: "dsa_with_SHA512",
-    _S.ED25519: "ED25519",
-    _S.ED448: "ED448",
-}
-# cryptography's is_signature_valid refuses these hashes; Go's CSR CheckSignature accepts
-# SHA-1, so we verify them ourselves and leave refusing them to the signature-algorithm check.
-_LEGACY_SIGNATURES = {
-    _S.RSA_WITH_MD5: rsa.RSAPublicKey,
-    _S.RSA_WITH_SHA1: rsa.RSAPublicKey,
-    _S._RSA_WITH_SHA1: rsa.RSAPublicKey,
-    _S.ECDSA_WITH_SHA1: ec.EllipticCurvePublicKey,
-    _S.DSA_WITH_SHA1: dsa.DSAPublicKey,
-}
-_CURVE_NAMES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
-_EXTENSION_NAMES = {
-    value.dotted_string: "".join(
-        word.capitalize() if i else word.lower() for i, word in enumerate(attr.split("_"))
-    )
-    for attr, value in vars(ExtensionOID).items()
-    if isinstance(value, x509.ObjectIdentifier)
-}
 _GENERAL_NAME_KINDS = {0xA3: "x400Address", 0xA5: "ediPartyName"}
 # What cryptography raises while lazily decoding parts of a CSR. UserWarning too: it warns on
 # some names (a directoryName CN over 64 characters), and under -W error that warning is raised.
@@ -230,7 +148,7 @@ def _key_info(key: object) -> PublicKeyInfo:
         return PublicKeyInfo(type="rsa", bits=key.key_size, exponent=key.public_numbers().e)
     if isinstance(key, ec.EllipticCurvePublicKey):
         name = key.curve.name
-        return PublicKeyInfo(type="ecdsa", bits=key.key_size, curve=_CURVE_NAMES.get(name, name))
+        return PublicKeyInfo(type="ecdsa", bits=key.key_size, curve=CURVE_NAMES.get(name, name))
     if isinstance(key, ed25519.Ed25519PublicKey):
         return PublicKeyInfo(type="ed25519")
     if isinstance(key, ed448.Ed448PublicKey):
@@ -246,7 +164,7 @@ def _verify(csr: x509.CertificateSigningRequest, key: object) -> None:
         if csr.is_signature_valid:
             return
         oid = csr.signature_algorithm_oid
-        expected_key = _LEGACY_SIGNATURES.get(oid)
+        expected_key = LEGACY_SIGNATURES.get(oid)
         hash_alg = csr.signature_hash_algorithm
         if expected_key is None or hash_alg is None or not isinstance(key, expected_key):
             raise CSRError("csr.signature_invalid", "the signature does not verify")
@@ -269,7 +187,7 @@ def _signature_names(csr: x509.CertificateSigningRequest) -> tuple[str, str | No
         hash_alg = csr.signature_hash_algorithm
     except (UnsupportedAlgorithm, ValueError):
         hash_alg = None
-    name = _SIGNATURE_NAMES.get(oid, oid.dotted_string)
+    name = SIGNATURE_NAMES.get(oid, oid.dotted_string)
     return name, hash_alg.name if isinstance(hash_alg, hashes.HashAlgorithm) else None
 
 
@@ -379,7 +297,7 @@ def _collect(value: x509.ExtensionType, out: _Collected) -> None:
             else:  # pragma: no cover - cryptography has no other GeneralName kinds today
                 out.others.append(type(general_name).__name__)
     elif isinstance(value, x509.KeyUsage):
-        usages = {usage for attr, usage in _KEY_USAGE_BITS if getattr(value, attr)}
+        usages = {usage for attr, usage in KEY_USAGE_BITS if getattr(value, attr)}
         if value.key_agreement:
             usages |= {"encipher only"} if value.encipher_only else set()
             usages |= {"decipher only"} if value.decipher_only else set()
@@ -401,7 +319,7 @@ def _extensions(
             message = f"extension {index} is malformed: {exc}"
             problems.append(_problem("csr.extension_unparseable", path, message))
             continue
-        name = _EXTENSION_NAMES.get(oid, "unknown")
+        name = EXTENSION_NAMES.get(oid, "unknown")
         yield ExtensionInfo(oid=oid, critical=critical, name=name)
         try:
             try:

@@ -56,6 +56,10 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
         if s.client_ca is not None:
             options["ca_certs"] = str(s.client_ca)
             options["cert_reqs"] = ssl.CERT_REQUIRED
+        # gunicorn >= 24 opens a control socket under $HOME by default: two servers would
+        # collide on it, and a read-only root filesystem cannot hold it.
+        if "control_socket_disable" in self.cfg.settings:
+            options["control_socket_disable"] = True
         for key, value in options.items():
             self.cfg.set(key, value)
 
