@@ -17,6 +17,7 @@ from pathlib import Path
 
 from webhook import __version__
 from webhook.devcert import generate_dev_certificate
+from webhook.logs import configure_decision_log
 from webhook.policy.loader import load_policies
 from webhook.server import run_server
 from webhook.settings import Settings
@@ -180,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check":
             return run_check(args.paths)
+        configure_decision_log()
         return run_serve(settings_from_args(args))
     except UsageError as exc:
         print(f"csr-webhook: error: {exc}", file=sys.stderr)

@@ -6,22 +6,43 @@ Pure: no Flask, no metrics, no I/O. Bad input becomes violations; only bugs rais
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from webhook.admission import AdmissionRequest
-from webhook.checks import structure
+from webhook.checks import (
+    deny,
+    extensions,
+    keys,
+    lifetime,
+    sans,
+    signature,
+    structure,
+    subject,
+    usages,
+)
 from webhook.context import CreateContext
 from webhook.csr import CSRError, ParsedCSR, parse_csr
 from webhook.decision import Decision, Verdict, Violation
 from webhook.matching import Requester, template_variables
+from webhook.mutation import lifetime_patch
 from webhook.policy.model import Enforcement, PolicySet, SignerPolicy
 from webhook.resource import CSRObject, parse_csr_object
 
 RuleCheck = Callable[[CreateContext], Iterable[Violation]]
 
-# Rule-dependent CREATE checks, each a pure module under webhook/checks/.
-RULE_CHECKS: tuple[RuleCheck, ...] = ()
+# Rule-dependent CREATE checks, each a pure module under webhook/checks/; lifetime last so
+# the mutating endpoint can ask "would this rule permit it apart from lifetime?".
+SHAPE_CHECKS: tuple[RuleCheck, ...] = (
+    subject.check,
+    sans.check,
+    usages.check,
+    extensions.check,
+    keys.check,
+    signature.check,
+)
+RULE_CHECKS: tuple[RuleCheck, ...] = (*SHAPE_CHECKS, lifetime.check)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,8 +72,8 @@ def evaluate(
         # Transition, approval and issuance gates plug in here.
         return Decision(verdict=Verdict.ALLOWED)
     if mutating:
-        # Lifetime defaulting and clamping plug in here; the mutating endpoint never denies.
-        return Decision(verdict=Verdict.ALLOWED)
+        caller = Requester(request.user_info.username, request.user_info.groups)
+        return plan_mutation(request.object, obj, caller, policies)
     requester = Requester(obj.username, obj.groups)
     return evaluate_create(obj, requester, policies, options)
 
@@ -69,6 +90,7 @@ def evaluate_create(
         return _enforce(policy, (), violations)
     violations.extend(structure.check(csr))
     variables = template_variables(requester, obj.signer_name)
+    violations.extend(deny.check(csr, policy.deny, variables))
     rules = [r for r in policy.rules if r.requesters is None or r.requesters.admits(requester)]
     if not rules:
         violations.append(
@@ -80,24 +102,12 @@ def evaluate_create(
             )
         )
         return _enforce(policy, (), violations)
-    per_rule = [
-        (
-            rule.name,
-            list(
-                _run_rule_checks(
-                    CreateContext(
-                        csr=csr,
-                        obj=obj,
-                        requester=requester,
-                        variables=variables,
-                        policy=policy,
-                        rule=rule,
-                    )
-                )
-            ),
+    per_rule = []
+    for rule in rules:
+        context = CreateContext(
+            csr=csr, obj=obj, requester=requester, variables=variables, policy=policy, rule=rule
         )
-        for rule in rules
-    ]
+        per_rule.append((rule.name, _rule_violations(context, RULE_CHECKS)))
     permitting = [name for name, found in per_rule if not found]
     if permitting and not violations:
         return Decision(verdict=Verdict.ALLOWED, policy=policy.name, rules=(permitting[0],))
@@ -107,9 +117,41 @@ def evaluate_create(
     return _enforce(policy, names, violations)
 
 
-def _run_rule_checks(context: CreateContext) -> Iterator[Violation]:
-    for check in RULE_CHECKS:
-        yield from check(context)
+def _rule_violations(context: CreateContext, checks: tuple[RuleCheck, ...]) -> list[Violation]:
+    found: list[Violation] = []
+    for check in checks:
+        found.extend(check(context))
+    return found
+
+
+def plan_mutation(
+    raw: dict[str, Any], obj: CSRObject, caller: Requester, policies: PolicySet
+) -> Decision:
+    """Allowed, with the lifetime patch of the first rule that would permit the request apart
+    from its lifetime; no patch when there is no such rule. Never denies (SPEC §3.7)."""
+    policy = policies.select(obj.signer_name)
+    if policy is None:
+        return Decision(verdict=Verdict.ALLOWED, policy="unmatched")
+    csr, _ = _parse(obj)
+    if csr is None:
+        return Decision(verdict=Verdict.ALLOWED, policy=policy.name)
+    variables = template_variables(caller, obj.signer_name)
+    for rule in policy.rules:
+        if rule.requesters is not None and not rule.requesters.admits(caller):
+            continue
+        context = CreateContext(
+            csr=csr, obj=obj, requester=caller, variables=variables, policy=policy, rule=rule
+        )
+        if _rule_violations(context, SHAPE_CHECKS):
+            continue
+        patch = lifetime_patch(raw, rule.constraints.lifetime)
+        return Decision(
+            verdict=Verdict.ALLOWED,
+            policy=policy.name,
+            rules=(rule.name,),
+            patch=tuple(patch) if patch else None,
+        )
+    return Decision(verdict=Verdict.ALLOWED, policy=policy.name)
 
 
 def _parse(obj: CSRObject) -> tuple[ParsedCSR | None, list[Violation]]:

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from webhook.admission import ReviewError, build_response, parse_review
 from webhook.engine import EngineOptions, evaluate
+from webhook.logs import log_decision
 from webhook.reload import PolicyStore
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
@@ -67,11 +68,11 @@ def _review(mutating: bool) -> tuple[Response, int]:
     except Exception:
         log.exception("evaluation failed for review uid=%s", admission.uid)
         return _error(500, f"internal error evaluating review {admission.uid}")
-    log.debug(
-        "decided uid=%s verdict=%s in %.3f ms",
-        admission.uid,
-        decision.verdict,
-        (time.perf_counter() - started) * 1000,
+    log_decision(
+        admission,
+        decision,
+        webhook="mutate" if mutating else "validate",
+        seconds=time.perf_counter() - started,
     )
     return jsonify(build_response(admission.uid, decision, mutating=mutating)), 200
 

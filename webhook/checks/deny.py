@@ -1,0 +1,49 @@
+"""Guardrail deny lists (SPEC §3.1b): any SAN or subject value matching one denies the CSR,
+whatever the rules permit, for every requester and again at approval recheck.
+
+Codes: deny.dns, deny.ip, deny.uri, deny.email, deny.subject.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from webhook.csr import ParsedCSR
+from webhook.decision import Violation
+from webhook.matching import Pattern
+from webhook.policy.model import DenyLists
+from webhook.text import show
+
+
+def _first_match(
+    patterns: tuple[Pattern, ...], value: str, variables: Mapping[str, str]
+) -> Pattern | None:
+    return next((p for p in patterns if p.matches(value, variables)), None)
+
+
+def check(csr: ParsedCSR, deny: DenyLists, variables: Mapping[str, str]) -> Iterator[Violation]:
+    kinds = (
+        ("dns", "dnsNames", csr.dns_names, deny.dns_names, "DNS name"),
+        ("ip", "ipAddresses", csr.ip_addresses, deny.ip_addresses, "IP address"),
+        ("uri", "uris", csr.uris, deny.uris, "URI"),
+        ("email", "emailAddresses", csr.email_addresses, deny.email_addresses, "email address"),
+    )
+    for family, key, values, patterns, label in kinds:
+        for index, value in enumerate(values):
+            hit = _first_match(patterns, value, variables)
+            if hit is not None:
+                yield Violation(
+                    code=f"deny.{family}",
+                    field=f"spec.request.{key}[{index}]",
+                    message=f"{label} {show(value)} is denied by guardrail {hit.text!r}",
+                )
+    for attribute in csr.subject:
+        patterns = deny.subject.get(attribute.name or "", ())
+        hit = _first_match(patterns, attribute.value, variables)
+        if hit is not None:
+            yield Violation(
+                code="deny.subject",
+                field=f"spec.request.subject.{attribute.name}",
+                message=f"{attribute.name} {show(attribute.value)} is denied by guardrail "
+                f"{hit.text!r}",
+            )

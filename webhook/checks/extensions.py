@@ -1,0 +1,69 @@
+"""Extension allow-list, unknown critical extensions and the CA bit (SPEC §3.1, §3.3).
+
+Codes: extensions.not_allowed (an OID outside the standard set and allowed.extensions),
+extensions.unknown_critical (the same, marked critical), ca.not_allowed (isCA false and the
+CSR asks for CA:TRUE, or for `cert sign`/`crl sign` in spec.usages or its keyUsage).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from cryptography.x509.oid import ExtensionOID
+
+from webhook.context import CreateContext
+from webhook.decision import Violation
+
+STANDARD_EXTENSIONS = frozenset(
+    oid.dotted_string
+    for oid in (
+        ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
+        ExtensionOID.KEY_USAGE,
+        ExtensionOID.EXTENDED_KEY_USAGE,
+        ExtensionOID.BASIC_CONSTRAINTS,
+        ExtensionOID.SUBJECT_KEY_IDENTIFIER,
+    )
+)
+_CA_USAGES = ("cert sign", "crl sign")
+
+
+def check(ctx: CreateContext) -> Iterator[Violation]:
+    permitted = STANDARD_EXTENSIONS | ctx.rule.allowed.extensions
+    for index, extension in enumerate(ctx.csr.extensions):
+        if extension.oid in permitted:
+            continue
+        what = f"{extension.oid} ({extension.name})"
+        hint = "add its OID to allowed.extensions to permit it"
+        if extension.critical:
+            code, message = "extensions.unknown_critical", f"critical extension {what}"
+        else:
+            code, message = "extensions.not_allowed", f"extension {what}"
+        yield Violation(
+            code=code,
+            field=f"spec.request.extensions[{index}]",
+            message=f"{message} is not allowed ({hint})",
+        )
+    if ctx.rule.allowed.is_ca:
+        return
+    if ctx.csr.basic_constraints_ca:
+        yield Violation(
+            code="ca.not_allowed",
+            field="spec.request.basicConstraints",
+            message="the CSR asks for a CA certificate (basicConstraints CA:TRUE); "
+            f"rule {ctx.rule.name!r} does not allow isCA",
+        )
+    for index, usage in enumerate(ctx.obj.usages):
+        if usage in _CA_USAGES:
+            yield Violation(
+                code="ca.not_allowed",
+                field=f"spec.usages[{index}]",
+                message=f"usage {usage!r} makes a CA; rule {ctx.rule.name!r} does not allow isCA",
+            )
+    for usage in _CA_USAGES:
+        if usage in (ctx.csr.key_usage or ()):
+            yield Violation(
+                code="ca.not_allowed",
+                field="spec.request.keyUsage",
+                message=f"the CSR's keyUsage asks for {usage!r}, which makes a CA; "
+                f"rule {ctx.rule.name!r} does not allow isCA",
+            )

@@ -1,0 +1,56 @@
+"""constraints.lifetime (SPEC §3.2) against spec.expirationSeconds.
+
+Codes: lifetime.missing (max set and no expirationSeconds: the signer would choose its own,
+possibly longer, default), lifetime.too_long, lifetime.too_short. Clamping is the mutating
+endpoint's job; here an excessive value is denied whatever onExceed says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from webhook.context import CreateContext
+from webhook.decision import Violation
+
+_FIELD = "spec.expirationSeconds"
+
+
+def human(seconds: int) -> str:
+    """`90000` -> `25h (90000s)`, for messages."""
+    if seconds % 86400 == 0:
+        text = f"{seconds // 86400}d"
+    elif seconds % 3600 == 0:
+        text = f"{seconds // 3600}h"
+    elif seconds % 60 == 0:
+        text = f"{seconds // 60}m"
+    else:
+        return f"{seconds}s"
+    return f"{text} ({seconds}s)"
+
+
+def check(ctx: CreateContext) -> Iterator[Violation]:
+    lifetime = ctx.rule.constraints.lifetime
+    requested = ctx.obj.expiration_seconds
+    if requested is None:
+        if lifetime.max is not None:
+            yield Violation(
+                code="lifetime.missing",
+                field=_FIELD,
+                message="expirationSeconds is required: the signer's own default may exceed "
+                f"the maximum of {human(lifetime.max)}",
+            )
+        return
+    if lifetime.max is not None and requested > lifetime.max:
+        yield Violation(
+            code="lifetime.too_long",
+            field=_FIELD,
+            message=f"expirationSeconds {human(requested)} exceeds the maximum of "
+            f"{human(lifetime.max)}",
+        )
+    if lifetime.min is not None and requested < lifetime.min:
+        yield Violation(
+            code="lifetime.too_short",
+            field=_FIELD,
+            message=f"expirationSeconds {human(requested)} is below the minimum of "
+            f"{human(lifetime.min)}",
+        )

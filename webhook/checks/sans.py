@@ -1,0 +1,96 @@
+"""allowed.dnsNames/ipAddresses/uris/emailAddresses and constraints.requireAnySAN (SPEC §3.1).
+
+Codes per kind (dns., ip., uri., email.): <kind>.not_allowed (kind not listed, or a value
+matching no pattern), <kind>.required, <kind>.too_many; dns.wildcard_not_allowed; and
+csr.san_required when requireAnySAN is set and the CSR has no SAN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from webhook.context import CreateContext
+from webhook.decision import Violation
+from webhook.policy.model import ValueRule
+from webhook.text import show, show_list
+
+_KINDS = (
+    ("dnsNames", "dns", "DNS name"),
+    ("ipAddresses", "ip", "IP address"),
+    ("uris", "uri", "URI"),
+    ("emailAddresses", "email", "email address"),
+)
+
+
+def _rule_for(ctx: CreateContext, key: str) -> ValueRule | None:
+    allowed = ctx.rule.allowed
+    rules = {
+        "dnsNames": allowed.dns_names,
+        "ipAddresses": allowed.ip_addresses,
+        "uris": allowed.uris,
+        "emailAddresses": allowed.email_addresses,
+    }
+    return rules[key]
+
+
+def _values(ctx: CreateContext, key: str) -> tuple[str, ...]:
+    csr = ctx.csr
+    return {
+        "dnsNames": csr.dns_names,
+        "ipAddresses": csr.ip_addresses,
+        "uris": csr.uris,
+        "emailAddresses": csr.email_addresses,
+    }[key]
+
+
+def check(ctx: CreateContext) -> Iterator[Violation]:
+    total = 0
+    for key, family, label in _KINDS:
+        values = _values(ctx, key)
+        total += len(values)
+        spec = _rule_for(ctx, key)
+        for index, value in enumerate(values):
+            field = f"spec.request.{key}[{index}]"
+            if spec is None:
+                yield Violation(
+                    code=f"{family}.not_allowed",
+                    field=field,
+                    message=f"{label} {show(value)} is not allowed: rule {ctx.rule.name!r} "
+                    f"permits no {label} SANs",
+                )
+                continue
+            if family == "dns" and value.startswith("*.") and not spec.allow_wildcard_names:
+                yield Violation(
+                    code="dns.wildcard_not_allowed",
+                    field=field,
+                    message=f"wildcard DNS name {show(value)} is not allowed "
+                    "(allowWildcardNames is false)",
+                )
+            if not any(p.matches(value, ctx.variables) for p in spec.values):
+                yield Violation(
+                    code=f"{family}.not_allowed",
+                    field=field,
+                    message=f"{label} {show(value)} matches none of "
+                    f"{show_list(p.text for p in spec.values)}",
+                )
+        if spec is None:
+            continue
+        if spec.required and not values:
+            yield Violation(
+                code=f"{family}.required",
+                field=f"spec.request.{key}",
+                message=f"a {label} SAN is required "
+                f"(one of {show_list(p.text for p in spec.values)})",
+            )
+        if spec.max_items is not None and len(values) > spec.max_items:
+            yield Violation(
+                code=f"{family}.too_many",
+                field=f"spec.request.{key}",
+                message=f"{len(values)} {label} SANs; at most {spec.max_items} allowed",
+            )
+    if ctx.rule.constraints.require_any_san and total == 0:
+        yield Violation(
+            code="csr.san_required",
+            field="spec.request",
+            message=f"rule {ctx.rule.name!r} requires at least one subject alternative name",
+        )

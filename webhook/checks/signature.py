@@ -1,0 +1,51 @@
+"""constraints.signatureAlgorithms (SPEC §3.2): the CSR's signature algorithm.
+
+Codes: signature.weak (SHA-1 or MD5, never accepted), signature.not_allowed (outside the
+policy's list, or the default set when the policy gives none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from webhook.context import CreateContext
+from webhook.decision import Violation
+
+DEFAULT_ALGORITHMS = frozenset(
+    {
+        "sha256WithRSAEncryption",
+        "sha384WithRSAEncryption",
+        "sha512WithRSAEncryption",
+        "rsassaPss",
+        "ecdsa-with-SHA256",
+        "ecdsa-with-SHA384",
+        "ecdsa-with-SHA512",
+        "ED25519",
+        "ED448",
+    }
+)
+_WEAK_HASHES = frozenset({"md5", "sha1"})
+_STRONG_PSS_HASHES = frozenset({"sha256", "sha384", "sha512"})
+
+
+def check(ctx: CreateContext) -> Iterator[Violation]:
+    algorithm = ctx.csr.signature_algorithm
+    digest = ctx.csr.signature_hash
+    allowed = ctx.rule.constraints.signature_algorithms or DEFAULT_ALGORITHMS
+    if digest in _WEAK_HASHES or "sha1" in algorithm.lower() or "md5" in algorithm.lower():
+        yield Violation(
+            code="signature.weak",
+            field="spec.request.signatureAlgorithm",
+            message=f"signature algorithm {algorithm} uses {digest or 'a broken hash'}; "
+            "SHA-1 and MD5 are never accepted",
+        )
+        return
+    pss_ok = algorithm != "rsassaPss" or digest in _STRONG_PSS_HASHES
+    if algorithm not in allowed or not pss_ok:
+        what = f"{algorithm} with {digest}" if algorithm == "rsassaPss" else algorithm
+        yield Violation(
+            code="signature.not_allowed",
+            field="spec.request.signatureAlgorithm",
+            message=f"signature algorithm {what} is not allowed "
+            f"(allowed: {', '.join(sorted(allowed))})",
+        )

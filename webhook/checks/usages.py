@@ -1,0 +1,61 @@
+"""spec.usages against allowed.usages and requiredUsages, and the CSR's own keyUsage and
+extendedKeyUsage extensions against spec.usages (SPEC §3.1, §3.2, §3.3).
+
+Signers differ in which of the two they honour (the in-tree signer uses only spec.usages), so
+both must say the same. Codes: usages.not_allowed, usages.required, usages.extension_mismatch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from webhook.context import CreateContext
+from webhook.decision import Violation
+from webhook.oids import EKU_USAGE_NAMES
+from webhook.text import show, show_list
+
+# pkg/controller/certificates/authority/policies.go: both spellings give the same bit/OID.
+_SYNONYMS = {"signing": "digital signature", "s/mime": "email protection"}
+
+
+def _canonical(usages: tuple[str, ...]) -> set[str]:
+    return {_SYNONYMS.get(u, u) for u in usages}
+
+
+def check(ctx: CreateContext) -> Iterator[Violation]:
+    allowed = ctx.rule.allowed.usages
+    usages = ctx.obj.usages
+    for index, usage in enumerate(usages):
+        if usage not in allowed:
+            yield Violation(
+                code="usages.not_allowed",
+                field=f"spec.usages[{index}]",
+                message=f"usage {show(usage)} is not allowed "
+                f"(allowed: {show_list(sorted(allowed))})",
+            )
+    for usage in sorted(ctx.rule.constraints.required_usages):
+        if usage not in usages:
+            yield Violation(
+                code="usages.required",
+                field="spec.usages",
+                message=f"usage {show(usage)} is required",
+            )
+    requested = _canonical(usages)
+    for bit in sorted(ctx.csr.key_usage or ()):
+        if bit not in requested:
+            yield Violation(
+                code="usages.extension_mismatch",
+                field="spec.request.keyUsage",
+                message=f"the CSR's keyUsage asks for {show(bit)}, which spec.usages "
+                f"{show_list(usages)} does not",
+            )
+    for oid in ctx.csr.extended_key_usage or ():
+        name = EKU_USAGE_NAMES.get(oid)
+        if name is None or name not in requested:
+            what = show(name) if name else f"unknown OID {oid}"
+            yield Violation(
+                code="usages.extension_mismatch",
+                field="spec.request.extendedKeyUsage",
+                message=f"the CSR's extendedKeyUsage asks for {what}, which spec.usages "
+                f"{show_list(usages)} does not",
+            )

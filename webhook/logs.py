@@ -1,0 +1,66 @@
+"""One JSON log line per review on stdout (SPEC §5). Never PEM, base64 or key material:
+only names, identities, codes and timings are copied out of the review."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+from webhook.admission import AdmissionRequest
+from webhook.decision import Decision
+
+decision_log = logging.getLogger("csr_webhook.decisions")
+
+
+def _spec(request: AdmissionRequest) -> dict[str, Any]:
+    obj = request.object or request.old_object or {}
+    spec = obj.get("spec")
+    return spec if isinstance(spec, dict) else {}
+
+
+def _text(value: object) -> str:
+    return value[:512] if isinstance(value, str) else ""
+
+
+def decision_record(
+    request: AdmissionRequest, decision: Decision, *, webhook: str, seconds: float
+) -> dict[str, Any]:
+    spec = _spec(request)
+    return {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
+        "msg": "admission review",
+        "uid": request.uid,
+        "webhook": webhook,
+        "name": request.name[:512],
+        "signer": _text(spec.get("signerName")),
+        "operation": request.operation,
+        "subresource": request.sub_resource,
+        "user": request.user_info.username[:512],
+        "requester": _text(spec.get("username")),
+        "decision": decision.verdict.value,
+        "policy": decision.policy,
+        "rule": ",".join(decision.rules),
+        "violations": sorted({v.code for v in decision.violations}),
+        "dryRun": request.dry_run,
+        "durationMs": round(seconds * 1000, 3),
+    }
+
+
+def log_decision(
+    request: AdmissionRequest, decision: Decision, *, webhook: str, seconds: float
+) -> None:
+    if decision_log.isEnabledFor(logging.INFO):
+        record = decision_record(request, decision, webhook=webhook, seconds=seconds)
+        decision_log.info(json.dumps(record, separators=(",", ":")))
+
+
+def configure_decision_log() -> None:
+    """Decision lines go to stdout as bare JSON; everything else stays on stderr."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    decision_log.addHandler(handler)
+    decision_log.propagate = False
+    decision_log.setLevel(logging.INFO)
