@@ -147,7 +147,7 @@ def test_allows_delete_and_connect(client: FlaskClient, operation: str) -> None:
     assert post(client, review)["allowed"] is True
 
 
-def test_allows_updates_for_now(client: FlaskClient) -> None:
+def test_allows_metadata_only_update(client: FlaskClient) -> None:
     obj = csr_object(VALID_CSR, signer_name="example.com/signer")
     review = admission_review(obj, operation="UPDATE", old_object=obj)
     assert post(client, review)["allowed"] is True

@@ -22,3 +22,23 @@ class CreateContext:
     variables: Mapping[str, str]
     policy: SignerPolicy
     rule: Rule
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateContext:
+    """An UPDATE of a CSR: `caller` is request.userInfo (approver on /approval, signer on
+    /status); the requester is `new.username`. `rule` is the rule that permits the CSR for its
+    requester now (None when no rule does or there is no policy)."""
+
+    sub_resource: str
+    old: CSRObject
+    new: CSRObject
+    caller: Requester
+    policy: SignerPolicy | None
+    rule: Rule | None = None
+    csr: ParsedCSR | None = None
+
+    def added(self, kind: str) -> bool:
+        """True when the update adds a condition of this type."""
+        before = sum(c.type == kind for c in self.old.conditions)
+        return sum(c.type == kind for c in self.new.conditions) > before

@@ -10,24 +10,27 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from webhook.admission import AdmissionRequest
+from webhook.admission import AdmissionRequest, ReviewError
 from webhook.checks import (
+    approval,
     deny,
     extensions,
+    issuance,
     keys,
     lifetime,
     sans,
     signature,
     structure,
     subject,
+    transitions,
     usages,
 )
-from webhook.context import CreateContext
+from webhook.context import CreateContext, UpdateContext
 from webhook.csr import CSRError, ParsedCSR, parse_csr
 from webhook.decision import Decision, Verdict, Violation
 from webhook.matching import Requester, template_variables
 from webhook.mutation import lifetime_patch
-from webhook.policy.model import Enforcement, PolicySet, SignerPolicy
+from webhook.policy.model import Enforcement, PolicySet, Rule, SignerPolicy
 from webhook.resource import CSRObject, parse_csr_object
 
 RuleCheck = Callable[[CreateContext], Iterable[Violation]]
@@ -69,8 +72,11 @@ def evaluate(
         return Decision(verdict=Verdict.ALLOWED)
     obj = parse_csr_object(request.object)
     if request.operation == "UPDATE":
-        # Transition, approval and issuance gates plug in here.
-        return Decision(verdict=Verdict.ALLOWED)
+        if request.old_object is None:
+            raise ReviewError("request.oldObject is required for UPDATE")
+        old = parse_csr_object(request.old_object, "request.oldObject")
+        caller = Requester(request.user_info.username, request.user_info.groups)
+        return evaluate_update(request.sub_resource, old, obj, caller, policies, options)
     if mutating:
         caller = Requester(request.user_info.username, request.user_info.groups)
         return plan_mutation(request.object, obj, caller, policies)
@@ -115,6 +121,63 @@ def evaluate_create(
     for _, found in per_rule:
         violations.extend(v for v in found if v not in violations)
     return _enforce(policy, names, violations)
+
+
+def evaluate_update(  # noqa: PLR0917 - the six facts of an update, all required
+    sub_resource: str,
+    old: CSRObject,
+    new: CSRObject,
+    caller: Requester,
+    policies: PolicySet,
+    options: EngineOptions,
+) -> Decision:
+    """Transitions for every signer; approval and issuance gates where a policy governs."""
+    policy = policies.select(new.signer_name)
+    label = policy.name if policy is not None else "unmatched"
+    context = UpdateContext(
+        sub_resource=sub_resource, old=old, new=new, caller=caller, policy=policy
+    )
+    broken = list(transitions.check(context))
+    if broken:
+        return Decision(
+            verdict=Verdict.DENIED,
+            policy=label,
+            violations=tuple(broken),
+            summary=f"illegal update of CSR {new.name!r}",
+        )
+    if policy is None or sub_resource not in ("approval", "status"):
+        return Decision(verdict=Verdict.ALLOWED, policy=label)
+    requester = Requester(new.username, new.groups)
+    recheck = evaluate_create(new, requester, policies, options)
+    csr, _ = _parse(new)
+    context = UpdateContext(
+        sub_resource=sub_resource,
+        old=old,
+        new=new,
+        caller=caller,
+        policy=policy,
+        rule=_rule_named(policy, recheck.rules if recheck.verdict is Verdict.ALLOWED else ()),
+        csr=csr,
+    )
+    violations = [*approval.check(context), *issuance.check(context)]
+    rechecking = sub_resource == "approval" and policy.approval.recheck
+    if rechecking and context.added("Approved") and recheck.verdict is not Verdict.ALLOWED:
+        violations.append(
+            Violation(
+                code="approval.recheck_failed",
+                field="spec.request",
+                message=f"the CSR no longer passes policy {policy.name!r} "
+                f"({len(recheck.violations)} violation(s) follow)",
+            )
+        )
+        violations.extend(recheck.violations)
+    if not violations:
+        return Decision(verdict=Verdict.ALLOWED, policy=policy.name, rules=recheck.rules)
+    return _enforce(policy, recheck.rules, violations)
+
+
+def _rule_named(policy: SignerPolicy, names: tuple[str, ...]) -> Rule | None:
+    return next((r for r in policy.rules if names and r.name == names[0]), None)
 
 
 def _rule_violations(context: CreateContext, checks: tuple[RuleCheck, ...]) -> list[Violation]:

@@ -1,0 +1,182 @@
+"""Condition and certificate transitions on every UPDATE of a CSR, for every signer (SPEC §3.8).
+
+Compares the old and new objects; only what the update changes is judged, so an object that
+already breaks a rule (ratcheting, reference §1.9) can still get a metadata update. Codes:
+transition.condition_status, .condition_duplicate, .approved_and_denied, .condition_removed,
+.condition_modified, .approval_subresource_required, .status_subresource_required,
+.certificate_unapproved, .certificate_modified, .denied_after_issue, .certificate_malformed,
+.main_resource_modified.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+from webhook.certificate import CertificateFormatError, parse_certificates
+from webhook.context import UpdateContext
+from webhook.decision import Violation
+from webhook.resource import Condition, CSRObject
+
+_FIELD = "status.conditions"
+TRUE_ONLY = ("Approved", "Denied", "Failed")
+_APPROVAL_TYPES = ("Approved", "Denied")
+
+
+def _of_type(obj: CSRObject, kind: str) -> list[Condition]:
+    return [c for c in obj.conditions if c.type == kind]
+
+
+def _same(a: Condition, b: Condition) -> bool:
+    # Timestamps are filled in by the API server (populateConditionTimestamps); what the
+    # condition says is its type, status, reason and message.
+    return (a.status, a.reason, a.message) == (b.status, b.reason, b.message)
+
+
+def _conditions(ctx: UpdateContext) -> Iterator[Violation]:
+    old, new = ctx.old, ctx.new
+    old_counts = Counter(c.type for c in old.conditions)
+    new_counts = Counter(c.type for c in new.conditions)
+    for index, condition in enumerate(new.conditions):
+        field = f"{_FIELD}[{index}]"
+        if condition.type in TRUE_ONLY and condition.status != "True":
+            previous = _of_type(old, condition.type)
+            if not any(_same(p, condition) for p in previous):
+                yield Violation(
+                    code="transition.condition_status",
+                    field=f"{field}.status",
+                    message=f"{condition.type} condition has status {condition.status!r}; "
+                    "only 'True' is allowed",
+                )
+    for kind, count in new_counts.items():
+        if count > 1 and count > old_counts.get(kind, 0):
+            yield Violation(
+                code="transition.condition_duplicate",
+                field=_FIELD,
+                message=f"condition type {kind!r} appears {count} times; at most once",
+            )
+    both = all(new_counts.get(k) for k in _APPROVAL_TYPES)
+    if both and not all(old_counts.get(k) for k in _APPROVAL_TYPES):
+        yield Violation(
+            code="transition.approved_and_denied",
+            field=_FIELD,
+            message="Approved and Denied conditions are mutually exclusive",
+        )
+    for kind in TRUE_ONLY:
+        before, after = _of_type(old, kind), _of_type(new, kind)
+        if len(after) < len(before):
+            yield Violation(
+                code="transition.condition_removed",
+                field=_FIELD,
+                message=f"a {kind} condition may never be removed",
+            )
+        elif any(not _same(a, b) for a, b in zip(before, after, strict=False)):
+            yield Violation(
+                code="transition.condition_modified",
+                field=_FIELD,
+                message=f"a {kind} condition may never be changed once present",
+            )
+        if len(after) > len(before):
+            yield from _added(ctx, kind)
+
+
+def _added(ctx: UpdateContext, kind: str) -> Iterator[Violation]:
+    if kind in _APPROVAL_TYPES and ctx.sub_resource != "approval":
+        yield Violation(
+            code="transition.approval_subresource_required",
+            field=_FIELD,
+            message=f"{kind} may only be added through the /approval subresource, "
+            f"not {_where(ctx)}",
+        )
+    if kind == "Failed" and ctx.sub_resource != "status":
+        yield Violation(
+            code="transition.status_subresource_required",
+            field=_FIELD,
+            message=f"Failed may only be added through the /status subresource, not {_where(ctx)}",
+        )
+    if kind == "Denied" and ctx.old.certificate:
+        yield Violation(
+            code="transition.denied_after_issue",
+            field=_FIELD,
+            message="a CSR whose certificate was issued cannot be denied",
+        )
+
+
+def _where(ctx: UpdateContext) -> str:
+    return f"/{ctx.sub_resource}" if ctx.sub_resource else "the main resource"
+
+
+def _certificate(ctx: UpdateContext) -> Iterator[Violation]:
+    old, new = ctx.old.certificate or b"", ctx.new.certificate
+    if new is None:
+        yield Violation(
+            code="transition.certificate_malformed",
+            field="status.certificate",
+            message="status.certificate is not valid base64",
+        )
+        return
+    if new == old:
+        return
+    if old:
+        yield Violation(
+            code="transition.certificate_modified",
+            field="status.certificate",
+            message="the issued certificate may never be changed or removed",
+        )
+        return
+    if ctx.sub_resource != "status":
+        yield Violation(
+            code="transition.status_subresource_required",
+            field="status.certificate",
+            message=f"the certificate may only be set through /status, not {_where(ctx)}",
+        )
+    types = {c.type for c in ctx.new.conditions if c.status == "True"}
+    if "Approved" not in types or types & {"Denied", "Failed"}:
+        state = ", ".join(sorted(types & {"Approved", "Denied", "Failed"})) or "no condition"
+        yield Violation(
+            code="transition.certificate_unapproved",
+            field="status.certificate",
+            message=f"a certificate may only be set on an Approved CSR that is neither Denied "
+            f"nor Failed (it has: {state})",
+        )
+    try:
+        parse_certificates(new)
+    except CertificateFormatError as exc:
+        yield Violation(
+            code="transition.certificate_malformed",
+            field="status.certificate",
+            message=str(exc),
+        )
+
+
+def _main_resource(ctx: UpdateContext) -> Iterator[Violation]:
+    if ctx.sub_resource:
+        return
+    old, new = ctx.old, ctx.new
+    spec_changed = (
+        old.signer_name,
+        old.request,
+        old.usages,
+        old.expiration_seconds,
+        old.username,
+        old.groups,
+    ) != (
+        new.signer_name,
+        new.request,
+        new.usages,
+        new.expiration_seconds,
+        new.username,
+        new.groups,
+    )
+    if spec_changed:
+        yield Violation(
+            code="transition.main_resource_modified",
+            field="spec",
+            message="an update of the main resource may change only metadata, not spec",
+        )
+
+
+def check(ctx: UpdateContext) -> Iterator[Violation]:
+    yield from _main_resource(ctx)
+    yield from _conditions(ctx)
+    yield from _certificate(ctx)
