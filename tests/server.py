@@ -49,6 +49,14 @@ class RunningServer:
         return self.log_file.read_text(errors="replace")
 
 
+def worker_pids(server: RunningServer) -> list[int]:
+    """The gunicorn workers of a running server (children of the master)."""
+    found = subprocess.run(
+        ["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True, check=False
+    )
+    return [int(pid) for pid in found.stdout.split()]
+
+
 def review_over(
     connection: http.client.HTTPConnection, review: dict[str, Any], path: str = "/validate"
 ) -> dict[str, Any]:

@@ -6,16 +6,20 @@ from flask import Flask
 
 from webhook import views
 from webhook.engine import EngineOptions
+from webhook.metrics import ReviewMetrics
 from webhook.reload import PolicyStore
 from webhook.settings import Settings
 
 
-def create_app(settings: Settings, policies: PolicyStore) -> Flask:
+def create_app(
+    settings: Settings, policies: PolicyStore, metrics: ReviewMetrics | None = None
+) -> Flask:
     app = Flask("webhook")
     app.config["MAX_CONTENT_LENGTH"] = views.MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["csr_webhook.settings"] = settings
     app.extensions["csr_webhook.policies"] = policies
+    app.extensions["csr_webhook.metrics"] = metrics
     app.extensions["csr_webhook.options"] = EngineOptions(
         allow_unmatched_signers=settings.unmatched_signers == "allow"
     )

@@ -11,6 +11,7 @@ import logging
 import os
 import ssl
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +20,6 @@ from webhook import __version__
 from webhook.devcert import generate_dev_certificate
 from webhook.logs import configure_decision_log
 from webhook.policy.loader import load_policies
-from webhook.server import run_server
 from webhook.settings import Settings
 
 ENV_PREFIX = "CSR_WEBHOOK_"
@@ -166,8 +166,28 @@ def run_serve(settings: Settings) -> int:
             ssl.create_default_context(cafile=str(settings.client_ca))
     except (OSError, ssl.SSLError) as exc:
         raise UsageError(f"cannot use TLS files: {exc}") from exc
+    prepare_multiprocess_metrics()
+    from webhook.server import run_server  # noqa: PLC0415 - after the metrics directory is set
+
     run_server(settings, result.policy_set)
     return 0
+
+
+def prepare_multiprocess_metrics() -> Path:
+    """A fresh, empty multiprocess metrics directory, set in the environment before
+    prometheus_client is imported (it chooses its storage at import time)."""
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("prometheus_client was imported before multiprocess mode was set")
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if configured:
+        directory = Path(configured)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+    else:
+        directory = Path(tempfile.mkdtemp(prefix="csr-webhook-metrics-"))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    return directory
 
 
 def main(argv: Sequence[str] | None = None) -> int:

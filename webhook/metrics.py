@@ -1,23 +1,159 @@
-"""Prometheus metrics on the plain-HTTP --metrics-bind port.
+"""Prometheus metrics (SPEC §6). Label values come only from bounded sets we or the operator
+control: webhook, a known operation/subresource or "other", a policy name or unmatched/none,
+a decision, a rule name, a violation code.
 
-Placeholder scope: build info only; admission counters, histograms and multiprocess
-aggregation plug in here. Label values must come from bounded, operator-controlled sets.
+Workers count reviews into prometheus_client's multiprocess files; the master serves
+/metrics on --metrics-bind, merging those files with its own state (build info, policy
+reloads, certificate expiry), so counts are exact across workers and a scrape never touches
+a worker.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Gauge, start_http_server
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from webhook import __version__
+from webhook.decision import Decision, Verdict
+
+# From 0.5 ms up, and including the API server's own webhook latency buckets
+# (0.005, 0.025, 0.1, 0.5, 1, 2.5: apiserver admission webhook metrics).
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+_OPERATIONS = frozenset({"CREATE", "UPDATE", "DELETE", "CONNECT"})
+_SUBRESOURCES = frozenset({"", "approval", "status"})
 
 
-def build_registry() -> CollectorRegistry:
+def bounded(value: str, allowed: frozenset[str]) -> str:
+    return value if value in allowed else "other"
+
+
+class ReviewMetrics:
+    """What a worker counts per review."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self.requests = Counter(
+            "csr_webhook_admission_requests",
+            "Admission reviews answered, by outcome",
+            ["webhook", "operation", "subresource", "policy", "decision"],
+            registry=registry,
+        )
+        self.violations = Counter(
+            "csr_webhook_violations",
+            "Policy violations found, by code",
+            ["policy", "rule", "code"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "csr_webhook_admission_duration_seconds",
+            "Time to answer one admission review",
+            ["webhook"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+
+    def observe(
+        self,
+        *,
+        webhook: str,
+        operation: str,
+        subresource: str,
+        decision: Decision | None,
+        seconds: float,
+    ) -> None:
+        """Count one answered review; `decision` None means it failed with an error."""
+        policy = decision.policy if decision is not None else "none"
+        outcome = decision.verdict.value if decision is not None else "error"
+        self.requests.labels(
+            webhook,
+            bounded(operation, _OPERATIONS),
+            bounded(subresource, _SUBRESOURCES),
+            policy,
+            outcome,
+        ).inc()
+        self.duration.labels(webhook).observe(seconds)
+        if decision is None or decision.verdict is Verdict.ALLOWED:
+            return
+        rule = decision.rules[0] if len(decision.rules) == 1 else "none"
+        if len(decision.rules) > 1:
+            rule = "multiple"
+        for violation in decision.violations:
+            self.violations.labels(policy, rule, violation.code).inc()
+
+
+@dataclass(slots=True)
+class ServerState:
+    """The master's own facts, read at scrape time."""
+
+    policies: int = 0
+    reloads: dict[str, int] = field(default_factory=lambda: {"success": 0, "failure": 0})
+    last_reload_success: float = 0.0
+    certificate_not_after: Callable[[], float | None] = lambda: None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record_reload(self, ok: bool, policies: int, when: float) -> None:
+        with self.lock:
+            self.reloads["success" if ok else "failure"] += 1
+            if ok:
+                self.policies = policies
+                self.last_reload_success = when
+
+
+class ServerCollector(Collector):
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+
+    def collect(self) -> Iterator[Metric]:
+        state = self.state
+        info = GaugeMetricFamily("csr_webhook_build_info", "csr-webhook build", labels=["version"])
+        info.add_metric([__version__], 1)
+        yield info
+        with state.lock:
+            yield GaugeMetricFamily(
+                "csr_webhook_policies", "Policies in the set in force", value=state.policies
+            )
+            reloads = CounterMetricFamily(
+                "csr_webhook_policy_reloads", "Policy set reloads", labels=["result"]
+            )
+            for result, count in sorted(state.reloads.items()):
+                reloads.add_metric([result], count)
+            yield reloads
+            yield GaugeMetricFamily(
+                "csr_webhook_policy_last_reload_success_timestamp_seconds",
+                "When a policy set was last loaded successfully",
+                value=state.last_reload_success,
+            )
+        not_after = state.certificate_not_after()
+        if not_after is not None:
+            yield GaugeMetricFamily(
+                "csr_webhook_tls_certificate_not_after_timestamp_seconds",
+                "Expiry of the serving certificate in force",
+                value=not_after,
+            )
+
+
+def build_master_registry(state: ServerState, multiprocess_dir: str | None) -> CollectorRegistry:
     registry = CollectorRegistry()
-    info = Gauge("csr_webhook_build_info", "csr-webhook build", ["version"], registry=registry)
-    info.labels(version=__version__).set(1)
+    registry.register(ServerCollector(state))
+    if multiprocess_dir is not None:
+        from prometheus_client import multiprocess  # noqa: PLC0415 - multiprocess mode only
+
+        multiprocess.MultiProcessCollector(registry, path=multiprocess_dir)  # type: ignore[no-untyped-call]
     return registry
 
 
 def start_metrics_server(bind: str, registry: CollectorRegistry) -> None:
     host, _, port = bind.rpartition(":")
     start_http_server(int(port), addr=host.strip("[]") or "0.0.0.0", registry=registry)
+
+
+def mark_worker_dead(pid: int) -> None:
+    from prometheus_client import multiprocess  # noqa: PLC0415 - multiprocess mode only
+
+    multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

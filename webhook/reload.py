@@ -1,16 +1,36 @@
-"""Holds the policy set in force and replaces it only with a valid new one (keep last good).
+"""Hold the policy set in force; poll the directory and swap in a new set only when it is
+valid as a whole (keep last good). Follows symlinks, so a ConfigMap `..data` swap is seen.
 
-The watcher that polls the directory plugs in here; loading and validation live in
-`webhook.policy.loader`.
+Nothing here knows about HTTP or metrics: results are reported through a callback.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-from webhook.policy.loader import load_policies
+from webhook.policy.loader import load_policies, policy_files
 from webhook.policy.model import PolicySet
+
+log = logging.getLogger("csr_webhook")
+ReloadListener = Callable[[bool, PolicySet | None, str | None], None]
+
+
+def directory_fingerprint(directory: Path) -> str:
+    """A digest of every policy file's name and content (through symlinks)."""
+    digest = hashlib.sha256()
+    files, _ = policy_files([directory])
+    for path in files:
+        digest.update(path.name.encode() + b"\0")
+        try:
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+        except OSError as exc:
+            digest.update(f"unreadable: {exc}".encode())
+    return digest.hexdigest()
 
 
 class PolicyStore:
@@ -21,6 +41,7 @@ class PolicyStore:
         self._current = initial
         self._last_error: str | None = None
         self._lock = threading.Lock()
+        self._fingerprint = directory_fingerprint(directory)
 
     @property
     def current(self) -> PolicySet:
@@ -40,3 +61,33 @@ class PolicyStore:
             self._current = result.policy_set
             self._last_error = None
             return True
+
+    def poll(self, listener: ReloadListener | None = None) -> bool | None:
+        """Reload when the directory changed since the last look; None when it did not."""
+        fingerprint = directory_fingerprint(self.directory)
+        if fingerprint == self._fingerprint:
+            return None
+        self._fingerprint = fingerprint
+        ok = self.reload()
+        if ok:
+            log.info("policy set reloaded: %d policies", len(self.current.policies))
+        else:
+            log.error("policy reload rejected, keeping the last good set: %s", self.last_error)
+        if listener is not None:
+            listener(ok, self.current if ok else None, self.last_error)
+        return ok
+
+    def watch(self, interval: float, listener: ReloadListener | None = None) -> threading.Thread:
+        """Poll every `interval` seconds in a daemon thread."""
+
+        def loop() -> None:
+            while True:
+                time.sleep(interval)
+                try:
+                    self.poll(listener)
+                except Exception:  # a bug in polling must not kill the watcher
+                    log.exception("policy watcher failed")
+
+        thread = threading.Thread(target=loop, name="policy-watcher", daemon=True)
+        thread.start()
+        return thread

@@ -12,8 +12,10 @@ import time
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from webhook.admission import ReviewError, build_response, parse_review
+from webhook.decision import Decision
 from webhook.engine import EngineOptions, evaluate
 from webhook.logs import log_decision
+from webhook.metrics import ReviewMetrics
 from webhook.reload import PolicyStore
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
@@ -22,16 +24,23 @@ log = logging.getLogger("csr_webhook")
 blueprint = Blueprint("webhook", __name__)
 
 
+class _BodyError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 def _error(status: int, message: str) -> tuple[Response, int]:
     return jsonify({"error": message, "code": status}), status
 
 
-def _read_body() -> bytes | tuple[Response, int]:
+def _read_body() -> bytes:
     if request.mimetype != "application/json":
-        return _error(415, f"content type must be application/json, got {request.mimetype!r}")
+        raise _BodyError(415, f"content type must be application/json, got {request.mimetype!r}")
     length = request.content_length
     if length is not None and length > MAX_BODY_BYTES:
-        return _error(413, f"body of {length} bytes exceeds the limit of {MAX_BODY_BYTES}")
+        raise _BodyError(413, f"body of {length} bytes exceeds the limit of {MAX_BODY_BYTES}")
     # Read the server's input directly: werkzeug's limited stream stops silently at the
     # limit, which would hand a truncated body to the JSON parser.
     if length is None and not request.environ.get("wsgi.input_terminated"):
@@ -45,35 +54,48 @@ def _read_body() -> bytes | tuple[Response, int]:
         chunks.append(chunk)
         size += len(chunk)
     if size > MAX_BODY_BYTES:
-        return _error(413, f"body exceeds the limit of {MAX_BODY_BYTES} bytes")
-    body = b"".join(chunks)
-    return body
+        raise _BodyError(413, f"body exceeds the limit of {MAX_BODY_BYTES} bytes")
+    return b"".join(chunks)
 
 
 def _review(mutating: bool) -> tuple[Response, int]:
     started = time.perf_counter()
-    body = _read_body()
-    if not isinstance(body, bytes):
-        return body
+    webhook = "mutate" if mutating else "validate"
+    metrics: ReviewMetrics | None = current_app.extensions["csr_webhook.metrics"]
+    operation = subresource = "other"
+
+    def count(decision: Decision | None) -> None:
+        if metrics is not None:
+            metrics.observe(
+                webhook=webhook,
+                operation=operation,
+                subresource=subresource,
+                decision=decision,
+                seconds=time.perf_counter() - started,
+            )
+
     try:
-        admission = parse_review(body)
+        admission = parse_review(_read_body())
+    except _BodyError as exc:
+        count(None)
+        return _error(exc.status, exc.message)
     except ReviewError as exc:
+        count(None)
         return _error(400, f"malformed AdmissionReview: {exc}")
+    operation, subresource = admission.operation, admission.sub_resource
     store: PolicyStore = current_app.extensions["csr_webhook.policies"]
     options: EngineOptions = current_app.extensions["csr_webhook.options"]
     try:
         decision = evaluate(admission, store.current, options, mutating=mutating)
     except ReviewError as exc:
+        count(None)
         return _error(400, f"malformed AdmissionReview: {exc}")
     except Exception:
         log.exception("evaluation failed for review uid=%s", admission.uid)
+        count(None)
         return _error(500, f"internal error evaluating review {admission.uid}")
-    log_decision(
-        admission,
-        decision,
-        webhook="mutate" if mutating else "validate",
-        seconds=time.perf_counter() - started,
-    )
+    count(decision)
+    log_decision(admission, decision, webhook=webhook, seconds=time.perf_counter() - started)
     return jsonify(build_response(admission.uid, decision, mutating=mutating)), 200
 
 

@@ -1,0 +1,254 @@
+"""Metrics (SPEC §6): exact counts across workers, bounded labels, buckets, server facts,
+and the shipped dashboard and alerts referring only to metrics that exist."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+from cryptography import x509
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.builders import build_csr
+from tests.conftest import BASIC_POLICY, MakeApp, write_policies
+from tests.reviews import create_review
+from tests.server import RunningServer, review_over, running_server, worker_pids
+from webhook import __version__
+from webhook.app import create_app
+from webhook.metrics import ReviewMetrics
+from webhook.policy.loader import load_policies
+from webhook.reload import PolicyStore
+from webhook.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+ALLOWED = create_review(build_csr(common_name="alice"), signer_name="example.com/signer")
+
+
+def scrape(server: RunningServer) -> dict[str, list[tuple[dict[str, str], float]]]:
+    connection = http.client.HTTPConnection("127.0.0.1", server.metrics_port, timeout=10)
+    connection.request("GET", "/metrics")
+    text = connection.getresponse().read().decode()
+    connection.close()
+    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return samples
+
+
+def total(
+    samples: dict[str, list[tuple[dict[str, str], float]]], name: str, **labels: str
+) -> float:
+    return sum(
+        value
+        for found, value in samples.get(name, [])
+        if all(found.get(k) == v for k, v in labels.items())
+    )
+
+
+def fresh_connection_review(server: RunningServer, review: dict[str, object]) -> int:
+    connection = server.connection()
+    try:
+        return int(review_over(connection, review)["status"])
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def policies(tmp_path: Path) -> Path:
+    return write_policies(tmp_path / "policies", **{"example.yaml": BASIC_POLICY})
+
+
+@pytest.mark.server
+def test_counts_are_exact_across_two_workers_and_survive_a_killed_worker(
+    tmp_path: Path, policies: Path
+) -> None:
+    with running_server(tmp_path, policies, "--workers", "2") as server:
+        for _ in range(40):
+            assert fresh_connection_review(server, ALLOWED) == 200
+        samples = scrape(server)
+        assert total(samples, "csr_webhook_admission_requests_total", webhook="validate") == 40
+        assert (
+            total(samples, "csr_webhook_admission_duration_seconds_count", webhook="validate") == 40
+        )
+        workers = worker_pids(server)
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while True:
+            alive = worker_pids(server)
+            if len(alive) == 2 and workers[0] not in alive:
+                break
+            assert time.monotonic() < deadline, "the killed worker was not replaced"
+            time.sleep(0.2)
+        for _ in range(10):
+            assert fresh_connection_review(server, ALLOWED) == 200
+        samples = scrape(server)
+    assert total(samples, "csr_webhook_admission_requests_total", decision="allowed") == 50
+
+
+@pytest.mark.server
+def test_server_facts_and_bounded_labels(tmp_path: Path, policies: Path) -> None:
+    secrets = [f"signer-{uuid.uuid4().hex}.example/x" for _ in range(5)]
+    users = [f"user-{uuid.uuid4().hex}" for _ in range(5)]
+    with running_server(tmp_path, policies) as server:
+        for signer, user in zip(secrets, users, strict=True):
+            review = create_review(build_csr(common_name=user), signer_name=signer, requester=user)
+            review["request"]["operation"] = f"OP-{user}"
+            fresh_connection_review(server, review)
+            fresh_connection_review(
+                server, create_review(b"garbage", signer_name=signer, requester=user)
+            )
+        connection = http.client.HTTPConnection("127.0.0.1", server.metrics_port, timeout=10)
+        connection.request("GET", "/metrics")
+        exposition = connection.getresponse().read().decode()
+        samples = scrape(server)
+        certificate = x509.load_pem_x509_certificate(server.ca_file.read_bytes())
+    for secret in secrets + users:
+        assert secret not in exposition
+    assert (
+        total(
+            samples, "csr_webhook_admission_requests_total", policy="unmatched", decision="denied"
+        )
+        == 5
+    )
+    assert total(samples, "csr_webhook_admission_requests_total", operation="other") == 5
+    assert total(samples, "csr_webhook_violations_total", code="signer.unmatched") == 5
+    buckets = {
+        labels["le"] for labels, _ in samples["csr_webhook_admission_duration_seconds_bucket"]
+    }
+    assert {"0.0005", "0.005", "0.025", "0.1", "0.5", "1.0", "2.5", "+Inf"} <= buckets
+    assert samples["csr_webhook_build_info"] == [({"version": __version__}, 1.0)]
+    assert samples["csr_webhook_policies"] == [({}, 1.0)]
+    assert total(samples, "csr_webhook_policy_reloads_total", result="failure") == 0
+    [(_, not_after)] = samples["csr_webhook_tls_certificate_not_after_timestamp_seconds"]
+    assert not_after == certificate.not_valid_after_utc.timestamp()
+    [(_, reloaded)] = samples["csr_webhook_policy_last_reload_success_timestamp_seconds"]
+    assert time.time() - 120 < reloaded <= time.time()
+
+
+@pytest.mark.server
+def test_decision_log_is_one_json_line_per_review_without_key_material(
+    tmp_path: Path, policies: Path
+) -> None:
+    pem = build_csr(common_name="alice")
+    review = create_review(pem, signer_name="example.com/signer")
+    with running_server(tmp_path, policies) as server:
+        connection = server.connection()
+        for _ in range(3):
+            review_over(connection, review)
+        review_over(connection, create_review(b"garbage", signer_name="example.com/signer"))
+        connection.close()
+        time.sleep(0.3)
+        log = server.log()
+    records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    assert len(records) == 4
+    assert {r["uid"] for r in records} == {review["request"]["uid"]} | {records[3]["uid"]}
+    assert [r["decision"] for r in records] == ["allowed", "allowed", "allowed", "denied"]
+    for key in (
+        "time",
+        "uid",
+        "name",
+        "signer",
+        "operation",
+        "subresource",
+        "requester",
+        "decision",
+        "policy",
+        "rule",
+        "violations",
+        "durationMs",
+    ):
+        assert key in records[0]
+    assert records[3]["violations"] == ["csr.pem_missing"]
+    body = review["request"]["object"]["spec"]["request"]
+    assert "BEGIN" not in log and body[:40] not in log and pem.decode().splitlines()[1] not in log
+
+
+def test_review_metrics_count_each_outcome(make_app: MakeApp) -> None:
+    registry = CollectorRegistry()
+    directory = write_policies(Path(make_app().extensions["csr_webhook.settings"].policies))
+    result = load_policies([directory])
+    assert result.policy_set is not None
+    app = create_app(
+        Settings(policies=directory),
+        PolicyStore(directory, result.policy_set),
+        ReviewMetrics(registry),
+    )
+    client = app.test_client()
+    client.post("/validate", json=ALLOWED)
+    client.post("/validate", json=create_review(b"junk", signer_name="example.com/signer"))
+    client.post("/validate", data=b"{", content_type="application/json")
+    value = registry.get_sample_value
+    labels = {"webhook": "validate", "operation": "CREATE", "subresource": "", "policy": "example"}
+    assert value("csr_webhook_admission_requests_total", {**labels, "decision": "allowed"}) == 1
+    assert value("csr_webhook_admission_requests_total", {**labels, "decision": "denied"}) == 1
+    assert (
+        value(
+            "csr_webhook_admission_requests_total",
+            {
+                "webhook": "validate",
+                "operation": "other",
+                "subresource": "other",
+                "policy": "none",
+                "decision": "error",
+            },
+        )
+        == 1
+    )
+    assert (
+        value(
+            "csr_webhook_violations_total",
+            {"policy": "example", "rule": "none", "code": "csr.pem_missing"},
+        )
+        == 1
+    )
+    assert b"csr_webhook_admission_duration_seconds_bucket" in generate_latest(registry)
+
+
+def _metric_names_in(expression: str) -> set[str]:
+    return set(re.findall(r"\bcsr_webhook_[a-z0-9_]+", expression))
+
+
+@pytest.mark.server
+def test_dashboard_and_alerts_use_only_metrics_the_server_exports(
+    tmp_path: Path, policies: Path
+) -> None:
+    monitoring = REPO / "manifests" / "monitoring"
+    dashboard = json.loads((monitoring / "dashboard.json").read_text())
+    expressions = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    rules = yaml.safe_load((monitoring / "prometheusrule.yaml").read_text())
+    alerts = [r for group in rules["spec"]["groups"] for r in group["rules"]]
+    expressions += [r["expr"] for r in alerts]
+    used = set().union(*(_metric_names_in(e) for e in expressions))
+    assert len(used) >= 8
+    with running_server(tmp_path, policies) as server:
+        fresh_connection_review(server, ALLOWED)
+        fresh_connection_review(server, create_review(b"garbage", signer_name="example.com/signer"))
+        samples = scrape(server)
+    missing = used - set(samples)
+    assert not missing, f"dashboard/alerts use metrics the server does not export: {missing}"
+    titles = {panel["title"] for panel in dashboard["panels"]}
+    assert {
+        "Decisions by policy and decision",
+        "Top violation codes (1h)",
+        "Admission latency p50 / p99",
+        "Policy reloads",
+        "Serving certificate expires in",
+    } <= titles
+    assert {a["alert"] for a in alerts} == {
+        "CSRWebhookErrors",
+        "CSRWebhookPolicyReloadFailing",
+        "CSRWebhookCertificateExpiringSoon",
+        "CSRWebhookLatencyHigh",
+        "CSRWebhookDenialSpike",
+    }
