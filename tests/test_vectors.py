@@ -1,0 +1,308 @@
+"""SPEC-level test vectors (tests/vectors/*.yaml), run end to end through /validate and /mutate.
+
+Every case of every suite is one pytest case with id `suite::case name`. The format is described
+at the top of tests/vectors/README.md, which also catalogues every suite and hand-made CSR.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from flask.testing import FlaskClient
+
+from tests.builders import build_csr, openssl_csr, private_key
+from tests.conftest import MakeApp
+from tests.reviews import create_review, mutating_create_review
+from tests.vectors.make_handmade import HANDMADE
+from webhook.oids import EKU_USAGE_NAMES, SUBJECT_NAMES
+from webhook.policy.loader import is_policy_file
+
+VECTORS = Path(__file__).parent / "vectors"
+HANDMADE_DIR = VECTORS / "handmade"
+SHIPPED_POLICIES = Path(__file__).parent.parent / "policies"
+
+SUITE_KEYS = {"description", "policies", "shipped", "settings", "defaults", "cases"}
+CASE_KEYS = {
+    "name",
+    "endpoint",
+    "csr",
+    "pem",
+    "openssl",
+    "text",
+    "base64",
+    "padTo",
+    "signerName",
+    "requester",
+    "usages",
+    "expirationSeconds",
+    "settings",
+    "expect",
+    "violations",
+    "patch",
+}
+SOURCES = ("csr", "pem", "openssl", "text", "base64")
+CSR_KEYS = {
+    "key",
+    "hash",
+    "subject",
+    "dnsNames",
+    "ipAddresses",
+    "uris",
+    "emailAddresses",
+    "keyUsage",
+    "extendedKeyUsage",
+    "basicConstraints",
+    "subjectKeyIdentifier",
+    "extensions",
+}
+VERDICTS = {"allowed", "denied", "warned", "audited"}
+
+SUBJECT_OIDS = {name: x509.ObjectIdentifier(dotted) for dotted, name in SUBJECT_NAMES.items()}
+EKU_OIDS = {name: dotted for dotted, name in EKU_USAGE_NAMES.items()}
+KEY_USAGE_FLAGS = {
+    "digital signature": "digital_signature",
+    "content commitment": "content_commitment",
+    "key encipherment": "key_encipherment",
+    "data encipherment": "data_encipherment",
+    "key agreement": "key_agreement",
+    "cert sign": "key_cert_sign",
+    "crl sign": "crl_sign",
+    "encipher only": "encipher_only",
+    "decipher only": "decipher_only",
+}
+HASHES = {
+    "sha224": hashes.SHA224(),
+    "sha256": hashes.SHA256(),
+    "sha384": hashes.SHA384(),
+    "sha512": hashes.SHA512(),
+}
+
+
+def load_suites() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (path.stem, yaml.safe_load(path.read_text())) for path in sorted(VECTORS.glob("*.yaml"))
+    ]
+
+
+def vector_params() -> list[Any]:
+    return [
+        pytest.param(suite, case, id=f"{name}::{case['name']}")
+        for name, suite in load_suites()
+        for case in suite["cases"]
+    ]
+
+
+# ---- building the request ----------------------------------------------------------------------
+
+
+def subject_name(subject: dict[str, str | list[str]]) -> x509.Name:
+    """One RDN per value, in the order given; keys are the nine policy names or dotted OIDs."""
+    attributes = []
+    for key, values in subject.items():
+        attribute_oid = SUBJECT_OIDS.get(key) or x509.ObjectIdentifier(key)
+        for value in [values] if isinstance(values, str) else values:
+            attributes.append(x509.NameAttribute(attribute_oid, value))
+    return x509.Name(attributes)
+
+
+def extensions_of(spec: dict[str, Any], key: str) -> list[tuple[x509.ExtensionType, bool]]:
+    out: list[tuple[x509.ExtensionType, bool]] = []
+    if "keyUsage" in spec:
+        flags = dict.fromkeys(KEY_USAGE_FLAGS.values(), False)
+        flags.update({KEY_USAGE_FLAGS[name]: True for name in spec["keyUsage"]})
+        out.append((x509.KeyUsage(**flags), True))
+    if "extendedKeyUsage" in spec:
+        oids = [x509.ObjectIdentifier(EKU_OIDS.get(u, u)) for u in spec["extendedKeyUsage"]]
+        out.append((x509.ExtendedKeyUsage(oids), False))
+    if "basicConstraints" in spec:
+        constraints = spec["basicConstraints"]
+        basic = x509.BasicConstraints(ca=constraints["ca"], path_length=None)
+        out.append((basic, constraints.get("critical", True)))
+    if spec.get("subjectKeyIdentifier"):
+        identifier = x509.SubjectKeyIdentifier.from_public_key(private_key(key).public_key())
+        out.append((identifier, False))
+    for extra in spec.get("extensions", []):
+        der_value = bytes.fromhex(extra.get("der", "0500"))
+        unknown = x509.UnrecognizedExtension(x509.ObjectIdentifier(extra["oid"]), der_value)
+        out.append((unknown, extra.get("critical", False)))
+    return out
+
+
+def generated_csr(spec: dict[str, Any]) -> bytes:
+    unknown = set(spec) - CSR_KEYS
+    assert not unknown, f"unknown csr keys {unknown}"
+    key = spec.get("key", "ecdsa-p256")
+    return build_csr(
+        key=key,
+        subject=subject_name(spec.get("subject", {})),
+        dns_names=spec.get("dnsNames", ()),
+        ip_addresses=spec.get("ipAddresses", ()),
+        uris=spec.get("uris", ()),
+        emails=spec.get("emailAddresses", ()),
+        extensions=extensions_of(spec, key),
+        hash_alg=HASHES[spec["hash"]] if "hash" in spec else "default",
+    )
+
+
+def request_bytes(case: dict[str, Any], tmp_path: Path) -> bytes:
+    if "csr" in case:
+        pem = generated_csr(case["csr"])
+    elif "pem" in case:
+        pem = (VECTORS / case["pem"]).read_bytes()
+    elif "openssl" in case:
+        spec = case["openssl"]
+        workdir = tmp_path / "openssl"
+        workdir.mkdir(exist_ok=True)
+        pem = openssl_csr(
+            workdir, key=spec["key"], subj=spec["subj"], addext=spec.get("addext", ())
+        )
+    elif "text" in case:
+        pem = case["text"].encode()
+    else:
+        pem = b""
+    if "padTo" in case:
+        pem += b"\n" * (case["padTo"] - len(pem))
+    return pem
+
+
+def policies_of(suite: dict[str, Any]) -> dict[str, str]:
+    if suite.get("shipped"):
+        return {
+            p.name: p.read_text() for p in sorted(SHIPPED_POLICIES.iterdir()) if is_policy_file(p)
+        }
+    policies: dict[str, str] = suite["policies"]
+    return policies
+
+
+def review_of(suite: dict[str, Any], case: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    defaults = suite.get("defaults", {})
+    requester = case.get("requester", defaults.get("requester", {"username": "alice"}))
+    build = mutating_create_review if case.get("endpoint") == "mutate" else create_review
+    review = build(
+        request_bytes(case, tmp_path),
+        requester=requester["username"],
+        groups=requester.get("groups", ["system:authenticated"]),
+        signer_name=case.get("signerName", defaults.get("signerName", "example.com/signer")),
+        usages=case.get("usages", defaults.get("usages")),
+        expiration_seconds=case.get("expirationSeconds", defaults.get("expirationSeconds")),
+    )
+    if "base64" in case:
+        review["request"]["object"]["spec"]["request"] = case["base64"]
+    return review
+
+
+# ---- reading the answer ------------------------------------------------------------------------
+
+
+def post(client: FlaskClient, path: str, review: dict[str, Any]) -> dict[str, Any]:
+    answer = client.post(path, json=review)
+    assert answer.status_code == 200, answer.get_json()
+    response: dict[str, Any] = answer.get_json()["response"]
+    return response
+
+
+def outcome(response: dict[str, Any]) -> tuple[str, set[str]]:
+    """(verdict, violation codes) as an operator reads them off the response."""
+    annotations = response.get("auditAnnotations", {})
+    if not response["allowed"]:
+        causes = response["status"]["details"]["causes"]
+        return "denied", {cause["reason"] for cause in causes}
+    codes = {code for code in annotations.get("violations", "").split(",") if code}
+    return annotations.get("decision", "allowed"), codes
+
+
+def explain(response: dict[str, Any]) -> str:
+    shown = {
+        "message": response.get("status", {}).get("message"),
+        "warnings": response.get("warnings"),
+        "auditAnnotations": response.get("auditAnnotations"),
+    }
+    return json.dumps(shown, indent=2, ensure_ascii=False)
+
+
+def decoded_patch(response: dict[str, Any]) -> list[dict[str, Any]]:
+    if "patch" not in response:
+        return []
+    patch: list[dict[str, Any]] = json.loads(base64.b64decode(response["patch"]))
+    return patch
+
+
+def applied(review: dict[str, Any], patch: list[dict[str, Any]]) -> dict[str, Any]:
+    """The review with `patch` (add/replace of object fields) applied, as the API server would."""
+    patched = copy.deepcopy(review)
+    for operation in patch:
+        assert operation["op"] in ("add", "replace"), operation
+        *parents, leaf = operation["path"].lstrip("/").split("/")
+        target = patched["request"]["object"]
+        for part in parents:
+            target = target[part]
+        target[leaf] = operation["value"]
+    return patched
+
+
+# ---- the vectors -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("suite", "case"), vector_params())
+def test_vector(
+    suite: dict[str, Any], case: dict[str, Any], make_app: MakeApp, tmp_path: Path
+) -> None:
+    assert set(suite) <= SUITE_KEYS, f"unknown suite keys {set(suite) - SUITE_KEYS}"
+    assert set(case) <= CASE_KEYS, f"unknown case keys {set(case) - CASE_KEYS}"
+    assert sum(source in case for source in SOURCES) == 1, "give exactly one request source"
+    settings = {**suite.get("settings", {}), **case.get("settings", {})}
+    client = make_app(policies_of(suite), **settings).test_client()
+    review = review_of(suite, case, tmp_path)
+
+    if case.get("endpoint") == "mutate":
+        assert case["expect"] == "allowed", "the mutating endpoint never denies (SPEC 3.7)"
+        response = post(client, "/mutate", review)
+        assert response["allowed"] is True, explain(response)
+        patch = decoded_patch(response)
+        assert patch == case["patch"], explain(response)
+        again = post(client, "/mutate", applied(review, patch))
+        assert decoded_patch(again) == [], "mutation is not idempotent"
+        return
+
+    assert case.get("endpoint", "validate") == "validate"
+    assert case["expect"] in VERDICTS
+    response = post(client, "/validate", review)
+    verdict, codes = outcome(response)
+    assert (verdict, codes) == (case["expect"], set(case["violations"])), explain(response)
+    if verdict == "warned":
+        assert response.get("warnings"), "Warn enforcement turns violations into warnings"
+    if verdict == "audited":
+        assert not response.get("warnings"), "Audit enforcement is silent"
+
+
+# ---- the catalogue -----------------------------------------------------------------------------
+
+
+def test_readme_catalogues_every_suite_and_handmade_csr() -> None:
+    readme = (VECTORS / "README.md").read_text()
+    files = [p.name for p in VECTORS.glob("*.yaml")] + [p.name for p in HANDMADE_DIR.iterdir()]
+    missing = [name for name in files if f"`{name}`" not in readme]
+    assert not missing, f"tests/vectors/README.md does not catalogue {missing}"
+
+
+def test_committed_handmade_csrs_are_exactly_what_the_script_makes() -> None:
+    assert sorted(p.name for p in HANDMADE_DIR.iterdir()) == sorted(HANDMADE)
+
+
+def test_every_handmade_csr_is_used_by_a_vector() -> None:
+    used = {case["pem"] for _, suite in load_suites() for case in suite["cases"] if "pem" in case}
+    unused = [name for name in HANDMADE if f"handmade/{name}" not in used]
+    assert not unused, f"hand-made CSRs no vector uses: {unused}"
+
+
+def test_handmade_csrs_carry_no_private_key() -> None:
+    for path in HANDMADE_DIR.iterdir():
+        assert b"PRIVATE KEY" not in path.read_bytes(), path.name
