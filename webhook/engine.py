@@ -138,15 +138,11 @@ def evaluate_update(  # noqa: PLR0917 - the six facts of an update, all required
         sub_resource=sub_resource, old=old, new=new, caller=caller, policy=policy
     )
     broken = list(transitions.check(context))
-    if broken:
-        return Decision(
-            verdict=Verdict.DENIED,
-            policy=label,
-            violations=tuple(broken),
-            summary=f"illegal update of CSR {new.name!r}",
-        )
-    if policy is None or sub_resource not in ("approval", "status"):
-        return Decision(verdict=Verdict.ALLOWED, policy=label)
+    gated = policy is not None and sub_resource in ("approval", "status")
+    if not gated or policy is None:
+        if not broken:
+            return Decision(verdict=Verdict.ALLOWED, policy=label)
+        return _illegal(new, label, (), broken)
     requester = Requester(new.username, new.groups)
     recheck = evaluate_create(new, requester, policies, options)
     csr, _ = _parse(new)
@@ -156,7 +152,7 @@ def evaluate_update(  # noqa: PLR0917 - the six facts of an update, all required
         new=new,
         caller=caller,
         policy=policy,
-        rule=_rule_named(policy, recheck.rules if recheck.verdict is Verdict.ALLOWED else ()),
+        rule=_governing_rule(policy, requester, recheck),
         csr=csr,
     )
     violations = [*approval.check(context), *issuance.check(context)]
@@ -171,13 +167,39 @@ def evaluate_update(  # noqa: PLR0917 - the six facts of an update, all required
             )
         )
         violations.extend(recheck.violations)
+    if broken:
+        return _illegal(new, label, recheck.rules, [*broken, *violations])
     if not violations:
         return Decision(verdict=Verdict.ALLOWED, policy=policy.name, rules=recheck.rules)
     return _enforce(policy, recheck.rules, violations)
 
 
-def _rule_named(policy: SignerPolicy, names: tuple[str, ...]) -> Rule | None:
-    return next((r for r in policy.rules if names and r.name == names[0]), None)
+def _illegal(
+    new: CSRObject, label: str, rules: tuple[str, ...], violations: list[Violation]
+) -> Decision:
+    """Transition violations deny whatever the policy's enforcement says."""
+    return Decision(
+        verdict=Verdict.DENIED,
+        policy=label,
+        rules=rules,
+        violations=tuple(violations),
+        summary=f"illegal update of CSR {new.name!r}",
+    )
+
+
+def _governing_rule(policy: SignerPolicy, requester: Requester, recheck: Decision) -> Rule | None:
+    """The rule that permits the CSR now; failing that, the strictest rule that applies to its
+    requester, so issuance limits hold even for a CSR admitted while the webhook failed open."""
+    if recheck.verdict is Verdict.ALLOWED and recheck.rules:
+        return next((r for r in policy.rules if r.name == recheck.rules[0]), None)
+    applicable = [r for r in policy.rules if r.requesters is None or r.requesters.admits(requester)]
+    if not applicable:
+        return None
+    unbounded = float("inf")
+    return min(
+        applicable,
+        key=lambda r: (r.allowed.is_ca, r.constraints.lifetime.max or unbounded),
+    )
 
 
 def _rule_violations(context: CreateContext, checks: tuple[RuleCheck, ...]) -> list[Violation]:

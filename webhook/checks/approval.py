@@ -21,7 +21,7 @@ def check(ctx: UpdateContext) -> Iterator[Violation]:
     for kind in ("Approved", "Denied"):
         if not ctx.added(kind):
             continue
-        if approval.approvers is not None and not approval.approvers.admits(ctx.caller):
+        if approval.approvers is not None and not approval.approvers.includes(ctx.caller):
             yield Violation(
                 code="approval.not_approver",
                 field="status.conditions",

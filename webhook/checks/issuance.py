@@ -178,7 +178,7 @@ def check(ctx: UpdateContext) -> Iterator[Violation]:
     new_certificate = ctx.new.certificate and ctx.new.certificate != (ctx.old.certificate or b"")
     if not new_certificate and not ctx.added("Failed"):
         return
-    if issuance.issuers is not None and not issuance.issuers.admits(ctx.caller):
+    if issuance.issuers is not None and not issuance.issuers.includes(ctx.caller):
         yield _violation(
             "issuance.not_issuer",
             f"{ctx.caller.username!r} may not issue or fail CSRs for signer "

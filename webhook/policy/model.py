@@ -38,8 +38,21 @@ class Subjects:
     groups: tuple[Pattern, ...] | None = None
     service_accounts: tuple[Pattern, ...] | None = None
 
+    def includes(self, requester: Requester) -> bool:
+        """True when the requester matches any list given: approvers and issuers name
+        alternative identities (SPEC §3's example and §8 list a user and a service account
+        that must both be admitted; no single identity can match both)."""
+        users = self.users or ()
+        groups = self.groups or ()
+        accounts = self.service_accounts or ()
+        return (
+            any(p.matches(requester.username) for p in users)
+            or any(p.matches(group) for p in groups for group in requester.groups)
+            or any(p.matches(requester.username) for p in accounts)
+        )
+
     def admits(self, requester: Requester) -> bool:
-        """True when the requester matches every list given (SPEC 3.5)."""
+        """True when the requester matches every list given (SPEC 3.5, `requesters`)."""
         if self.users is not None and not any(p.matches(requester.username) for p in self.users):
             return False
         if self.groups is not None and not any(
