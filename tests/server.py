@@ -36,14 +36,17 @@ class RunningServer:
     metrics_port: int
     ca_file: Path
     log_file: Path
+    client_cert: tuple[Path, Path] | None = None
 
     def tls_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.ca_file))
 
     def connection(self) -> http.client.HTTPSConnection:
-        return http.client.HTTPSConnection(
-            "127.0.0.1", self.port, context=self.tls_context(), timeout=10
-        )
+        """A verified connection, presenting the client certificate when mTLS is on."""
+        context = self.tls_context()
+        if self.client_cert is not None:
+            context.load_cert_chain(*self.client_cert)
+        return http.client.HTTPSConnection("127.0.0.1", self.port, context=context, timeout=10)
 
     def log(self) -> str:
         return self.log_file.read_text(errors="replace")
@@ -95,8 +98,10 @@ def running_server(
     *extra: str,
     env: dict[str, str] | None = None,
     use_flags: bool = True,
+    tls: tuple[Path, Path] | None = None,
+    client_cert: tuple[Path, Path] | None = None,
 ) -> Iterator[RunningServer]:
-    cert, key = generate_dev_certificate(_fresh_dir(tmp_path / "tls"))
+    cert, key = tls or generate_dev_certificate(_fresh_dir(tmp_path / "tls"))
     port, metrics_port = free_port(), free_port()
     settings = {
         "POLICIES": str(policies),
@@ -116,7 +121,7 @@ def running_server(
     log_file = tmp_path / "server.log"
     with log_file.open("wb") as log:
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=environment)
-    server = RunningServer(process, port, metrics_port, cert, log_file)
+    server = RunningServer(process, port, metrics_port, cert, log_file, client_cert)
     try:
         wait_ready(server)
         yield server

@@ -95,7 +95,14 @@ class ServerState:
     reloads: dict[str, int] = field(default_factory=lambda: {"success": 0, "failure": 0})
     last_reload_success: float = 0.0
     certificate_not_after: Callable[[], float | None] = lambda: None
+    certificate_reloads: dict[str, int] = field(
+        default_factory=lambda: {"success": 0, "failure": 0}
+    )
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record_certificate_reload(self, ok: bool) -> None:
+        with self.lock:
+            self.certificate_reloads["success" if ok else "failure"] += 1
 
     def record_reload(self, ok: bool, policies: int, when: float) -> None:
         with self.lock:
@@ -124,6 +131,14 @@ class ServerCollector(Collector):
             for result, count in sorted(state.reloads.items()):
                 reloads.add_metric([result], count)
             yield reloads
+            certificates = CounterMetricFamily(
+                "csr_webhook_tls_certificate_reloads",
+                "Serving certificate reloads (a rejected pair keeps the last good one)",
+                labels=["result"],
+            )
+            for result, count in sorted(state.certificate_reloads.items()):
+                certificates.add_metric([result], count)
+            yield certificates
             yield GaugeMetricFamily(
                 "csr_webhook_policy_last_reload_success_timestamp_seconds",
                 "When a policy set was last loaded successfully",

@@ -33,6 +33,19 @@ def directory_fingerprint(directory: Path) -> str:
     return digest.hexdigest()
 
 
+def orphaned_signers(old: PolicySet, new: PolicySet) -> list[str]:
+    """signerNames entries of the old set that no policy of the new set lists any more: a
+    reload must not silently drop a signer from its policy (it would fall to
+    --unmatched-signers)."""
+    kept = {pattern.text for policy in new.policies for pattern in policy.signer_names}
+    return [
+        f"{pattern.text!r} (was policy {policy.name!r})"
+        for policy in old.policies
+        for pattern in policy.signer_names
+        if pattern.text not in kept
+    ]
+
+
 class PolicyStore:
     """Thread-safe holder of the current PolicySet and the last reload error."""
 
@@ -57,6 +70,13 @@ class PolicyStore:
         with self._lock:
             if result.policy_set is None:
                 self._last_error = "; ".join(str(p) for p in result.errors)
+                return False
+            lost = orphaned_signers(self._current, result.policy_set)
+            if lost:
+                self._last_error = (
+                    f"the new policy set leaves {', '.join(lost)} without a policy; "
+                    "a deleted or renamed file? (restart the server to remove a policy on purpose)"
+                )
                 return False
             self._current = result.policy_set
             self._last_error = None

@@ -1,20 +1,26 @@
 """Run the Flask app under gunicorn: TLS, threaded workers, HTTP/1.1 keep-alive.
 
-Owns gunicorn configuration and hooks only. Policies are validated by the caller before the
-master starts, so an invalid set never reaches a worker; each worker then polls the policy
-directory itself, and the master polls it too to keep the reload metrics. The multiprocess
-metrics directory must be set in the environment before this module is imported.
+Owns gunicorn configuration, hooks and the worker class only. Policies are validated by the
+caller before the master starts, so an invalid set never reaches a worker; each worker then
+polls the policy directory and the certificate files itself, and the master polls them too
+to keep the reload metrics. The multiprocess metrics directory must be set in the environment
+before this module is imported.
 """
 
 from __future__ import annotations
 
 import os
+import select
 import ssl
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+
+# _DEFER: gthread's answer for "park this connection in the poller until it is readable".
+from gunicorn.workers.gthread import _DEFER, ThreadWorker
 from prometheus_client import CollectorRegistry
 
 from webhook.app import create_app
@@ -28,24 +34,79 @@ from webhook.metrics import (
 from webhook.policy.model import PolicySet
 from webhook.reload import PolicyStore
 from webhook.settings import Settings
-from webhook.tls import CertificateExpiry
+from webhook.tls import ServingContext
+from webhook.views import ARRIVAL_KEY
 
 KEEPALIVE_SECONDS = 75  # longer than the API server's idle pool timeout keeps connections warm
 GRACEFUL_TIMEOUT_SECONDS = 30
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
+_arrival = threading.local()
 
-def _ssl_context(config: Any, default_factory: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
-    context = default_factory()
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
+
+def _readable(sock: Any) -> bool:
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    ready, _, _ = select.select([sock], [], [], 0)
+    return bool(ready)
+
+
+class WebhookWorker(ThreadWorker):  # type: ignore[misc]
+    """gthread, with two changes.
+
+    Idle connections wait in the poller, never in a thread: gthread gives a fresh connection
+    a thread for up to 5 s while it waits for bytes, then blocks that thread reading the
+    request line after the TLS handshake, so a few idle clients could starve every thread.
+    Here a connection gets a thread only while it has bytes to read (the handshake and each
+    request), and every read is bounded by the TLS context's I/O timeout.
+
+    Each request also carries the moment it became ready to serve, so a review that waited in
+    the queue past its `?timeout=` can be answered at once instead of evaluated.
+    """
+
+    def enqueue_req(self, conn: Any) -> None:
+        conn.csr_webhook_arrival = time.monotonic()
+        super().enqueue_req(conn)
+
+    def handle(self, conn: Any) -> Any:
+        _arrival.value = getattr(conn, "csr_webhook_arrival", None)
+        if not conn.initialized:
+            if not conn.wait_for_data(0):
+                return _DEFER
+            try:
+                conn.sock.setblocking(True)
+                conn.init()  # the TLS handshake, bounded by the context's I/O timeout
+            except ssl.SSLError as exc:  # e.g. a client certificate from another CA
+                self.log.warning("TLS handshake from %s refused: %s", conn.client, exc)
+                return False
+            except (OSError, ValueError) as exc:
+                self.log.debug("connection from %s lost during the handshake: %s", conn.client, exc)
+                return False
+            if not _readable(conn.sock):
+                return _DEFER
+        return super().handle(conn)
+
+
+def _with_arrival(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        environ[ARRIVAL_KEY] = getattr(_arrival, "value", None)
+        return app(environ, start_response)
+
+    return wrapped
 
 
 class WebhookServer(BaseApplication):  # type: ignore[misc]
     def __init__(self, settings: Settings, policy_set: PolicySet) -> None:
+        assert settings.tls_cert is not None and settings.tls_key is not None
         self.settings = settings
         self.policy_set = policy_set
         self.state = ServerState(policies=len(policy_set.policies), last_reload_success=time.time())
+        self.serving = ServingContext(
+            settings.tls_cert,
+            settings.tls_key,
+            settings.client_ca,
+            check_interval=settings.reload_interval,
+        )
         super().__init__()
 
     def load_config(self) -> None:
@@ -53,14 +114,14 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
         options: dict[str, Any] = {
             "bind": [s.bind],
             "workers": s.workers,
-            "worker_class": "gthread",
+            "worker_class": WebhookWorker,
             "threads": s.threads,
             "keepalive": KEEPALIVE_SECONDS,
             "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
             "timeout": 30,
             "certfile": str(s.tls_cert),
             "keyfile": str(s.tls_key),
-            "ssl_context": _ssl_context,
+            "ssl_context": self._ssl_context,
             "loglevel": s.log_level,
             "accesslog": None,
             "errorlog": "-",
@@ -68,9 +129,6 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
             "when_ready": self._when_ready,
             "child_exit": self._child_exit,
         }
-        if s.client_ca is not None:
-            options["ca_certs"] = str(s.client_ca)
-            options["cert_reqs"] = ssl.CERT_REQUIRED
         # gunicorn >= 24 opens a control socket under $HOME by default: two servers would
         # collide on it, and a read-only root filesystem cannot hold it.
         if "control_socket_disable" in self.cfg.settings:
@@ -78,10 +136,11 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
         for key, value in options.items():
             self.cfg.set(key, value)
 
+    def _ssl_context(self, config: Any, default_factory: Callable[[], ssl.SSLContext]) -> Any:
+        return self.serving.get()
+
     def _when_ready(self, arbiter: Any) -> None:
-        """In the master: watch policies for the reload metrics, then serve /metrics."""
-        assert self.settings.tls_cert is not None
-        self.state.certificate_not_after = CertificateExpiry(self.settings.tls_cert)
+        """In the master: watch policies and certificates for the metrics, serve /metrics."""
         store = PolicyStore(self.settings.policies, self.policy_set)
 
         def record(ok: bool, policy_set: PolicySet | None, error: str | None) -> None:
@@ -89,6 +148,9 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
             self.state.record_reload(ok, count, time.time())
 
         store.watch(self.settings.reload_interval, record)
+        self.serving.listener = lambda ok, error: self.state.record_certificate_reload(ok)
+        self.state.certificate_not_after = lambda: self.serving.not_after
+        _every(self.settings.reload_interval, self.serving.refresh)
         registry = build_master_registry(self.state, os.environ.get(MULTIPROCESS_ENV))
         start_metrics_server(self.settings.metrics_bind, registry)
 
@@ -101,7 +163,19 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
         store = PolicyStore(self.settings.policies, self.policy_set)
         store.watch(self.settings.reload_interval)
         metrics = ReviewMetrics(CollectorRegistry())
-        return create_app(self.settings, store, metrics)
+        app = create_app(self.settings, store, metrics)
+        return _with_arrival(app)
+
+
+def _every(interval: float, action: Callable[[], object]) -> threading.Thread:
+    def loop() -> None:
+        while True:
+            time.sleep(interval)
+            action()
+
+    thread = threading.Thread(target=loop, name="certificate-watcher", daemon=True)
+    thread.start()
+    return thread
 
 
 def run_server(settings: Settings, policy_set: PolicySet) -> None:

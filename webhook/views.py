@@ -7,6 +7,7 @@ body, a policy violation is 200 with `allowed: false`, a bug is 500.
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -19,6 +20,10 @@ from webhook.metrics import ReviewMetrics
 from webhook.reload import PolicyStore
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
+# WSGI environ key: time.monotonic() when the request became ready to serve (set by the
+# server's worker; absent under the test client).
+ARRIVAL_KEY = "csr_webhook.arrival"
+_TIMEOUT = re.compile(r"([0-9]{1,4})s")
 
 log = logging.getLogger("csr_webhook")
 blueprint = Blueprint("webhook", __name__)
@@ -58,6 +63,19 @@ def _read_body() -> bytes:
     return b"".join(chunks)
 
 
+def _expired() -> str | None:
+    """Why the review is not worth evaluating: it waited past the API server's `?timeout=`,
+    so the API server has given up on it (a backlog must not snowball)."""
+    arrival = request.environ.get(ARRIVAL_KEY)
+    match = _TIMEOUT.fullmatch(request.args.get("timeout", ""))
+    if arrival is None or match is None:
+        return None
+    waited = time.monotonic() - arrival
+    if waited <= int(match.group(1)):
+        return None
+    return f"review waited {waited:.1f}s, past its {match.group(1)}s timeout; not evaluated"
+
+
 def _review(mutating: bool) -> tuple[Response, int]:
     started = time.perf_counter()
     webhook = "mutate" if mutating else "validate"
@@ -74,6 +92,11 @@ def _review(mutating: bool) -> tuple[Response, int]:
                 seconds=time.perf_counter() - started,
             )
 
+    expired = _expired()
+    if expired is not None:
+        count(None)
+        log.warning("%s", expired)
+        return _error(503, expired)
     try:
         admission = parse_review(_read_body())
     except _BodyError as exc:
