@@ -1,0 +1,821 @@
+"""The kustomize manifests (SPEC §8), checked offline.
+
+A small renderer below does what kustomize does for the features these manifests use
+(resources, directories as bases, namespace, configMapGenerator with a stable name, JSON 6902
+patches with a target) and refuses anything else, so the tests need no kustomize binary. Every
+rendered object is validated against the Kubernetes OpenAPI schemas (kubernetes-validate,
+strict: unknown fields are errors); custom resources, whose schemas it does not have
+(cert-manager, Prometheus Operator), are checked by hand. Then the deployment requirements are
+asserted one by one, cross-checked against the server's own defaults and the image
+(Dockerfile).
+
+When kubectl (or kustomize) is installed, one more test renders with it and compares.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import functools
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from flask import Flask
+
+from tests.test_dockerfile import dockerfile_env
+from webhook.cli import ENV_PREFIX, build_parser
+from webhook.policy.loader import is_policy_file, load_policies
+from webhook.views import blueprint
+
+ROOT = Path(__file__).resolve().parent.parent
+MANIFESTS = ROOT / "manifests"
+POLICIES = ROOT / "policies"
+GENERATED_POLICIES = MANIFESTS / "base" / "policies"
+KUSTOMIZATIONS = ("base", "cert-manager", "monitoring")
+
+NAMESPACE = "csr-webhook"
+POLICIES_CONFIGMAP = "csr-webhook-policies"
+# The oldest Kubernetes the manifests are written for (matchLabelKeys and nodeTaintsPolicy in
+# topology spread, unhealthyPodEvictionPolicy, the preStop sleep alternative); the newest
+# schema kubernetes-validate ships is checked too.
+MIN_KUBERNETES = "1.30"
+
+CLUSTER_SCOPED = {
+    "Namespace",
+    "ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ClusterIssuer",
+    "CustomResourceDefinition",
+    "PriorityClass",
+}
+RENDERER_KEYS = {"apiVersion", "kind", "namespace", "resources", "configMapGenerator", "patches"}
+CSR_RESOURCES = {
+    "certificatesigningrequests",
+    "certificatesigningrequests/approval",
+    "certificatesigningrequests/status",
+}
+Obj = dict[str, Any]
+
+
+# --- the renderer ---------------------------------------------------------------------------
+
+
+def _inside(directory: Path, relative: str) -> Path:
+    """kustomize's load restrictor: data files in or below the kustomization, symlinks
+    resolved (a symlink out of the directory is refused too)."""
+    path = (directory / relative).resolve()
+    assert path.is_relative_to(directory.resolve()), (
+        f"{directory}/kustomization.yaml: {relative!r} is outside the kustomization root; "
+        "kustomize refuses to load it"
+    )
+    return path
+
+
+def _documents(path: Path) -> list[Obj]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+
+
+def _config_map(directory: Path, generator: Obj) -> Obj:
+    options = generator.get("options", {})
+    assert options.get("disableNameSuffixHash") is True, (
+        f"{directory}: generator {generator['name']!r}: the test renderer computes no name "
+        "hashes; use a stable name (options.disableNameSuffixHash: true)"
+    )
+    data: dict[str, str] = {}
+    for entry in generator.get("files", []):
+        key, sep, source = entry.partition("=")
+        if not sep:
+            key, source = Path(entry).name, entry
+        assert key not in data, f"{directory}: duplicate key {key!r}"
+        data[key] = _inside(directory, source).read_text()
+    for literal in generator.get("literals", []):
+        key, _, value = literal.partition("=")
+        data[key] = value
+    metadata: Obj = {"name": generator["name"]}
+    for field in ("labels", "annotations"):
+        if options.get(field):
+            metadata[field] = dict(options[field])
+    if "namespace" in generator:
+        metadata["namespace"] = generator["namespace"]
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data}
+
+
+def _pointer(path: str) -> list[str]:
+    assert path.startswith("/"), path
+    return [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
+
+
+def _json_patch(document: Obj, operations: list[Obj]) -> None:
+    """RFC 6902 add, remove and replace: what these manifests use."""
+    for operation in operations:
+        *parents, last = _pointer(operation["path"])
+        container: Any = document
+        for part in parents:
+            container = container[int(part)] if isinstance(container, list) else container[part]
+        op = operation["op"]
+        if isinstance(container, list):
+            index = len(container) if last == "-" else int(last)
+            if op == "add":
+                container.insert(index, operation["value"])
+            elif op == "remove":
+                del container[index]
+            elif op == "replace":
+                container[index] = operation["value"]
+            else:
+                raise AssertionError(f"the test renderer does not implement op {op!r}")
+        elif op == "add":
+            container[last] = operation["value"]
+        elif op in ("remove", "replace"):
+            assert last in container, f"{op} {operation['path']}: no such member"
+            if op == "remove":
+                del container[last]
+            else:
+                container[last] = operation["value"]
+        else:
+            raise AssertionError(f"the test renderer does not implement op {op!r}")
+
+
+def _matches(obj: Obj, target: Obj) -> bool:
+    group, _, version = obj["apiVersion"].rpartition("/")
+    wanted = {"group": group, "version": version, "kind": obj["kind"]}
+    wanted["name"] = obj["metadata"]["name"]
+    wanted["namespace"] = obj["metadata"].get("namespace", "")
+    unsupported = set(target) - set(wanted)
+    assert not unsupported, f"the test renderer does not implement target {unsupported}"
+    return all(wanted[key] == value for key, value in target.items())
+
+
+def render(directory: Path) -> list[Obj]:
+    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    unknown = set(kustomization) - RENDERER_KEYS
+    assert not unknown, f"{directory}: the test renderer does not implement {sorted(unknown)}"
+    objects: list[Obj] = []
+    for entry in kustomization.get("resources", []):
+        path = directory / entry
+        if path.is_dir():
+            objects.extend(render(path))  # a base may live anywhere
+        else:
+            objects.extend(_documents(_inside(directory, entry)))
+    objects.extend(_config_map(directory, g) for g in kustomization.get("configMapGenerator", []))
+    for patch in kustomization.get("patches", []):
+        if "path" in patch:
+            operations = yaml.safe_load(_inside(directory, patch["path"]).read_text())
+        else:
+            operations = yaml.safe_load(patch["patch"])
+        assert isinstance(operations, list), "the test renderer implements JSON 6902 patches only"
+        targets = [o for o in objects if _matches(o, patch["target"])]
+        assert targets, f"{directory}: patch target {patch['target']} matches nothing"
+        for target in targets:
+            _json_patch(target, operations)
+    if "namespace" in kustomization:
+        for obj in objects:
+            if obj["kind"] not in CLUSTER_SCOPED:
+                obj["metadata"]["namespace"] = kustomization["namespace"]
+    ids = [identity(o) for o in objects]
+    duplicates = {i for i in ids if ids.count(i) > 1}
+    assert not duplicates, f"{directory}: objects defined twice: {duplicates}"
+    return objects
+
+
+def identity(obj: Obj) -> tuple[str, str, str, str]:
+    group = obj["apiVersion"].rpartition("/")[0]
+    return (group, obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+
+
+@functools.cache
+def _rendered(name: str) -> list[Obj]:
+    return render(MANIFESTS / name)
+
+
+def rendered(name: str) -> list[Obj]:
+    return copy.deepcopy(_rendered(name))
+
+
+def one(objects: list[Obj], kind: str, name: str | None = None) -> Obj:
+    found = [o for o in objects if o["kind"] == kind and name in (None, o["metadata"]["name"])]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
+    return found[0]
+
+
+# --- the renderer itself --------------------------------------------------------------------
+
+
+def test_json_patch_subset() -> None:
+    document: Obj = {"metadata": {"name": "x"}, "webhooks": [{"clientConfig": {"caBundle": "a"}}]}
+    _json_patch(
+        document,
+        [
+            {"op": "add", "path": "/metadata/annotations", "value": {"a/b": "c"}},
+            {"op": "add", "path": "/metadata/annotations/x~1y", "value": "z"},
+            {"op": "remove", "path": "/webhooks/0/clientConfig/caBundle"},
+            {"op": "add", "path": "/webhooks/-", "value": {"name": "n"}},
+            {"op": "replace", "path": "/metadata/name", "value": "y"},
+        ],
+    )
+    assert document == {
+        "metadata": {"name": "y", "annotations": {"a/b": "c", "x/y": "z"}},
+        "webhooks": [{"clientConfig": {}}, {"name": "n"}],
+    }
+    with pytest.raises(AssertionError, match="no such member"):
+        _json_patch(document, [{"op": "remove", "path": "/metadata/missing"}])
+
+
+def test_load_restrictor(tmp_path: Path) -> None:
+    (tmp_path / "outside.yaml").write_text("a: 1\n")
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "link.yaml").symlink_to(tmp_path / "outside.yaml")
+    for relative in ("../outside.yaml", "link.yaml"):
+        with pytest.raises(AssertionError, match="outside the kustomization root"):
+            _inside(tmp_path / "root", relative)
+
+
+def _kustomize_command() -> list[str] | None:
+    if shutil.which("kustomize"):
+        return ["kustomize", "build"]
+    if shutil.which("kubectl"):
+        return ["kubectl", "kustomize"]
+    return None
+
+
+@pytest.mark.parametrize("name", KUSTOMIZATIONS)
+def test_renderer_agrees_with_kustomize(name: str) -> None:
+    command = _kustomize_command()
+    if command is None:
+        pytest.skip("neither kustomize nor kubectl is installed")
+    result = subprocess.run(
+        [*command, str(MANIFESTS / name)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    theirs = sorted((d for d in yaml.safe_load_all(result.stdout) if d is not None), key=identity)
+    ours = sorted(rendered(name), key=identity)
+    assert [identity(o) for o in ours] == [identity(o) for o in theirs]
+    for mine, real in zip(ours, theirs, strict=True):
+        assert mine == real, identity(mine)
+
+
+# --- schemas --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def kubernetes_validate() -> Any:
+    try:
+        import kubernetes_validate  # noqa: PLC0415 - a clear failure instead of a collection error
+    except ImportError:
+        pytest.fail(
+            "kubernetes-validate is missing: install the test extras (pip install -e '.[test]')"
+        )
+    return kubernetes_validate
+
+
+CUSTOM_GROUPS = {"cert-manager.io", "monitoring.coreos.com"}
+
+
+@pytest.mark.parametrize("name", KUSTOMIZATIONS)
+def test_every_builtin_object_matches_the_kubernetes_schema(
+    name: str, kubernetes_validate: Any
+) -> None:
+    versions = sorted({MIN_KUBERNETES, kubernetes_validate.latest_version()})
+    for obj in rendered(name):
+        if identity(obj)[0] in CUSTOM_GROUPS:
+            continue
+        applied = _with_real_ca_bundle(obj)
+        for version in versions:
+            try:
+                kubernetes_validate.validate(applied, version, strict=True)
+            except kubernetes_validate.ValidationError as exc:
+                where = ".".join(str(p) for p in exc.path)
+                pytest.fail(f"{name}: {identity(obj)} against {version}: {where}: {exc.message}")
+
+
+def _with_real_ca_bundle(obj: Obj) -> Obj:
+    """The documented no-cert-manager step: the placeholder replaced by a base64 CA."""
+    obj = copy.deepcopy(obj)
+    for hook in obj.get("webhooks", []):
+        if "caBundle" in hook["clientConfig"]:
+            hook["clientConfig"]["caBundle"] = base64.b64encode(
+                b"-----BEGIN CERTIFICATE-----"
+            ).decode()
+    return obj
+
+
+def _custom_objects() -> Iterator[Any]:
+    for name in KUSTOMIZATIONS:
+        for obj in rendered(name):
+            if identity(obj)[0] in CUSTOM_GROUPS:
+                yield pytest.param(obj, id=f"{name}:{obj['kind']}/{obj['metadata']['name']}")
+
+
+CERTIFICATE_SPEC = {
+    "additionalOutputFormats", "commonName", "dnsNames", "duration", "emailAddresses",
+    "encodeUsagesInRequest", "ipAddresses", "isCA", "issuerRef", "keystores", "literalSubject",
+    "nameConstraints", "otherNames", "privateKey", "renewBefore", "renewBeforePercentage",
+    "revisionHistoryLimit", "secretName", "secretTemplate", "signatureAlgorithm", "subject",
+    "uris", "usages",
+}  # fmt: skip
+CERTIFICATE_USAGES = {
+    "signing", "digital signature", "content commitment", "key encipherment", "key agreement",
+    "data encipherment", "cert sign", "crl sign", "encipher only", "decipher only", "any",
+    "server auth", "client auth", "code signing", "email protection", "s/mime",
+    "ipsec end system", "ipsec tunnel", "ipsec user", "timestamping", "ocsp signing",
+    "microsoft sgc", "netscape sgc",
+}  # fmt: skip
+ISSUER_TYPES = {"acme", "ca", "selfSigned", "vault", "venafi"}
+DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(h|m|s|ms))+$")
+
+
+def _check_custom(obj: Obj) -> None:
+    """The parts of the CRDs' schemas these manifests use: apiVersion, kind, required fields,
+    enums and no unknown top-level spec fields."""
+    kind, spec = obj["kind"], obj.get("spec")
+    assert set(obj) <= {"apiVersion", "kind", "metadata", "spec"}
+    assert isinstance(spec, dict), "spec is required"
+    assert obj["metadata"].get("name")
+    if kind == "Issuer":
+        assert obj["apiVersion"] == "cert-manager.io/v1"
+        assert len(set(spec) & ISSUER_TYPES) == 1, f"exactly one issuer type: {sorted(spec)}"
+        assert set(spec) <= ISSUER_TYPES
+        if "ca" in spec:
+            assert set(spec["ca"]) <= {
+                "secretName",
+                "crlDistributionPoints",
+                "ocspServers",
+                "issuingCertificateURLs",
+            }
+            assert spec["ca"]["secretName"]
+        if "selfSigned" in spec:
+            assert set(spec["selfSigned"]) <= {"crlDistributionPoints"}
+    elif kind == "Certificate":
+        assert obj["apiVersion"] == "cert-manager.io/v1"
+        assert set(spec) <= CERTIFICATE_SPEC, sorted(set(spec) - CERTIFICATE_SPEC)
+        assert spec["secretName"] and spec["issuerRef"]["name"]
+        assert set(spec["issuerRef"]) <= {"name", "kind", "group"}
+        assert spec.get("commonName") or spec.get("dnsNames") or spec.get("uris")
+        assert set(spec.get("usages", [])) <= CERTIFICATE_USAGES
+        for field in ("duration", "renewBefore"):
+            assert field not in spec or DURATION.match(spec[field]), spec[field]
+        key = spec.get("privateKey", {})
+        assert set(key) <= {"algorithm", "encoding", "rotationPolicy", "size"}
+        assert key.get("algorithm", "RSA") in {"RSA", "ECDSA", "Ed25519"}
+        assert key.get("rotationPolicy", "Never") in {"Never", "Always"}
+        if key.get("algorithm") == "ECDSA":
+            assert key.get("size", 256) in {256, 384, 521}
+    elif kind == "ServiceMonitor":
+        assert obj["apiVersion"] == "monitoring.coreos.com/v1"
+        assert isinstance(spec["selector"], dict)
+        assert spec["endpoints"]
+        for endpoint in spec["endpoints"]:
+            assert endpoint.get("port") or endpoint.get("targetPort")
+    elif kind == "PrometheusRule":
+        assert obj["apiVersion"] == "monitoring.coreos.com/v1"
+        for group in spec["groups"]:
+            assert group["name"] and group["rules"]
+            for rule in group["rules"]:
+                assert rule["expr"]
+                assert ("alert" in rule) != ("record" in rule)
+    else:
+        raise AssertionError(f"no hand-written schema check for {kind}")
+
+
+@pytest.mark.parametrize("obj", list(_custom_objects()))
+def test_custom_resources_are_well_formed(obj: Obj) -> None:
+    _check_custom(obj)
+
+
+def test_every_namespaced_object_is_in_the_webhook_namespace() -> None:
+    for name in KUSTOMIZATIONS:
+        for obj in rendered(name):
+            if obj["kind"] not in CLUSTER_SCOPED:
+                assert obj["metadata"]["namespace"] == NAMESPACE, (name, identity(obj))
+    base = rendered("base")
+    assert one(base, "Namespace")["metadata"]["name"] == NAMESPACE
+    kinds = {o["kind"] for o in base}
+    assert kinds == {
+        "Namespace", "ServiceAccount", "Service", "Deployment", "PodDisruptionBudget",
+        "ConfigMap", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
+    }  # fmt: skip
+
+
+# --- the Deployment -------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["base", "cert-manager"])
+def objects(request: pytest.FixtureRequest) -> list[Obj]:
+    return rendered(request.param)
+
+
+def _container(objects: list[Obj]) -> Obj:
+    containers = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def _pod(objects: list[Obj]) -> Obj:
+    return one(objects, "Deployment")["spec"]["template"]
+
+
+def _port(container: Obj, port: int | str) -> int:
+    """A probe's or Service's targetPort, by number or by the container port's name."""
+    if isinstance(port, int):
+        assert port in [p["containerPort"] for p in container["ports"]]
+        return port
+    (number,) = [p["containerPort"] for p in container["ports"] if p.get("name") == port]
+    return int(number)
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for key in list(os.environ):
+        if key.startswith(ENV_PREFIX):
+            monkeypatch.delenv(key)
+    return monkeypatch
+
+
+def _serve_args(container: Obj, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The flags as the server will see them: image environment, then the pod's, then args."""
+    for key, value in {**dockerfile_env(), **_container_env(container)}.items():
+        if key.startswith(ENV_PREFIX):
+            monkeypatch.setenv(key, value)
+    assert container.get("command") is None, "keep the image's ENTRYPOINT (csr-webhook serve)"
+    return build_parser().parse_args(["serve", *container.get("args", [])])
+
+
+def _container_env(container: Obj) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+
+
+def _mount(pod: Obj, container: Obj, path: str) -> tuple[Obj, Obj]:
+    """The volume mount at exactly `path` and its volume."""
+    mounts = [
+        m for m in container["volumeMounts"] if m["mountPath"].rstrip("/") == path.rstrip("/")
+    ]
+    assert len(mounts) == 1, f"nothing mounted at {path}"
+    (volume,) = [v for v in pod["spec"]["volumes"] if v["name"] == mounts[0]["name"]]
+    return mounts[0], volume
+
+
+def _seconds(quantity: str | int) -> float:
+    return float(quantity)
+
+
+def _cpu(quantity: str | int) -> float:
+    text = str(quantity)
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
+def _memory(quantity: str | int) -> int:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "K": 10**3, "M": 10**6, "G": 10**9}
+    match = re.fullmatch(r"([0-9]+)([KMG]i?)?", str(quantity))
+    assert match, quantity
+    return int(match.group(1)) * units.get(match.group(2) or "", 1)
+
+
+def test_replicas_and_rollout_keep_a_webhook_ready(objects: list[Obj]) -> None:
+    spec = one(objects, "Deployment")["spec"]
+    assert spec["replicas"] >= 2
+    assert spec["strategy"]["type"] == "RollingUpdate"
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    assert spec["strategy"]["rollingUpdate"]["maxSurge"] >= 1
+
+
+def test_pod_labels_select_consistently(objects: list[Obj]) -> None:
+    deployment = one(objects, "Deployment")
+    labels = _pod(objects)["metadata"]["labels"]
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= labels.items()
+    assert labels["app.kubernetes.io/name"] == "csr-webhook"
+    pdb = one(objects, "PodDisruptionBudget")
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    service = one(objects, "Service")
+    assert service["spec"]["selector"].items() <= labels.items()
+    spread = _pod(objects)["spec"]["topologySpreadConstraints"]
+    assert {c["topologyKey"] for c in spread} >= {
+        "kubernetes.io/hostname",
+        "topology.kubernetes.io/zone",
+    }
+    for constraint in spread:
+        assert constraint["labelSelector"]["matchLabels"].items() <= labels.items()
+        assert constraint["maxSkew"] == 1
+
+
+def test_pod_disruption_budget(objects: list[Obj]) -> None:
+    pdb = one(objects, "PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == 1
+    assert "maxUnavailable" not in pdb["spec"]
+    assert one(objects, "Deployment")["spec"]["replicas"] > pdb["spec"]["minAvailable"]
+
+
+def test_restricted_security_context(objects: list[Obj]) -> None:
+    pod = _pod(objects)["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["securityContext"].get("runAsUser", 1) != 0
+    context = _container(objects)["securityContext"]
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"]["drop"] == ["ALL"]
+    assert not context["capabilities"].get("add")
+    assert context.get("privileged", False) is False
+    assert pod["automountServiceAccountToken"] is False  # the webhook never calls the API server
+    assert not pod.get("hostNetwork") and not pod.get("hostPID") and not pod.get("hostIPC")
+
+
+def test_only_tmp_and_the_metrics_directory_are_writable(objects: list[Obj]) -> None:
+    pod, container = _pod(objects), _container(objects)
+    image = dockerfile_env()
+    writable = {image["TMPDIR"], image["PROMETHEUS_MULTIPROC_DIR"]}
+    assert writable == {"/tmp", "/var/run/csr-webhook/metrics"}
+    for path in writable:
+        mount, volume = _mount(pod, container, path)
+        assert "emptyDir" in volume, f"{path} must be an emptyDir"
+        assert not mount.get("readOnly")
+        assert volume["emptyDir"].get("sizeLimit")
+    for mount in container["volumeMounts"]:
+        (volume,) = [v for v in pod["spec"]["volumes"] if v["name"] == mount["name"]]
+        if "emptyDir" in volume:
+            assert mount["mountPath"] in writable, f"an unexpected writable path {mount}"
+        else:
+            assert mount.get("readOnly") is True, mount
+        assert "subPath" not in mount, "subPath mounts never see ConfigMap or Secret updates"
+    assert all(set(v) & {"emptyDir", "configMap", "secret"} for v in pod["spec"]["volumes"])
+
+
+def test_args_are_valid_flags_and_match_the_mounted_files(
+    objects: list[Obj], clean_env: pytest.MonkeyPatch
+) -> None:
+    pod, container = _pod(objects), _container(objects)
+    args = _serve_args(container, clean_env)
+
+    assert args.policies == "/etc/csr-webhook/policies"
+    _, volume = _mount(pod, container, args.policies)
+    assert volume["configMap"]["name"] == POLICIES_CONFIGMAP
+    assert "items" not in volume["configMap"], "every key of the ConfigMap is a policy file"
+    one(objects, "ConfigMap", POLICIES_CONFIGMAP)
+
+    assert args.tls_cert and args.tls_key
+    cert, key = Path(args.tls_cert), Path(args.tls_key)
+    assert cert.parent == key.parent
+    _, volume = _mount(pod, container, str(cert.parent))
+    secret = volume["secret"]
+    names = {i["path"]: i["key"] for i in secret.get("items", [])} or {
+        "tls.crt": "tls.crt",
+        "tls.key": "tls.key",
+    }
+    assert names.get(cert.name) == "tls.crt"
+    assert names.get(key.name) == "tls.key"
+    assert secret["secretName"] == "csr-webhook-tls"
+    assert secret.get("defaultMode", 0o644) & 0o007 == 0, "the key is not world-readable"
+    if args.client_ca is not None:  # mTLS from the API server: the CA must be mounted too
+        _mount(pod, container, str(Path(args.client_ca).parent))
+
+
+def test_ports_line_up_with_the_server_defaults(
+    objects: list[Obj], clean_env: pytest.MonkeyPatch
+) -> None:
+    container = _container(objects)
+    defaults = build_parser().parse_args(["serve"])
+    args = _serve_args(container, clean_env)
+    https = int(args.bind.rpartition(":")[2])
+    metrics = int(args.metrics_bind.rpartition(":")[2])
+    assert (https, metrics) == (
+        int(defaults.bind.rpartition(":")[2]),
+        int(defaults.metrics_bind.rpartition(":")[2]),
+    )
+    assert args.metrics_bind.rpartition(":")[0] in ("0.0.0.0", "[::]"), "scrapable from outside"
+    assert _port(container, "https") == https
+    assert _port(container, "metrics") == metrics
+
+    service = one(objects, "Service")
+    ports = {p["name"]: p for p in service["spec"]["ports"]}
+    assert ports["https"]["port"] == 443
+    assert _port(container, ports["https"]["targetPort"]) == https
+    assert ports["metrics"]["port"] == metrics
+    assert _port(container, ports["metrics"]["targetPort"]) == metrics
+    assert service["metadata"]["labels"]["app.kubernetes.io/name"] == "csr-webhook"
+
+
+def test_probes(objects: list[Obj]) -> None:
+    container = _container(objects)
+    routes = _routes()
+    for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+        get = container[probe]["httpGet"]
+        assert get["path"] == path
+        assert get["scheme"] == "HTTPS"
+        assert _port(container, get["port"]) == 8443
+        assert (path, "GET") in routes
+        assert container[probe]["timeoutSeconds"] <= container[probe]["periodSeconds"]
+
+
+def _routes() -> set[tuple[str, str]]:
+    app = Flask("routes")
+    app.register_blueprint(blueprint)
+    return {
+        (rule.rule, method) for rule in app.url_map.iter_rules() for method in rule.methods or ()
+    }
+
+
+def test_pre_stop_sleep_fits_in_the_grace_period(objects: list[Obj]) -> None:
+    from webhook.server import GRACEFUL_TIMEOUT_SECONDS  # noqa: PLC0415 - gunicorn's, when needed
+
+    pod, container = _pod(objects)["spec"], _container(objects)
+    pre_stop = container["lifecycle"]["preStop"]
+    if "sleep" in pre_stop:
+        sleep = _seconds(pre_stop["sleep"]["seconds"])
+    else:
+        command = pre_stop["exec"]["command"]
+        assert command[0] in ("sleep", "/bin/sleep") and len(command) == 2, command
+        sleep = _seconds(command[1])
+    grace = pod["terminationGracePeriodSeconds"]
+    assert 0 < sleep < grace
+    assert sleep + GRACEFUL_TIMEOUT_SECONDS < grace, "in-flight reviews could be cut off"
+
+
+def test_resources_are_requested_and_limited(objects: list[Obj]) -> None:
+    resources = _container(objects)["resources"]
+    for kind in ("requests", "limits"):
+        assert {"cpu", "memory"} <= set(resources[kind]), kind
+    assert _cpu(resources["requests"]["cpu"]) <= _cpu(resources["limits"]["cpu"])
+    assert _memory(resources["requests"]["memory"]) <= _memory(resources["limits"]["memory"])
+    # Memory-backed emptyDirs count against the memory limit.
+    volumes = _pod(objects)["spec"]["volumes"]
+    in_memory = sum(
+        _memory(v["emptyDir"]["sizeLimit"])
+        for v in volumes
+        if v.get("emptyDir", {}).get("medium") == "Memory"
+    )
+    assert in_memory < _memory(resources["limits"]["memory"]) // 4
+
+
+# --- the policies ConfigMap -----------------------------------------------------------------
+
+
+def _policy_files() -> list[Path]:
+    files = sorted(p for p in POLICIES.iterdir() if p.is_file() and is_policy_file(p))
+    assert files, "policies/ has no policy files"
+    return files
+
+
+def test_policies_configmap_holds_every_policy_file() -> None:
+    config_map = one(rendered("base"), "ConfigMap", POLICIES_CONFIGMAP)
+    expected = {p.name: p.read_text() for p in _policy_files()}
+    assert set(config_map["data"]) == set(expected)
+    assert not any(name.endswith((".test.yaml", ".test.yml")) for name in config_map["data"])
+    for name, text in expected.items():
+        assert config_map["data"][name] == text, f"{name} differs: run `make manifests-policies`"
+
+
+def test_generated_policy_directory_is_in_sync() -> None:
+    stale = "manifests/base/policies is stale: run `make manifests-policies`"
+    expected = {p.name for p in _policy_files()}
+    assert "kustomization.yaml" not in expected
+    present = {p.name for p in GENERATED_POLICIES.iterdir()}
+    assert present == expected | {"kustomization.yaml"}, stale
+    for name in expected:
+        assert (GENERATED_POLICIES / name).read_bytes() == (POLICIES / name).read_bytes(), stale
+    for path in [*GENERATED_POLICIES.iterdir(), GENERATED_POLICIES]:
+        assert not path.is_symlink(), "kustomize refuses symlinks that leave its directory"
+
+
+def test_policies_configmap_is_a_valid_policy_set(tmp_path: Path) -> None:
+    config_map = one(rendered("base"), "ConfigMap", POLICIES_CONFIGMAP)
+    for name, text in config_map["data"].items():
+        (tmp_path / name).write_text(text)
+    result = load_policies([tmp_path])
+    assert not result.errors, [str(e) for e in result.errors]
+    assert result.policy_set is not None and result.policy_set.policies
+
+
+def test_policies_configmap_fits_in_etcd() -> None:
+    config_map = one(rendered("base"), "ConfigMap", POLICIES_CONFIGMAP)
+    assert sum(len(k) + len(v.encode()) for k, v in config_map["data"].items()) < 1_000_000
+
+
+# --- the webhook configurations -------------------------------------------------------------
+
+
+def _hooks(objects: list[Obj], kind: str) -> list[Obj]:
+    hooks = one(objects, kind, "csr-webhook")["webhooks"]
+    assert len(hooks) == 1
+    return list(hooks)
+
+
+@pytest.mark.parametrize(
+    ("kind", "path", "operations", "resources"),
+    [
+        ("ValidatingWebhookConfiguration", "/validate", {"CREATE", "UPDATE"}, CSR_RESOURCES),
+        ("MutatingWebhookConfiguration", "/mutate", {"CREATE"}, {"certificatesigningrequests"}),
+    ],
+)
+def test_webhook_configuration(
+    objects: list[Obj], kind: str, path: str, operations: set[str], resources: set[str]
+) -> None:
+    service = one(objects, "Service")
+    https_port = {p["name"]: p["port"] for p in service["spec"]["ports"]}["https"]
+    for hook in _hooks(objects, kind):
+        labels = hook["name"].split(".")
+        assert len(labels) >= 3, "the API server requires >= 3 dot-separated segments"
+        assert all(re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", label) for label in labels)
+        assert hook["sideEffects"] == "None"
+        assert hook["admissionReviewVersions"] == ["v1"]
+        assert hook["failurePolicy"] == "Fail"
+        assert 1 <= hook["timeoutSeconds"] <= 5
+        assert hook["matchPolicy"] == "Equivalent"
+        assert "namespaceSelector" not in hook, "matches every CSR anyway (cluster-scoped)"
+        assert "objectSelector" not in hook, "a label on a CSR must not bypass the policy"
+        reference = hook["clientConfig"]["service"]
+        assert "url" not in hook["clientConfig"]
+        assert reference["name"] == service["metadata"]["name"]
+        assert reference["namespace"] == service["metadata"]["namespace"]
+        assert reference["port"] == https_port
+        assert reference["path"] == path
+        assert (path, "POST") in _routes()
+        (rule,) = hook["rules"]
+        assert rule["apiGroups"] == ["certificates.k8s.io"]
+        assert rule["apiVersions"] == ["v1"]
+        assert set(rule["operations"]) == operations
+        assert set(rule["resources"]) == resources
+        assert rule.get("scope", "*") in ("Cluster", "*")
+        if kind == "MutatingWebhookConfiguration":
+            assert hook["reinvocationPolicy"] == "IfNeeded"
+
+
+def test_base_has_a_ca_bundle_placeholder_that_cannot_be_applied_by_mistake() -> None:
+    for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+        for hook in _hooks(rendered("base"), kind):
+            placeholder = hook["clientConfig"]["caBundle"]
+            assert placeholder == "REPLACE_WITH_BASE64_CA_BUNDLE"
+            with pytest.raises(binascii.Error):
+                base64.b64decode(placeholder, validate=True)
+    assert "REPLACE_WITH_BASE64_CA_BUNDLE" in (ROOT / "docs" / "deploy.md").read_text()
+
+
+# --- the cert-manager overlay ---------------------------------------------------------------
+
+
+def test_cert_manager_chain_issues_the_mounted_serving_certificate() -> None:
+    objects = rendered("cert-manager")
+    issuers = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Issuer"}
+    certificates = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Certificate"}
+    (self_signed,) = [n for n, o in issuers.items() if "selfSigned" in o["spec"]]
+    (ca_issuer,) = [n for n, o in issuers.items() if "ca" in o["spec"]]
+    (ca,) = [c for c in certificates.values() if c["spec"].get("isCA")]
+    assert ca["spec"]["issuerRef"]["name"] == self_signed
+    assert ca["spec"]["issuerRef"].get("kind", "Issuer") == "Issuer"
+    assert issuers[ca_issuer]["spec"]["ca"]["secretName"] == ca["spec"]["secretName"]
+
+    (serving,) = [c for c in certificates.values() if not c["spec"].get("isCA")]
+    assert serving["spec"]["issuerRef"]["name"] == ca_issuer
+    assert serving["spec"]["issuerRef"].get("kind", "Issuer") == "Issuer"
+    service = one(objects, "Service")
+    host = f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc"
+    assert host == "csr-webhook.csr-webhook.svc"
+    assert set(serving["spec"]["dnsNames"]) == {host, f"{host}.cluster.local"}
+    assert "server auth" in serving["spec"]["usages"]
+    assert serving["spec"].get("isCA", False) is False
+
+    secrets = [v["secret"]["secretName"] for v in _pod(objects)["spec"]["volumes"] if "secret" in v]
+    assert secrets == [serving["spec"]["secretName"]]
+
+    injected = f"{serving['metadata']['namespace']}/{serving['metadata']['name']}"
+    for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+        configuration = one(objects, kind, "csr-webhook")
+        annotations = configuration["metadata"]["annotations"]
+        assert annotations["cert-manager.io/inject-ca-from"] == injected
+        for hook in configuration["webhooks"]:
+            assert "caBundle" not in hook["clientConfig"], "cainjector owns the caBundle"
+
+
+def test_cert_manager_overlay_changes_only_the_webhook_configurations() -> None:
+    base = {identity(o): o for o in rendered("base")}
+    overlay = {identity(o): o for o in rendered("cert-manager")}
+    assert set(base) <= set(overlay)
+    for key, obj in base.items():
+        if key[1] not in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+            assert overlay[key] == obj, key
+    assert {k[1] for k in set(overlay) - set(base)} == {"Issuer", "Certificate"}
+
+
+# --- the monitoring overlay against the base ------------------------------------------------
+
+
+def test_service_monitor_selects_the_service_and_its_metrics_port() -> None:
+    service = one(rendered("base"), "Service")
+    monitor = one(rendered("monitoring"), "ServiceMonitor")
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+    names = monitor["spec"].get("namespaceSelector", {}).get("matchNames", [NAMESPACE])
+    assert service["metadata"]["namespace"] in names
+    port_names = {p["name"] for p in service["spec"]["ports"]}
+    for endpoint in monitor["spec"]["endpoints"]:
+        assert endpoint["port"] in port_names
+        assert endpoint.get("scheme", "http") == "http", "/metrics is plain HTTP"
