@@ -101,3 +101,23 @@ EXTENSION_NAMES = {
     for attr, value in vars(ExtensionOID).items()
     if isinstance(value, x509.ObjectIdentifier)
 }
+
+
+# What a policy may list in constraints.signatureAlgorithms, and the default when it lists none
+# (SPEC §3.2): RSA PKCS#1 v1.5 or PSS, ECDSA with SHA-256/384/512, Ed25519, Ed448.
+ACCEPTABLE_SIGNATURE_ALGORITHMS = frozenset(
+    {
+        "sha256WithRSAEncryption",
+        "sha384WithRSAEncryption",
+        "sha512WithRSAEncryption",
+        "rsassaPss",
+        "ecdsa-with-SHA256",
+        "ecdsa-with-SHA384",
+        "ecdsa-with-SHA512",
+        "ED25519",
+        "ED448",
+    }
+)
+
+# pkg/controller/certificates/authority/policies.go: both spellings give the same bit or OID.
+USAGE_SYNONYMS = {"signing": "digital signature", "s/mime": "email protection"}

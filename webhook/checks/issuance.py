@@ -18,13 +18,12 @@ from cryptography.hazmat.primitives import serialization
 from webhook.certificate import CertificateFormatError, parse_certificates
 from webhook.context import UpdateContext
 from webhook.decision import Violation
-from webhook.oids import EKU_USAGE_NAMES, KEY_USAGE_BITS, SUBJECT_NAMES
+from webhook.oids import EKU_USAGE_NAMES, KEY_USAGE_BITS, SUBJECT_NAMES, USAGE_SYNONYMS
 from webhook.text import show
 
 _FIELD = "status.certificate"
 # The in-tree signer backdates notBefore by 5 minutes (pkg/controller/certificates/signer).
 BACKDATE_SECONDS = 300
-_SYNONYMS = {"signing": "digital signature", "s/mime": "email protection"}
 _LAZY_ERRORS = (ValueError, TypeError, UnsupportedAlgorithm, x509.DuplicateExtension, UserWarning)
 
 
@@ -128,7 +127,7 @@ def _ca_and_usages(ctx: UpdateContext, cert: x509.Certificate) -> Iterator[Viola
     may_be_ca = ctx.rule is not None and ctx.rule.allowed.is_ca
     if (is_ca or bits & {"cert sign", "crl sign"}) and not may_be_ca:
         yield _violation("issuance.ca_not_allowed", "the certificate is a CA; isCA is not allowed")
-    usages = {_SYNONYMS.get(u, u) for u in ctx.new.usages}
+    usages = {USAGE_SYNONYMS.get(u, u) for u in ctx.new.usages}
     for bit in sorted(bits - usages):
         yield _violation("issuance.usage_not_requested", f"key usage {bit!r} is not in spec.usages")
     eku = _extension(cert, x509.ExtendedKeyUsage)

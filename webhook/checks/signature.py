@@ -10,20 +10,9 @@ from collections.abc import Iterator
 
 from webhook.context import CreateContext
 from webhook.decision import Violation
+from webhook.oids import ACCEPTABLE_SIGNATURE_ALGORITHMS
 
-DEFAULT_ALGORITHMS = frozenset(
-    {
-        "sha256WithRSAEncryption",
-        "sha384WithRSAEncryption",
-        "sha512WithRSAEncryption",
-        "rsassaPss",
-        "ecdsa-with-SHA256",
-        "ecdsa-with-SHA384",
-        "ecdsa-with-SHA512",
-        "ED25519",
-        "ED448",
-    }
-)
+DEFAULT_ALGORITHMS = ACCEPTABLE_SIGNATURE_ALGORITHMS
 _WEAK_HASHES = frozenset({"md5", "sha1"})
 _STRONG_PSS_HASHES = frozenset({"sha256", "sha384", "sha512"})
 

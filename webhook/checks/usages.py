@@ -11,15 +11,12 @@ from collections.abc import Iterator
 
 from webhook.context import CreateContext
 from webhook.decision import Violation
-from webhook.oids import EKU_USAGE_NAMES
+from webhook.oids import EKU_USAGE_NAMES, USAGE_SYNONYMS
 from webhook.text import show, show_list
-
-# pkg/controller/certificates/authority/policies.go: both spellings give the same bit/OID.
-_SYNONYMS = {"signing": "digital signature", "s/mime": "email protection"}
 
 
 def _canonical(usages: tuple[str, ...]) -> set[str]:
-    return {_SYNONYMS.get(u, u) for u in usages}
+    return {USAGE_SYNONYMS.get(u, u) for u in usages}
 
 
 def check(ctx: CreateContext) -> Iterator[Violation]:

@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from webhook.matching import Pattern, PatternError, PatternKind, compile_pattern
+from webhook.oids import ACCEPTABLE_SIGNATURE_ALGORITHMS
 from webhook.policy import schema
 from webhook.policy.model import (
     Allowed,
@@ -41,19 +42,7 @@ MIN_LIFETIME = 600
 _DURATION = re.compile(r"(\d+)(d|h|m|s)")
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
-_SIGNATURE_ALGORITHMS = frozenset(
-    {
-        "sha256WithRSAEncryption",
-        "sha384WithRSAEncryption",
-        "sha512WithRSAEncryption",
-        "rsassaPss",
-        "ecdsa-with-SHA256",
-        "ecdsa-with-SHA384",
-        "ecdsa-with-SHA512",
-        "ED25519",
-        "ED448",
-    }
-)
+_SIGNATURE_ALGORITHMS = ACCEPTABLE_SIGNATURE_ALGORITHMS
 _SAN_KINDS = {
     "dnsNames": PatternKind.DNS,
     "ipAddresses": PatternKind.IP,
