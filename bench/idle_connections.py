@@ -15,10 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.builders import build_csr  # noqa: E402 - after the path setup
-from tests.conftest import BASIC_POLICY, write_policies  # noqa: E402
-from tests.reviews import create_review  # noqa: E402
-from tests.server import RunningServer, review_over, running_server  # noqa: E402
+from tests.builders import build_csr
+from tests.conftest import BASIC_POLICY, write_policies
+from tests.reviews import create_review
+from tests.server import RunningServer, review_over, running_server
 
 REVIEW = create_review(build_csr(common_name="alice"), signer_name="example.com/signer")
 
