@@ -308,9 +308,36 @@ def _collect(value: x509.ExtensionType, out: _Collected) -> None:
         out.ca = bool(out.ca) or value.ca
 
 
+def _bulk_extensions(
+    csr: x509.CertificateSigningRequest, headers: list[tuple[str, bool] | None]
+) -> dict[str, x509.Extension[x509.ExtensionType]]:
+    """cryptography's own one-pass parse, used only when it saw exactly the extensions we
+    read ourselves (no duplicates, no second request attribute); else {} and each
+    extension is parsed on its own, which is slower but names the bad one."""
+    if None in headers or len({h[0] for h in headers if h}) != len(headers):
+        return {}
+    try:
+        parsed = {e.oid.dotted_string: e for e in csr.extensions}
+    except _LAZY_ERRORS:
+        return {}
+    if {(oid, e.critical) for oid, e in parsed.items()} != set(headers):
+        return {}
+    return parsed
+
+
 def _extensions(
-    raws: list[der.TLV], out: _Collected, problems: list[Violation]
+    raws: list[der.TLV],
+    out: _Collected,
+    problems: list[Violation],
+    csr: x509.CertificateSigningRequest,
 ) -> Iterator[ExtensionInfo]:
+    headers: list[tuple[str, bool] | None] = []
+    for raw in raws:
+        try:
+            headers.append(der.read_extension_header(raw))
+        except der.DERError:
+            headers.append(None)
+    bulk = _bulk_extensions(csr, headers)
     for index, raw in enumerate(raws):
         path = f"extensions[{index}]"
         try:
@@ -323,7 +350,7 @@ def _extensions(
         yield ExtensionInfo(oid=oid, critical=critical, name=name)
         try:
             try:
-                extension = _parse_extension(raw.raw)
+                extension = bulk.get(oid) or _parse_extension(raw.raw)
             except x509.UnsupportedGeneralNameType:
                 if oid != ExtensionOID.SUBJECT_ALTERNATIVE_NAME.dotted_string:
                     raise
@@ -362,7 +389,7 @@ def parse_csr(request_pem: bytes) -> ParsedCSR:
         raise CSRError("csr.der_invalid", f"the subject is malformed: {exc}") from exc
     attribute_oids, raw_extensions = _raw_extensions(attribute_list, problems)
     collected = _Collected(dns=[], ips=[], uris=[], emails=[], others=[])
-    extensions = tuple(_extensions(raw_extensions, collected, problems))
+    extensions = tuple(_extensions(raw_extensions, collected, problems, csr))
     san_oid = ExtensionOID.SUBJECT_ALTERNATIVE_NAME.dotted_string
     return ParsedCSR(
         der=body,
