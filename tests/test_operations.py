@@ -123,16 +123,23 @@ def test_hot_reload_follows_configmap_swaps_and_keeps_last_good(tmp_path: Path) 
                 "huge.yaml": "# " + "x" * (2 * 1024 * 1024) + "\n",
             },
         }
-        for generation, (case, files) in enumerate(broken_sets.items(), start=3):
-            configmap_dir(policies, files, generation)
-            wait_for(lambda: readyz(server)["lastReloadError"] is not None)
-            status = readyz(server)
-            assert status["policySetHash"] == good_hash, case
-            assert verdicts(server, OTHER_SIGNER, 6) == {True}, (
-                f"{case}: last good set not in force"
-            )
-            configmap_dir(policies, {"example.yaml": WIDER}, generation + 10)
-            wait_for(lambda: readyz(server)["lastReloadError"] is None)
+        settle = 2 * float(INTERVAL) + 0.3  # every worker has looked at the directory by then
+
+        def reloads(result: str) -> float:
+            return total(scrape(server), "csr_webhook_policy_reloads_total", result=result)
+
+        for index, (case, files) in enumerate(broken_sets.items()):
+            configmap_dir(policies, files, 3 + index)
+            wait_for(lambda expected=index + 1: reloads("failure") == expected)
+            time.sleep(settle)
+            for _ in range(4):
+                status = readyz(server)
+                assert status["lastReloadError"], case
+                assert status["policySetHash"] == good_hash, case
+            assert verdicts(server, OTHER_SIGNER, 6) == {True}, f"{case}: last good set lost"
+            configmap_dir(policies, {"example.yaml": WIDER}, 13 + index)
+            wait_for(lambda expected=index + 2: reloads("success") == expected)
+            time.sleep(settle)
         samples = scrape(server)
     assert "signer" in str(broken_sets)
     assert total(samples, "csr_webhook_policy_reloads_total", result="failure") == 5
