@@ -26,6 +26,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/csr-webhook check policies
+	$(BIN)/csr-webhook test policies
 	$(BIN)/pytest
 
 format: $(VENV)/.installed-dev

@@ -12,12 +12,20 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, settings
 
 from tests.contract import check_admission_response, check_error_body
 from webhook.app import create_app
 from webhook.policy.loader import load_policies
 from webhook.reload import PolicyStore
 from webhook.settings import Settings
+
+# Shared, noisy machines: no per-example deadline and no "too slow" health check; example
+# counts stay as each test sets them.
+settings.register_profile(
+    "csr-webhook", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("csr-webhook")
 
 BASIC_POLICY = """
 apiVersion: policy.csr-webhook.io/v1alpha1

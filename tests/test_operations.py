@@ -411,7 +411,7 @@ def test_review_that_waited_past_its_timeout_is_not_evaluated(
         # The slow client holds the only thread while it dribbles its body...
         request = http_request("/validate", body)
         slow.sendall(request[:200])
-        time.sleep(0.3)
+        time.sleep(1.0)  # generous: the worker must have picked the slow request up first
         # ...so these two wait in the queue for 2 s.
         queued.sendall(http_request("/validate?timeout=1s", body))
         patient.sendall(http_request("/validate?timeout=30s", body))

@@ -1,4 +1,4 @@
-"""The `csr-webhook` command line: serve, check.
+"""The `csr-webhook` command line: serve, check, eval, test, schema.
 
 Every `serve` flag also reads CSR_WEBHOOK_<FLAG> from the environment (flags win).
 Exit codes: 0 success, 1 policy problems, 2 bad usage or input.
@@ -101,7 +101,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(sub)
     check = sub.add_parser("check", help="lint policy files and directories")
     check.add_argument("paths", nargs="*", default=["policies"], help="files or directories")
+    check.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    test = sub.add_parser(
+        "test",
+        help="run policy test suites (*.test.yaml); exit 1 on a failing case, 2 on a broken suite",
+    )
+    test.add_argument("paths", nargs="*", default=["policies"], help="test files or directories")
+    _add_eval(sub)
+    sub.add_parser("schema", help="print the JSON Schema of SignerPolicy and PolicyTest files")
     return parser
+
+
+def _add_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    evaluate = sub.add_parser(
+        "eval",
+        help="decide CSR manifests, lists or AdmissionReviews as the webhook would on CREATE; "
+        "exit 0 all allowed, 1 any denied, 2 bad input",
+    )
+    evaluate.add_argument("--policies", default="./policies", help="policy directory")
+    evaluate.add_argument(
+        "-f", "--filename", action="append", help="YAML/JSON input, '-' for stdin (repeatable)"
+    )
+    evaluate.add_argument("--as", dest="as_user", help="requester username (default: spec)")
+    evaluate.add_argument(
+        "--as-group", dest="as_groups", action="append", default=[], help="requester group"
+    )
+    evaluate.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    evaluate.add_argument("--unmatched-signers", choices=["deny", "allow"], default="deny")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -122,15 +148,20 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     )
 
 
-def run_check(paths: Sequence[str]) -> int:
-    result = load_policies([Path(p) for p in paths])
+def run_check(paths: Sequence[str], *, strict: bool = False) -> int:
+    result = load_policies([Path(p) for p in paths], lint=True)
     for problem in result.problems:
         print(problem)
+    warnings = len(result.problems) - len(result.errors)
     if result.errors:
         print(f"{len(result.errors)} problem(s) in {len(result.files)} file(s)", file=sys.stderr)
         return 1
+    if strict and warnings:
+        print(f"{warnings} warning(s) in {len(result.files)} file(s) (--strict)", file=sys.stderr)
+        return 1
     count = len(result.policy_set.policies) if result.policy_set else 0
-    print(f"ok: {count} policies in {len(result.files)} file(s)", file=sys.stderr)
+    noted = f", {warnings} warning(s)" if warnings else ""
+    print(f"ok: {count} policies in {len(result.files)} file(s){noted}", file=sys.stderr)
     return 0
 
 
@@ -200,7 +231,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         if args.command == "check":
-            return run_check(args.paths)
+            return run_check(args.paths, strict=args.strict)
+        if args.command == "eval":
+            from webhook.authoring.evaluate import run_eval  # noqa: PLC0415 - only for `eval`
+
+            return run_eval(
+                args.policies,
+                args.filename or ["-"],
+                args.as_user,
+                args.as_groups,
+                args.output,
+                args.unmatched_signers,
+            )
+        if args.command == "schema":
+            from webhook.authoring.schema_cli import run_schema  # noqa: PLC0415 - only for `schema`
+
+            return run_schema()
+        if args.command == "test":
+            from webhook.authoring.policytest import run_tests  # noqa: PLC0415 - only for `test`
+
+            return run_tests(args.paths)
         configure_decision_log()
         return run_serve(settings_from_args(args))
     except UsageError as exc:

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from webhook.matching import Pattern, PatternError, PatternKind, compile_pattern
 from webhook.oids import ACCEPTABLE_SIGNATURE_ALGORITHMS
 from webhook.policy import schema
+from webhook.policy.lint import lint_policy
 from webhook.policy.model import (
     Allowed,
     Approval,
@@ -85,7 +86,8 @@ def policy_files(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
     return files, problems
 
 
-def load_policies(paths: Iterable[Path]) -> LoadResult:
+def load_policies(paths: Iterable[Path], *, lint: bool = False) -> LoadResult:
+    """With `lint`, also report `lint` warnings; warnings never reject the set."""
     files, problems = policy_files(paths)
     digest = hashlib.sha256()
     documents: list[Document] = []
@@ -102,6 +104,8 @@ def load_policies(paths: Iterable[Path]) -> LoadResult:
         policy = builder.build()
         if policy is not None:
             policies.append(policy)
+            if lint:
+                problems.extend(lint_policy(policy, document))
     _check_across(policies, documents, problems)
     problems.sort(key=lambda p: (p.file, p.line))
     result = LoadResult(None, problems, [str(f) for f in files])

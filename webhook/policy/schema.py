@@ -58,7 +58,7 @@ ECDSA_CURVES = ("P-256", "P-384", "P-521")
 class Shape:
     """A node of the declared document shape."""
 
-    kind: str  # object | array | string | boolean | integer | duration | enum
+    kind: str  # object | array | string | strings | boolean | integer | duration | enum
     description: str = ""
     fields: Mapping[str, Shape] = field(default_factory=dict)
     required: tuple[str, ...] = ()
@@ -81,6 +81,11 @@ def array(items: Shape, description: str = "", min_items: int = 0) -> Shape:
 
 def string(description: str = "") -> Shape:
     return Shape("string", description)
+
+
+def strings(description: str = "") -> Shape:
+    """A string, or a list of strings (a shorthand authors expect for one value)."""
+    return Shape("strings", description)
 
 
 def boolean(description: str = "", default: bool = False) -> Shape:
@@ -209,10 +214,84 @@ SIGNER_POLICY = obj(
     required=("apiVersion", "kind", "metadata", "spec"),
 )
 
+# PolicyTest suites (SPEC §7): `csr-webhook test` validates them against this shape. Subject
+# attributes other than commonName also take a single string, which the runner turns into a
+# one-item list before validation.
+TEST_KEY_TYPES = (
+    "rsa-2048",
+    "rsa-3072",
+    "rsa-4096",
+    "ecdsa-p256",
+    "ecdsa-p384",
+    "ecdsa-p521",
+    "ed25519",
+)
+_TEST_IDENTITY = obj(
+    {"username": string(), "groups": array(string())},
+    "an authenticated user: username and groups",
+    required=("username",),
+)
+_TEST_REQUEST = obj(
+    {
+        "key": enum(*TEST_KEY_TYPES, default="ecdsa-p256"),
+        "subject": obj(
+            {
+                name: string() if name == "commonName" else strings("one RDN per value")
+                for name in SUBJECT_ATTRIBUTES
+            }
+        ),
+        "dnsNames": array(string()),
+        "ipAddresses": array(string()),
+        "uris": array(string()),
+        "emailAddresses": array(string()),
+    },
+    "a CSR generated at run time; the key is never written to disk",
+)
+_TEST_CSR = obj(
+    {
+        "signerName": string(),
+        "usages": array(enum(*KNOWN_USAGES), min_items=1),
+        "expirationSeconds": integer("the API server rejects less than 600", minimum=600),
+        "request": _TEST_REQUEST,
+        "requestFile": string("a PEM file, relative to the test file"),
+    },
+    "the CertificateSigningRequest as created; exactly one of request and requestFile",
+    required=("signerName", "usages"),
+)
+_TEST_CASE = obj(
+    {
+        "name": string("unique within the suite"),
+        "requester": _TEST_IDENTITY,
+        "operation": enum("create", "approve", "deny", default="create"),
+        "actor": _TEST_IDENTITY,
+        "csr": _TEST_CSR,
+        "expect": enum("allowed", "denied", "warned", "audited"),
+        "violations": array(string(), "codes, or families ending in '.', that must all appear"),
+    },
+    required=("name", "requester", "csr", "expect"),
+)
+POLICY_TEST = obj(
+    {
+        "apiVersion": enum(API_VERSION),
+        "kind": enum("PolicyTest"),
+        "metadata": obj({"name": string()}, required=("name",)),
+        "spec": obj(
+            {
+                "policies": array(string(), "policy files relative to the test file"),
+                "cases": array(_TEST_CASE, min_items=1),
+            },
+            required=("cases",),
+        ),
+    },
+    "A PolicyTest suite",
+    required=("apiVersion", "kind", "metadata", "spec"),
+)
+
 _TYPE_NAMES = {
     "object": "a mapping",
     "array": "a list",
     "string": "a string",
+    "strings": "a string or a list of strings",
     "boolean": "true or false",
     "integer": "an integer",
     "duration": "a duration (e.g. 90s, 10m, 24h, 1h30m, 30d) or whole seconds",
@@ -224,6 +303,9 @@ def _type_ok(shape: Shape, value: object) -> bool:
         "object": lambda v: isinstance(v, dict),
         "array": lambda v: isinstance(v, list),
         "string": lambda v: isinstance(v, str),
+        "strings": lambda v: (
+            isinstance(v, str) or (isinstance(v, list) and all(isinstance(i, str) for i in v))
+        ),
         "boolean": lambda v: isinstance(v, bool),
         "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
         "duration": lambda v: (
@@ -298,9 +380,11 @@ def to_json_schema(shape: Shape) -> dict[str, object]:
         out["enum"] = list(shape.choices)
     elif shape.kind == "duration":
         out["oneOf"] = [
-            {"type": "string", "pattern": r"^([0-9]+(d|h|m|s))+$"},
+            {"type": "string", "pattern": r"^(([0-9]+(d|h|m|s))+|[0-9]+)$"},
             {"type": "integer", "minimum": 0},
         ]
+    elif shape.kind == "strings":
+        out["oneOf"] = [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
     else:
         out["type"] = shape.kind
         if shape.minimum is not None:

@@ -66,7 +66,8 @@ class _BudgetExceededError(Exception):
 
 
 class _Converter:
-    def __init__(self, document: Document, problems: list[Problem]) -> None:
+    def __init__(self, document: Document, problems: list[Problem], max_nodes: int) -> None:
+        self.max_nodes = max_nodes
         self.document = document
         self.problems = problems
         self.nodes = 0
@@ -77,7 +78,7 @@ class _Converter:
 
     def convert(self, node: yaml.Node, path: PathKey) -> object:
         self.nodes += 1
-        if self.nodes > MAX_NODES_PER_DOCUMENT:
+        if self.nodes > self.max_nodes:
             raise _BudgetExceededError
         line = node.start_mark.line + 1
         self.document.lines.setdefault(path, line)
@@ -124,7 +125,11 @@ def read_documents(path: Path, display: str | None = None) -> tuple[list[Documen
     return parse_documents(text, name)
 
 
-def parse_documents(text: str, name: str) -> tuple[list[Document], list[Problem]]:
+def parse_documents(
+    text: str, name: str, max_nodes: int = MAX_NODES_PER_DOCUMENT
+) -> tuple[list[Document], list[Problem]]:
+    """Every document of a YAML text; one expanding to more than `max_nodes` nodes (an alias
+    bomb, or simply too large) is refused rather than built."""
     problems: list[Problem] = []
     documents: list[Document] = []
     try:
@@ -132,7 +137,7 @@ def parse_documents(text: str, name: str) -> tuple[list[Document], list[Problem]
             if node is None:
                 continue
             document = Document(name, index, None)
-            converter = _Converter(document, problems)
+            converter = _Converter(document, problems, max_nodes)
             try:
                 document.value = converter.convert(node, ())
             except _BudgetExceededError:
@@ -141,7 +146,7 @@ def parse_documents(text: str, name: str) -> tuple[list[Document], list[Problem]
                         name,
                         node.start_mark.line + 1,
                         "",
-                        f"document expands to more than {MAX_NODES_PER_DOCUMENT} YAML nodes "
+                        f"document expands to more than {max_nodes} YAML nodes "
                         "(too large, or an alias bomb)",
                     )
                 )

@@ -1,0 +1,4 @@
+"""Tools for policy authors: `csr-webhook test` (PolicyTest suites) and `eval` (SPEC §7).
+
+Built on the decision core, never imported by it: every verdict comes from the server's engine.
+"""

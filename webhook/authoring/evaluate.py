@@ -1,0 +1,317 @@
+"""`csr-webhook eval`: the webhook's CREATE verdict for CSR manifests, Lists or AdmissionReviews.
+
+Input is untrusted (it may come straight from a cluster): YAML goes through the policy reader's
+safe path (node budget against alias bombs), JSON through `json`, both under a size cap. Every
+CSR is decided by `engine.evaluate_create`, the server's own code path.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from webhook.admission import ReviewError, parse_review, printable
+from webhook.decision import Decision
+from webhook.engine import EngineOptions, evaluate_create
+from webhook.matching import Requester
+from webhook.policy.loader import load_policies
+from webhook.policy.model import PolicySet
+from webhook.policy.source import Document, Problem, parse_documents
+from webhook.resource import CSRObject, parse_csr_object
+
+# A CSR is about 40 YAML nodes: this admits tens of thousands of CSRs in one `kubectl get csr
+# -o yaml` List while still refusing an alias bomb before it is built.
+MAX_INPUT_NODES = 2_000_000
+
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+CSR_API_VERSION = "certificates.k8s.io/v1"
+_LIST_KINDS = ("List", "CertificateSigningRequestList")
+_MARKER = re.compile(r"---(\s|$)")
+_VERDICTS = ("allowed", "warned", "audited", "denied")
+COLUMNS = ("NAME", "SIGNER", "REQUESTER", "VERDICT", "POLICY", "RULE", "VIOLATIONS")
+
+
+class InputError(Exception):
+    """Input eval cannot use; the message names the file, the document and what is wrong."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Item:
+    """One CSR found in the input, with the identity that requested it."""
+
+    name: str
+    obj: CSRObject
+    requester: Requester
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Result:
+    item: Item
+    decision: Decision
+
+
+def read_input(name: str) -> tuple[str, str]:
+    """(display name, text) of a file or of stdin (`-`), at most MAX_INPUT_BYTES."""
+    display = "<stdin>" if name == "-" else name
+    try:
+        if name == "-":
+            data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        else:
+            with Path(name).open("rb") as handle:
+                data = handle.read(MAX_INPUT_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"{display}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_INPUT_BYTES:
+        raise InputError(f"{display}: input is larger than {MAX_INPUT_BYTES} bytes")
+    try:
+        return display, data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{display}: not UTF-8 text: {exc.reason}") from None
+
+
+def _document_number(text: str, line: int) -> int:
+    """1-based YAML document holding `line`: `---` markers before it, not counting a leading one."""
+    number, content = 1, False
+    for raw in text.splitlines()[: line - 1]:
+        if _MARKER.match(raw):
+            number += 1 if content else 0
+            content = True  # a marker opens a document, even an empty one
+        elif raw.strip() and not raw.lstrip().startswith("#"):
+            content = True
+    return number
+
+
+def parse_input(text: str, name: str) -> tuple[list[Document], bool]:
+    """JSON (one value; True) or YAML (any number of documents); raises InputError."""
+    if text.lstrip().startswith(("{", "[")):
+        try:
+            return [Document(name, 0, json.loads(text))], True
+        except RecursionError:
+            raise InputError(f"{name}: document 1: nesting too deep") from None
+        except json.JSONDecodeError as exc:
+            json_error = f"{name}:{exc.lineno}: document 1: not valid JSON: {exc.msg}"
+        documents, problems = parse_documents(text, name, MAX_INPUT_NODES)
+        if problems:
+            raise InputError(json_error)
+        return documents, False
+    documents, problems = parse_documents(text, name, MAX_INPUT_NODES)
+    if problems:
+        raise InputError("\n".join(_describe(p, text) for p in problems))
+    if all(document.value is None for document in documents):
+        raise InputError(f"{name}: no YAML or JSON documents in the input")
+    return documents, False
+
+
+def _describe(problem: Problem, text: str) -> str:
+    where = f"{problem.file}:{problem.line}: document {_document_number(text, problem.line)}"
+    path = f"{problem.path}: " if problem.path else ""
+    hint = ""
+    if f"more than {MAX_INPUT_NODES} YAML nodes" in problem.message:
+        hint = "; for a long list use JSON (`kubectl get csr -o json`), which has no such limit"
+    return f"{where}: {path}{problem.message}{hint}"
+
+
+def _where(document: Document, path: tuple[str | int, ...], json_input: bool) -> str:
+    line = "" if json_input else f":{document.line_of(path)}"
+    return f"{document.file}{line}: document {document.index + 1}"
+
+
+def _display_name(raw: dict[str, Any], fallback: str) -> str:
+    metadata = raw.get("metadata")
+    if isinstance(metadata, dict):
+        for key in ("name", "generateName"):
+            if isinstance(metadata.get(key), str) and metadata[key]:
+                return str(metadata[key])
+    return fallback
+
+
+def _csr(raw: object, where: str, label: str, *, kind_optional: bool = False) -> CSRObject:
+    if not isinstance(raw, dict):
+        raise InputError(f"{where}: {label} must be an object")
+    kind, api = raw.get("kind"), raw.get("apiVersion")
+    if kind != "CertificateSigningRequest" and not (kind_optional and kind is None):
+        raise InputError(f"{where}: {label} is a {kind!r}, not a CertificateSigningRequest")
+    if api is not None and api != CSR_API_VERSION:
+        raise InputError(f"{where}: {label} has apiVersion {api!r}; only {CSR_API_VERSION}")
+    try:
+        return parse_csr_object(raw, label)
+    except ReviewError as exc:
+        raise InputError(f"{where}: {exc}") from None
+
+
+def _review(raw: dict[str, Any], where: str) -> tuple[dict[str, Any], CSRObject, Requester]:
+    try:
+        request = parse_review(json.dumps(raw, default=str).encode())
+    except ReviewError as exc:
+        raise InputError(f"{where}: not a usable AdmissionReview: {exc}") from None
+    if not request.is_csr or request.operation != "CREATE" or request.object is None:
+        raise InputError(
+            f"{where}: eval takes CREATE reviews of certificatesigningrequests, got "
+            f"{request.operation or '?'} of {request.resource or '?'}"
+            + (f"/{request.sub_resource}" if request.sub_resource else "")
+        )
+    obj = _csr(request.object, where, "request.object", kind_optional=True)
+    user = request.user_info
+    # The authenticated caller; the validating endpoint reads the same identity from spec.
+    requester = Requester(user.username, user.groups) if user.username else None
+    return request.object, obj, requester or Requester(obj.username, obj.groups)
+
+
+def collect(document: Document, json_input: bool = False) -> Iterator[Item]:
+    """The CSRs of one document: a CSR, a List of CSRs, or a CREATE AdmissionReview."""
+    value = document.value
+    where = _where(document, (), json_input)
+    if value is None:  # an empty document, e.g. after a trailing `---`; kubectl skips it too
+        return
+    if not isinstance(value, dict):
+        got = "a list" if isinstance(value, list) else f"the scalar {str(value)[:40]!r}"
+        raise InputError(
+            f"{where}: expected a CertificateSigningRequest, a List or an AdmissionReview, "
+            f"got {got}"
+        )
+    kind = value.get("kind")
+    fallback = f"document-{document.index + 1}"
+    if kind == "CertificateSigningRequest":
+        obj = _csr(value, where, "object")
+        yield Item(name=_display_name(value, fallback), obj=obj, requester=_spec(obj))
+    elif kind in _LIST_KINDS:
+        items = value.get("items")
+        if not isinstance(items, list):
+            raise InputError(f"{where}: items must be a list")
+        for index, raw in enumerate(items):
+            label = f"items[{index}]"
+            at = _where(document, ("items", index), json_input)
+            obj = _csr(raw, at, label, kind_optional=kind != "List")
+            yield Item(name=_display_name(raw, label), obj=obj, requester=_spec(obj))
+    elif kind == "AdmissionReview":
+        raw_obj, obj, requester = _review(value, where)
+        yield Item(name=_display_name(raw_obj, fallback), obj=obj, requester=requester)
+    else:
+        raise InputError(
+            f"{where}: kind {kind!r} is not a CertificateSigningRequest, List or AdmissionReview"
+        )
+
+
+def _spec(obj: CSRObject) -> Requester:
+    return Requester(obj.username, obj.groups)
+
+
+def impersonate(username: str, groups: Sequence[str]) -> Requester:
+    """What the API server records for `--as/--as-group`: it adds system:authenticated
+    (staging/src/k8s.io/apiserver/pkg/endpoints/filters/impersonation.go)."""
+    extra = () if username == "system:anonymous" else ("system:authenticated",)
+    if any(g in ("system:authenticated", "system:unauthenticated") for g in groups):
+        extra = ()
+    return Requester(username, (*dict.fromkeys(groups), *extra))
+
+
+def decide(items: Sequence[Item], policies: PolicySet, options: EngineOptions) -> list[Result]:
+    return [
+        Result(item=item, decision=evaluate_create(item.obj, item.requester, policies, options))
+        for item in items
+    ]
+
+
+def _cell(text: str) -> str:
+    return printable(text, 256) or "-"
+
+
+def render_text(results: Sequence[Result]) -> str:
+    """An aligned table, then one line per violation: `name: code: field: message`."""
+    if not results:
+        return ""
+    rows = [COLUMNS] + [
+        (
+            r.item.name,
+            r.item.obj.signer_name,
+            r.item.requester.username,
+            r.decision.verdict.value,
+            r.decision.policy,
+            ",".join(r.decision.rules),
+            ",".join(dict.fromkeys(v.code for v in r.decision.violations)),
+        )
+        for r in results
+    ]
+    cells = [[_cell(c) if index else c for c in row] for index, row in enumerate(rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+    details = [
+        printable(f"{r.item.name}: {v.code}: {v.field}: {v.message}", 1024)
+        for r in results
+        for v in r.decision.violations
+    ]
+    return "\n".join([*lines, *([""] if details else []), *details]) + "\n"
+
+
+def render_json(results: Sequence[Result]) -> str:
+    out = [
+        {
+            "name": r.item.name,
+            "signer": r.item.obj.signer_name,
+            "requester": {
+                "username": r.item.requester.username,
+                "groups": list(r.item.requester.groups),
+            },
+            "allowed": r.decision.allowed,
+            "verdict": r.decision.verdict.value,
+            "policy": r.decision.policy,
+            "rule": ",".join(r.decision.rules) or None,
+            "violations": [
+                {"code": v.code, "field": v.field, "message": v.message}
+                for v in r.decision.violations
+            ],
+        }
+        for r in results
+    ]
+    return json.dumps(out, indent=2) + "\n"
+
+
+def run_eval(  # noqa: PLR0917 - the flags of `csr-webhook eval`, one each
+    policies: str,
+    files: Sequence[str],
+    as_user: str | None,
+    as_groups: Sequence[str],
+    output: str,
+    unmatched: str,
+) -> int:
+    """0 when every CSR is allowed (warned and audited count), 1 when any is denied, 2 on
+    bad input or a broken policy set."""
+    if as_groups and as_user is None:
+        print("csr-webhook: error: --as-group requires --as", file=sys.stderr)
+        return 2
+    loaded = load_policies([Path(policies)])
+    if loaded.policy_set is None:
+        for problem in loaded.errors:
+            print(problem, file=sys.stderr)
+        print(
+            f"csr-webhook: error: {len(loaded.errors)} problem(s) in policy set {policies!r}",
+            file=sys.stderr,
+        )
+        return 2
+    items: list[Item] = []
+    try:
+        for name in files:
+            display, text = read_input(name)
+            documents, json_input = parse_input(text, display)
+            for document in documents:
+                items.extend(collect(document, json_input))
+    except InputError as exc:
+        print(f"csr-webhook: error: {exc}", file=sys.stderr)
+        return 2
+    if as_user is not None:
+        override = impersonate(as_user, as_groups)
+        items = [Item(name=i.name, obj=i.obj, requester=override) for i in items]
+    options = EngineOptions(allow_unmatched_signers=unmatched == "allow")
+    results = decide(items, loaded.policy_set, options)
+    sys.stdout.write(render_json(results) if output == "json" else render_text(results))
+    counts = {v: sum(r.decision.verdict.value == v for r in results) for v in _VERDICTS}
+    summary = ", ".join(f"{n} {v}" for v, n in counts.items())
+    print(f"{len(results)} CSR(s): {summary}", file=sys.stderr)
+    return 1 if counts["denied"] else 0

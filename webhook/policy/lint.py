@@ -1,0 +1,320 @@
+"""Lint warnings for a built SignerPolicy: legal policies that are probably not what was meant.
+
+Each lint is a pure function of the policy and its document's line map yielding warning
+`Problem`s; none changes a decision. The checks are syntactic and conservative: they may miss
+a case, never invent one. Policy layer: imports model, matching and source only.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
+
+from webhook.matching import Pattern, PatternError, PatternKind, compile_pattern
+from webhook.policy.model import KeyRules, Rule, SignerPolicy, Subjects, ValueRule
+from webhook.policy.source import Document, PathKey, Problem, format_path
+
+YEAR = 365 * 86400
+_SAN_KINDS = (
+    ("dnsNames", "dns_names", "DNS name"),
+    ("ipAddresses", "ip_addresses", "IP address"),
+    ("uris", "uris", "URI"),
+    ("emailAddresses", "email_addresses", "email address"),
+)
+_NODE_USER = "system:node:"
+_SA_USER = "system:serviceaccount:"
+
+Lint = Callable[[SignerPolicy, Document], Iterator[Problem]]
+
+
+def _warn(document: Document, path: PathKey, message: str) -> Problem:
+    return Problem(document.file, document.line_of(path), format_path(path), message, "warning")
+
+
+def _raw_index(document: Document, path: PathKey, text: str) -> PathKey:
+    """The path of `text` in the raw list at `path` (built tuples drop invalid entries)."""
+    node: object = document.value
+    for part in path:
+        if isinstance(node, dict) and isinstance(part, str):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return path
+    if isinstance(node, list) and text in node:
+        return (*path, node.index(text))
+    return path
+
+
+def _rule_path(index: int, *rest: str | int) -> PathKey:
+    return ("spec", "rules", index, *rest)
+
+
+def _admits_everything(pattern: Pattern) -> str | None:
+    """What the pattern admits when it admits every value of its kind, else None."""
+    text = pattern.text
+    if pattern.kind is PatternKind.DNS and text in ("*", "**"):
+        return "every single-label DNS name" if text == "*" else "every DNS name"
+    if pattern.kind is PatternKind.EMAIL:
+        local, _, domain = text.partition("@")
+        return "every email address" if local == "*" and domain in ("*", "**") else None
+    if pattern.kind is PatternKind.IP:
+        network = ipaddress.ip_network(text)
+        prefix = network.prefixlen
+        if isinstance(network, ipaddress.IPv6Network) and network.network_address.ipv4_mapped:
+            prefix, network = prefix - 96, ipaddress.IPv4Network("0.0.0.0/0")
+        return f"every IPv{network.version} address" if prefix == 0 else None
+    if pattern.kind is PatternKind.URI:
+        parts = urlsplit(text)
+        segments = parts.path.split("/")[1:]
+        wild = parts.netloc in ("*", "**") and not parts.query and not parts.fragment
+        if wild and segments and all(s in ("*", "**") for s in segments):
+            return f"every {parts.scheme} URI"
+    return None
+
+
+def lint_admits_everything(policy: SignerPolicy, document: Document) -> Iterator[Problem]:
+    """A SAN pattern admitting every value of its kind. A non-empty deny list for that kind
+    marks the breadth as deliberate ("any address except these") and silences it."""
+    for index, rule in enumerate(policy.rules):
+        for key, attribute, _label in _SAN_KINDS:
+            spec: ValueRule | None = getattr(rule.allowed, attribute)
+            if spec is None or getattr(policy.deny, attribute):
+                continue
+            for pattern in spec.values:
+                what = _admits_everything(pattern)
+                if what is None:
+                    continue
+                path = _raw_index(
+                    document, _rule_path(index, "allowed", key, "values"), pattern.text
+                )
+                yield _warn(
+                    document,
+                    path,
+                    f"{pattern.text!r} admits {what}; list the names meant, or add "
+                    f"deny.{key} guardrails if the breadth is intended",
+                )
+
+
+def lint_any_usage(policy: SignerPolicy, document: Document) -> Iterator[Problem]:
+    for index, rule in enumerate(policy.rules):
+        if "any" in rule.allowed.usages:
+            yield _warn(
+                document,
+                _raw_index(document, _rule_path(index, "allowed", "usages"), "any"),
+                "usage 'any' (anyExtendedKeyUsage) makes a certificate valid for every "
+                "purpose; list the usages the workload needs",
+            )
+
+
+def lint_is_ca(policy: SignerPolicy, document: Document) -> Iterator[Problem]:
+    for index, rule in enumerate(policy.rules):
+        if rule.allowed.is_ca:
+            yield _warn(
+                document,
+                _rule_path(index, "allowed", "isCA"),
+                f"rule {rule.name!r} lets requesters obtain CA certificates that can sign "
+                "others; keep it to a dedicated signer with narrow requesters",
+            )
+
+
+def lint_long_lifetime(policy: SignerPolicy, document: Document) -> Iterator[Problem]:
+    for index, rule in enumerate(policy.rules):
+        high = rule.constraints.lifetime.max
+        if high is not None and high > YEAR:
+            path = _rule_path(index, "constraints", "lifetime", "max")
+            yield _warn(document, path, f"lifetime max {high}s is over a year (365d)")
+    high = policy.issuance.max_lifetime
+    if high is not None and high > YEAR:
+        path = ("spec", "issuance", "maxLifetime")
+        yield _warn(document, path, f"maxLifetime {high}s is over a year (365d)")
+
+
+def _kubernetes_signer(policy: SignerPolicy) -> str | None:
+    for pattern in policy.signer_names:
+        domain = pattern.text.partition("/")[0]
+        try:
+            if domain and compile_pattern(PatternKind.GLOB, domain).matches("kubernetes.io"):
+                return pattern.text
+        except PatternError:
+            continue
+    return None
+
+
+def _open(requesters: Subjects | None) -> bool:
+    return requesters is None or requesters == Subjects()  # `requesters: {}` admits everyone
+
+
+def lint_open_builtin_signer(policy: SignerPolicy, document: Document) -> Iterator[Problem]:
+    """A rule open to every requester on a kubernetes.io signer, which the cluster trusts."""
+    signer = _kubernetes_signer(policy)
+    if signer is None:
+        return
+    for index, rule in enumerate(policy.rules):
+        if _open(rule.requesters):
+            path = _rule_path(index) if rule.requesters is None else _rule_path(index, "requesters")
+            yield _warn(
+                document,
+                path,
+                f"rule {rule.name!r} has no requesters but serves built-in signer {signer!r}: "
+                "anyone RBAC lets create CSRs may use it; name the users, groups or "
+                "service accounts",
+            )
+
+
+def _all_texts(patterns: tuple[Pattern, ...] | None, accept: Callable[[str], bool]) -> bool:
+    return patterns is not None and all(accept(p.text) for p in patterns)
+
+
+def _defines_node(requesters: Subjects | None) -> bool:
+    """Every admitted requester is system:node:<name> in system:nodes (SPEC §3.4)."""
+    return requesters is not None and (
+        _all_texts(requesters.users, lambda t: t.startswith(_NODE_USER) and t != _NODE_USER)
+        and _all_texts(requesters.groups, lambda t: t == "system:nodes")
+    )
+
+
+def _defines_service_account(requesters: Subjects | None) -> bool:
+    return requesters is not None and (
+        bool(requesters.service_accounts)
+        or _all_texts(requesters.users, lambda t: t.startswith(_SA_USER) and t != _SA_USER)
+    )
+
+
+_NEEDS = {
+    "node": (_defines_node, 'users: ["system:node:*"] and groups: ["system:nodes"]'),
+    "sa.namespace": (_defines_service_account, "serviceAccounts"),
+    "sa.name": (_defines_service_account, "serviceAccounts"),
+}
+
+
+def _value_rules(rule: Rule) -> Iterator[tuple[PathKey, ValueRule]]:
+    for attribute, spec in rule.allowed.subject.items():
+        yield ("allowed", "subject", attribute, "values"), spec
+    for key, attribute, _label in _SAN_KINDS:
+        spec = getattr(rule.allowed, attribute)
+        if spec is not None:
+            yield ("allowed", key, "values"), spec
+
+
+def lint_undefined_template(policy: SignerPolicy, document: Document) -> Iterator[Problem]:
+    """A template the rule's requesters may leave undefined: for them it matches nothing."""
+    for index, rule in enumerate(policy.rules):
+        for where, spec in _value_rules(rule):
+            for pattern in spec.values:
+                for name in sorted(pattern.variables & _NEEDS.keys()):
+                    defines, fix = _NEEDS[name]
+                    if defines(rule.requesters):
+                        continue
+                    path = _raw_index(document, _rule_path(index, *where), pattern.text)
+                    yield _warn(
+                        document,
+                        path,
+                        f"${{{name}}} in {pattern.text!r} is undefined for some requesters rule "
+                        f"{rule.name!r} admits, and then matches nothing; restrict requesters "
+                        f"({fix})",
+                    )
+
+
+def _subjects_key(requesters: Subjects | None) -> object:
+    if requesters is None or _open(requesters):
+        return None
+
+    def texts(patterns: tuple[Pattern, ...] | None) -> frozenset[str] | None:
+        return None if patterns is None else frozenset(p.text for p in patterns)
+
+    return (texts(requesters.users), texts(requesters.groups), texts(requesters.service_accounts))
+
+
+def _texts(spec: ValueRule) -> set[str]:
+    return {p.text for p in spec.values}
+
+
+def _covers_values(wide: ValueRule | None, narrow: ValueRule | None) -> bool:
+    if narrow is None or not narrow.values:
+        return wide is None or not wide.required
+    if wide is None:
+        return False
+    bounded = wide.max_items is None or (
+        narrow.max_items is not None and narrow.max_items <= wide.max_items
+    )
+    return (
+        _texts(narrow) <= _texts(wide)
+        and (narrow.required or not wide.required)
+        and bounded
+        and (wide.allow_wildcard_names or not narrow.allow_wildcard_names)
+    )
+
+
+def _covers_keys(wide: KeyRules, narrow: KeyRules) -> bool:
+    rsa = narrow.rsa is None or (
+        wide.rsa is not None and wide.rsa[0] <= narrow.rsa[0] and narrow.rsa[1] <= wide.rsa[1]
+    )
+    curves = narrow.ecdsa_curves is None or narrow.ecdsa_curves <= (wide.ecdsa_curves or set())
+    return rsa and curves and wide.ed25519 >= narrow.ed25519 and wide.ed448 >= narrow.ed448
+
+
+def covers(wide: Rule, narrow: Rule) -> bool:
+    """Syntactically, `wide` permits every CSR `narrow` permits (same requesters assumed)."""
+    a, b = wide.allowed, narrow.allowed
+    subject = all(
+        _covers_values(a.subject.get(name), b.subject.get(name))
+        for name in {*a.subject, *b.subject}
+    )
+    sans = all(
+        _covers_values(getattr(a, attribute), getattr(b, attribute))
+        for _key, attribute, _label in _SAN_KINDS
+    )
+    c, d = wide.constraints, narrow.constraints
+    low, high = c.lifetime, d.lifetime
+    lifetime = (low.min is None or (high.min is not None and low.min <= high.min)) and (
+        low.max is None or (high.max is not None and high.max <= low.max)
+    )
+    algorithms = c.signature_algorithms is None or (
+        d.signature_algorithms is not None and d.signature_algorithms <= c.signature_algorithms
+    )
+    return (
+        subject
+        and sans
+        and b.usages <= a.usages
+        and (a.is_ca or not b.is_ca)
+        and b.extensions <= a.extensions
+        and c.required_usages <= d.required_usages
+        and (d.require_any_san or not c.require_any_san)
+        and lifetime
+        and _covers_keys(c.keys, d.keys)
+        and algorithms
+    )
+
+
+def lint_unreachable_rule(policy: SignerPolicy, document: Document) -> Iterator[Problem]:
+    """A rule an earlier rule with structurally equal requesters already covers."""
+    for index, rule in enumerate(policy.rules):
+        key = _subjects_key(rule.requesters)
+        for earlier_index, earlier in enumerate(policy.rules[:index]):
+            if _subjects_key(earlier.requesters) == key and covers(earlier, rule):
+                yield _warn(
+                    document,
+                    _rule_path(index),
+                    f"rule {rule.name!r} is unreachable: rule {earlier.name!r} "
+                    f"(spec.rules[{earlier_index}]) has the same requesters and permits "
+                    "everything it permits",
+                )
+                break
+
+
+LINTS: tuple[Lint, ...] = (
+    lint_admits_everything,
+    lint_any_usage,
+    lint_is_ca,
+    lint_long_lifetime,
+    lint_open_builtin_signer,
+    lint_undefined_template,
+    lint_unreachable_rule,
+)
+
+
+def lint_policy(policy: SignerPolicy, document: Document) -> list[Problem]:
+    """Every warning for one built policy, in lint order."""
+    return [problem for lint in LINTS for problem in lint(policy, document)]
