@@ -176,6 +176,32 @@ def test_reports_semantic_problems(tmp_path: Path, body: str, expected: str) -> 
     assert all(line.startswith(f"{tmp_path}/p.yaml:") for line in found)
 
 
+@pytest.mark.parametrize(
+    ("keys", "problem"),
+    [
+        ("{}", "no key type is accepted"),
+        ("{ed25519: false}", "no key type is accepted"),
+        ("{ecdsa: {curves: []}}", "must have at least 1 item(s)"),
+    ],
+)
+def test_rejects_key_constraints_that_accept_nothing(
+    tmp_path: Path, keys: str, problem: str
+) -> None:
+    body = f'  rules:\n    - name: r\n      allowed: {{usages: ["client auth"]}}\n      constraints: {{keys: {keys}}}\n'
+    found = problems_of(tmp_path, **{"p.yaml": policy("p", body=body)})
+    assert any(problem in line for line in found), found
+
+
+def test_ecdsa_without_curves_means_every_supported_curve(tmp_path: Path) -> None:
+    body = '  rules:\n    - name: r\n      allowed: {usages: ["client auth"]}\n      constraints: {keys: {ecdsa: {}}}\n'
+    (tmp_path / "p.yaml").write_text(policy("p", body=body))
+    result = load_policies([tmp_path])
+    assert result.policy_set is not None
+    keys = result.policy_set.policies[0].rules[0].constraints.keys
+    assert keys.ecdsa_curves == frozenset({"P-256", "P-384", "P-521"})
+    assert keys.rsa is None
+
+
 def test_accepts_ca_bundle_that_parses(tmp_path: Path) -> None:
     ca = self_signed_ca_pem()
     (tmp_path / "ca.pem").write_bytes(ca)

@@ -1,7 +1,8 @@
 """Decide whether two signerNames patterns can match a common signer name.
 
-Used at load time to reject selection ties. Runs a product of the two patterns' automata
-(`*` = one or more characters, never `/`), so it is linear in the product of their lengths.
+Used at load time to reject selection ties. Explores the product of the two patterns'
+automata (`*` = one or more characters, never `/`); signer patterns are short, so the subset
+states stay few.
 """
 
 from __future__ import annotations

@@ -1,0 +1,389 @@
+"""Build one SignerPolicy from one YAML document, recording every problem with its line.
+
+Checks the declared shape (`schema`) and the meaning of each field: patterns, CIDRs, usages,
+durations and their order, template use, rule names, CA bundles. Problems that need all
+documents at once (duplicate names, selection ties) are the loader's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from webhook.matching import Pattern, PatternError, PatternKind, compile_pattern
+from webhook.oids import ACCEPTABLE_SIGNATURE_ALGORITHMS
+from webhook.policy import schema
+from webhook.policy.model import (
+    Allowed,
+    Approval,
+    Constraints,
+    DenyLists,
+    Enforcement,
+    Issuance,
+    KeyRules,
+    Lifetime,
+    Rule,
+    SignerPolicy,
+    Subjects,
+    ValueRule,
+)
+from webhook.policy.source import Document, PathKey, Problem, format_path
+
+MIN_LIFETIME = 600
+_DURATION = re.compile(r"(\d+)(d|h|m|s)")
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+_OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
+_SIGNATURE_ALGORITHMS = ACCEPTABLE_SIGNATURE_ALGORITHMS
+_SAN_KINDS = {
+    "dnsNames": PatternKind.DNS,
+    "ipAddresses": PatternKind.IP,
+    "uris": PatternKind.URI,
+    "emailAddresses": PatternKind.EMAIL,
+}
+
+
+def parse_duration(value: object) -> int:
+    """Go-style `1h30m`, days `30d`, or whole seconds; raises ValueError."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"duration {value} is negative")
+        return value
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{value!r} is not a duration")
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    position, total = 0, 0
+    for match in _DURATION.finditer(text):
+        if match.start() != position:
+            break
+        total += int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        position = match.end()
+    if position != len(text) or not text:
+        raise ValueError(
+            f"{value!r} is not a duration (use e.g. 90s, 10m, 24h, 1h30m, 30d or whole seconds)"
+        )
+    return total
+
+
+class PolicyBuilder:
+    """Builds one SignerPolicy from one validated document, recording semantic problems."""
+
+    def __init__(self, document: Document, problems: list[Problem]) -> None:
+        self.document = document
+        self.problems = problems
+        self.policy_name = "?"
+
+    def problem(self, path: PathKey, message: str, severity: str = "error") -> None:
+        line = self.document.line_of(path)
+        self.problems.append(
+            Problem(self.document.file, line, format_path(path), message, severity)
+        )
+
+    def build(self) -> SignerPolicy | None:
+        value = self.document.value
+        if not isinstance(value, dict):
+            self.problem((), "a policy document must be a mapping")
+            return None
+        before = len(self.problems)
+        for path, message in schema.validate_shape(schema.SIGNER_POLICY, value):
+            self.problem(path, message)
+        shape_ok = len(self.problems) == before
+        metadata = _mapping(value.get("metadata"))
+        self.policy_name = str(metadata.get("name", "?"))
+        spec = _mapping(value.get("spec"))
+        signer_names = self.patterns(
+            spec.get("signerNames"), ("spec", "signerNames"), PatternKind.SIGNER, templates=False
+        )
+        for index, text in enumerate(_strings(spec.get("signerNames"))):
+            if text.count("/") != 1:
+                self.problem(
+                    ("spec", "signerNames", index),
+                    f"signer name {text!r} must have the form 'example.com/signer-name'",
+                )
+        rules = tuple(
+            self.rule(_mapping(raw), ("spec", "rules", index))
+            for index, raw in enumerate(_list(spec.get("rules")))
+        )
+        names = [r.name for r in rules]
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                self.problem(("spec", "rules", index, "name"), f"duplicate rule name {name!r}")
+        policy = SignerPolicy(
+            name=self.policy_name,
+            signer_names=signer_names,
+            rules=rules,
+            enforcement=Enforcement(_enum(spec.get("enforcement"), Enforcement, "Deny")),
+            deny=self.deny(_mapping(spec.get("deny")), ("spec", "deny")),
+            approval=self.approval(_mapping(spec.get("approval")), ("spec", "approval")),
+            issuance=self.issuance(_mapping(spec.get("issuance")), ("spec", "issuance"), rules),
+            source=f"{self.document.file}:{self.document.line_of(())}",
+        )
+        return policy if shape_ok else None
+
+    def patterns(
+        self, raw: object, path: PathKey, kind: PatternKind, *, templates: bool = True
+    ) -> tuple[Pattern, ...]:
+        out = []
+        for index, text in enumerate(_list(raw)):
+            if not isinstance(text, str):
+                continue
+            try:
+                pattern = compile_pattern(kind, text)
+            except PatternError as exc:
+                self.problem((*path, index), str(exc))
+                continue
+            if pattern.variables and not templates:
+                self.problem((*path, index), f"templates are not allowed here: {text!r}")
+                continue
+            out.append(pattern)
+        return tuple(out)
+
+    def subjects(self, raw: Mapping[str, object] | None, path: PathKey) -> Subjects | None:
+        if raw is None:
+            return None
+
+        def get(key: str, kind: PatternKind) -> tuple[Pattern, ...] | None:
+            if key not in raw:
+                return None
+            return self.patterns(raw[key], (*path, key), kind, templates=False)
+
+        return Subjects(
+            users=get("users", PatternKind.GLOB),
+            groups=get("groups", PatternKind.GLOB),
+            service_accounts=get("serviceAccounts", PatternKind.SERVICE_ACCOUNT),
+        )
+
+    def value_rule(self, raw: Mapping[str, object], path: PathKey, kind: PatternKind) -> ValueRule:
+        values = self.patterns(raw.get("values"), (*path, "values"), kind)
+        required = raw.get("required") is True
+        if required and not _list(raw.get("values")):
+            self.problem((*path, "required"), "required is true but no values are allowed")
+        max_items = raw.get("maxItems")
+        return ValueRule(
+            values=values,
+            required=required,
+            max_items=max_items if isinstance(max_items, int) else None,
+            allow_wildcard_names=raw.get("allowWildcardNames") is True,
+        )
+
+    def rule(self, raw: Mapping[str, object], path: PathKey) -> Rule:
+        name = raw.get("name")
+        requesters = raw.get("requesters")
+        return Rule(
+            name=name if isinstance(name, str) else "?",
+            requesters=self.subjects(
+                _mapping(requesters) if requesters is not None else None, (*path, "requesters")
+            ),
+            allowed=self.allowed(_mapping(raw.get("allowed")), (*path, "allowed")),
+            constraints=self.constraints(
+                _mapping(raw.get("constraints")), (*path, "constraints"), raw
+            ),
+        )
+
+    def allowed(self, raw: Mapping[str, object], path: PathKey) -> Allowed:
+        subject = {
+            attribute: self.value_rule(
+                _mapping(spec), (*path, "subject", attribute), PatternKind.GLOB
+            )
+            for attribute, spec in _mapping(raw.get("subject")).items()
+            if attribute in schema.SUBJECT_ATTRIBUTES
+        }
+        sans = {
+            key: self.value_rule(_mapping(raw[key]), (*path, key), kind)
+            for key, kind in _SAN_KINDS.items()
+            if key in raw
+        }
+        extensions = []
+        for index, oid in enumerate(_list(raw.get("extensions"))):
+            if isinstance(oid, str) and not _OID.fullmatch(oid):
+                self.problem((*path, "extensions", index), f"{oid!r} is not a dotted OID")
+            elif isinstance(oid, str):
+                extensions.append(oid)
+        return Allowed(
+            subject=subject,
+            dns_names=sans.get("dnsNames"),
+            ip_addresses=sans.get("ipAddresses"),
+            uris=sans.get("uris"),
+            email_addresses=sans.get("emailAddresses"),
+            usages=frozenset(_strings(raw.get("usages"))),
+            is_ca=raw.get("isCA") is True,
+            extensions=frozenset(extensions),
+        )
+
+    def constraints(
+        self, raw: Mapping[str, object], path: PathKey, rule: Mapping[str, object]
+    ) -> Constraints:
+        allowed_usages = set(_strings(_mapping(rule.get("allowed")).get("usages")))
+        required_usages = _strings(raw.get("requiredUsages"))
+        for index, usage in enumerate(required_usages):
+            if usage in schema.KNOWN_USAGES and usage not in allowed_usages:
+                self.problem(
+                    (*path, "requiredUsages", index),
+                    f"required usage {usage!r} is not in allowed.usages, "
+                    "so the rule permits nothing",
+                )
+        return Constraints(
+            required_usages=frozenset(required_usages),
+            require_any_san=raw.get("requireAnySAN") is True,
+            lifetime=self.lifetime(_mapping(raw.get("lifetime")), (*path, "lifetime")),
+            keys=self.keys(raw.get("keys"), (*path, "keys")),
+            signature_algorithms=self.signature_algorithms(
+                raw.get("signatureAlgorithms"), (*path, "signatureAlgorithms")
+            ),
+        )
+
+    def duration(self, raw: Mapping[str, object], key: str, path: PathKey) -> int | None:
+        if key not in raw or raw[key] is None:
+            return None
+        try:
+            seconds = parse_duration(raw[key])
+        except ValueError as exc:
+            self.problem((*path, key), str(exc))
+            return None
+        if seconds < MIN_LIFETIME:
+            self.problem(
+                (*path, key),
+                f"{raw[key]!r} is shorter than 10m (Kubernetes refuses expirationSeconds < 600)",
+            )
+        return seconds
+
+    def lifetime(self, raw: Mapping[str, object], path: PathKey) -> Lifetime:
+        low = self.duration(raw, "min", path)
+        high = self.duration(raw, "max", path)
+        default = self.duration(raw, "default", path)
+        if low is not None and high is not None and low > high:
+            self.problem((*path, "min"), f"min {raw['min']!r} is longer than max {raw['max']!r}")
+        if default is not None and high is not None and default > high:
+            self.problem(
+                (*path, "default"), f"default {raw['default']!r} is longer than max {raw['max']!r}"
+            )
+        if default is not None and low is not None and default < low:
+            self.problem(
+                (*path, "default"), f"default {raw['default']!r} is shorter than min {raw['min']!r}"
+            )
+        clamp = raw.get("onExceed") == "Clamp"
+        if clamp and high is None:
+            self.problem((*path, "onExceed"), "onExceed: Clamp needs a max")
+        return Lifetime(min=low, max=high, default=default, clamp=clamp)
+
+    def keys(self, raw: object, path: PathKey) -> KeyRules:
+        if raw is None:
+            return KeyRules()
+        keys = _mapping(raw)
+        rsa = None
+        if "rsa" in keys:
+            rsa_raw = _mapping(keys["rsa"])
+            low = rsa_raw.get("minBits", 2048)
+            high = rsa_raw.get("maxBits", 8192)
+            if isinstance(low, int) and isinstance(high, int):
+                if low > high:
+                    self.problem((*path, "rsa", "minBits"), f"minBits {low} exceeds maxBits {high}")
+                rsa = (low, high)
+        curves = None
+        if "ecdsa" in keys:
+            ecdsa = _mapping(keys["ecdsa"])
+            listed = frozenset(_strings(ecdsa.get("curves")))
+            curves = listed if "curves" in ecdsa else frozenset(schema.ECDSA_CURVES)
+        rules = KeyRules(
+            rsa=rsa,
+            ecdsa_curves=curves,
+            ed25519=keys.get("ed25519") is True,
+            ed448=keys.get("ed448") is True,
+        )
+        if not (rules.rsa or rules.ecdsa_curves or rules.ed25519 or rules.ed448):
+            self.problem(path, "no key type is accepted (list rsa, ecdsa, ed25519 or ed448)")
+        return rules
+
+    def signature_algorithms(self, raw: object, path: PathKey) -> frozenset[str] | None:
+        if raw is None:
+            return None
+        names = _strings(raw)
+        for index, name in enumerate(names):
+            if name not in _SIGNATURE_ALGORITHMS:
+                weak = "sha1" in name.lower() or "md5" in name.lower()
+                reason = "SHA-1 and MD5 are never accepted" if weak else "unknown algorithm"
+                known = ", ".join(sorted(_SIGNATURE_ALGORITHMS))
+                self.problem((*path, index), f"{name!r}: {reason} (known: {known})")
+        return frozenset(names) & _SIGNATURE_ALGORITHMS
+
+    def deny(self, raw: Mapping[str, object], path: PathKey) -> DenyLists:
+        sans = {
+            key: self.patterns(raw.get(key), (*path, key), kind) for key, kind in _SAN_KINDS.items()
+        }
+        subject = {
+            attribute: self.patterns(values, (*path, "subject", attribute), PatternKind.GLOB)
+            for attribute, values in _mapping(raw.get("subject")).items()
+            if attribute in schema.SUBJECT_ATTRIBUTES
+        }
+        return DenyLists(
+            dns_names=sans["dnsNames"],
+            ip_addresses=sans["ipAddresses"],
+            uris=sans["uris"],
+            email_addresses=sans["emailAddresses"],
+            subject=subject,
+        )
+
+    def approval(self, raw: Mapping[str, object], path: PathKey) -> Approval:
+        approvers = raw.get("approvers")
+        return Approval(
+            approvers=self.subjects(
+                _mapping(approvers) if approvers is not None else None, (*path, "approvers")
+            ),
+            self_approval=raw.get("selfApproval") == "Allow",
+            recheck=raw.get("recheck") is not False,
+        )
+
+    def issuance(
+        self, raw: Mapping[str, object], path: PathKey, rules: tuple[Rule, ...]
+    ) -> Issuance:
+        issuers = raw.get("issuers")
+        bundle: bytes | None = None
+        if "caBundle" in raw and "caBundleFile" in raw:
+            self.problem(path, "set caBundle or caBundleFile, not both")
+        elif isinstance(raw.get("caBundle"), str):
+            bundle = str(raw["caBundle"]).encode()
+            where: PathKey = (*path, "caBundle")
+        elif isinstance(raw.get("caBundleFile"), str):
+            where = (*path, "caBundleFile")
+            file = Path(str(raw["caBundleFile"]))
+            if not file.is_absolute():
+                file = Path(self.document.file).parent / file
+            try:
+                bundle = file.read_bytes()
+            except OSError as exc:
+                self.problem(where, f"cannot read {str(file)!r}: {exc.strerror or exc}")
+        certificates: tuple[bytes, ...] = ()
+        if bundle is not None:
+            try:
+                loaded = x509.load_pem_x509_certificates(bundle)
+                certificates = tuple(c.public_bytes(Encoding.DER) for c in loaded)
+            except ValueError as exc:
+                self.problem(where, f"CA bundle does not parse as PEM certificates: {exc}")
+        return Issuance(
+            issuers=self.subjects(
+                _mapping(issuers) if issuers is not None else None, (*path, "issuers")
+            ),
+            ca_certificates_der=certificates,
+            max_lifetime=self.duration(raw, "maxLifetime", path),
+        )
+
+
+def _mapping(value: object) -> Mapping[str, object]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
+
+
+def _strings(value: object) -> list[str]:
+    return [item for item in _list(value) if isinstance(item, str)]
+
+
+def _enum(value: object, kind: type[Enforcement], default: str) -> str:
+    return value if isinstance(value, str) and value in {e.value for e in kind} else default
