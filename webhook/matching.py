@@ -184,9 +184,15 @@ class _Field:
     tokens: tuple[_Token, ...]
     sep: str | None = None
     fold: bool = False
+    # Segments of a pattern without template variables, expanded once at compile time.
+    static: list[_Segment] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if not any(isinstance(token, _Var) for token in self.tokens):
+            object.__setattr__(self, "static", self._expand({}))
 
     def match(self, value: str, variables: Mapping[str, str]) -> bool:
-        segments = self._expand(variables)
+        segments = self.static if self.static is not None else self._expand(variables)
         if segments is None:
             return False
         if self.fold:
@@ -257,13 +263,22 @@ class _IpMatcher:
     network: ipaddress.IPv4Network | ipaddress.IPv6Network
 
     def match(self, value: str, variables: Mapping[str, str]) -> bool:
-        try:
-            address = ipaddress.ip_address(value)
-        except ValueError:
+        address = _address(value)
+        if address is None:
             return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
         return address.version == self.network.version and address in self.network
+
+
+@lru_cache(maxsize=4096)
+def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a value names, IPv4-mapped IPv6 as IPv4; None when it is no address."""
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 @dataclass(frozen=True, slots=True)
