@@ -111,13 +111,14 @@ def running_server(
         "TLS_KEY": str(key),
         "WORKERS": "2",
     }
-    args = [str(CLI), "serve", *extra]
+    args = [str(CLI), "serve"]
     environment = {**os.environ, **(env or {})}
     for name, value in settings.items():
         if use_flags:
             args += [f"--{name.lower().replace('_', '-')}", value]
         else:
             environment[f"CSR_WEBHOOK_{name}"] = value
+    args += extra  # after the defaults: argparse keeps the last occurrence of a flag
     log_file = tmp_path / "server.log"
     with log_file.open("wb") as log:
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=environment)

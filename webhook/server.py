@@ -15,6 +15,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -64,9 +65,26 @@ class WebhookWorker(ThreadWorker):  # type: ignore[misc]
     the queue past its `?timeout=` can be answered at once instead of evaluated.
     """
 
+    _closer: ThreadPoolExecutor | None = None
+
     def enqueue_req(self, conn: Any) -> None:
         conn.csr_webhook_arrival = time.monotonic()
         super().enqueue_req(conn)
+
+    def finish_request(self, conn: Any, fs: Any) -> None:
+        """Close finished connections off the main loop. gunicorn closes them gracefully in
+        the loop itself (half-close, then read until the peer hangs up, up to 2 s): a TLS
+        client that sends close_notify and waits for ours (Python's ssl.unwrap, asyncio)
+        would stall accepting and the heartbeat for 2 s each, and enough of them get the
+        worker killed by the master."""
+        closing = not fs.cancelled() and fs.exception() is None and fs.result() is False
+        if not closing:
+            super().finish_request(conn, fs)
+            return
+        if self._closer is None:
+            self._closer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="closer")
+        self.nr_conns -= 1
+        self._closer.submit(conn.close, graceful=True)
 
     def handle(self, conn: Any) -> Any:
         _arrival.value = getattr(conn, "csr_webhook_arrival", None)
