@@ -455,4 +455,3 @@ def test_deeply_nested_json_is_refused_with_400_by_the_server(
     assert status == 400
     assert "nested too deeply" in error["error"]
     assert "RecursionError" not in log
-
