@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from tests.builders import build_csr
 from tests.conftest import MakeApp
 from tests.reviews import create_review, mutating_create_review
+from webhook import engine
 
 POLICY = """
 apiVersion: policy.csr-webhook.io/v1alpha1
@@ -251,3 +252,13 @@ def test_evaluator_never_fails_on_hostile_reviews(
             or request != review["request"]["object"]["spec"]["request"]
         ):
             assert answer.get_json()["response"]["allowed"] is False
+
+
+def test_the_same_request_is_parsed_once_for_create_and_approval(make_app: MakeApp) -> None:
+    engine._parse_cached.cache_clear()
+    pem = build_csr(common_name="alice", dns_names=["shop.apps.example.com"])
+    client = app_for(make_app)
+    validate(client, pem, requester="alice", expiration_seconds=3600)
+    validate(client, pem, requester="alice", expiration_seconds=3600)
+    info = engine._parse_cached.cache_info()
+    assert (info.misses, info.hits) == (1, 1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from webhook.admission import AdmissionRequest, ReviewError
@@ -248,10 +249,20 @@ def _parse(obj: CSRObject) -> tuple[ParsedCSR | None, list[Violation]]:
                 message="spec.request is not valid base64",
             )
         ]
+    parsed = _parse_cached(obj.request)
+    if isinstance(parsed, Violation):
+        return None, [parsed]
+    return parsed, []
+
+
+@lru_cache(maxsize=1024)
+def _parse_cached(request: bytes) -> ParsedCSR | Violation:
+    """The same request is parsed and its signature verified at creation, at the approval
+    recheck and at issuance; ParsedCSR is immutable, so the result is shared."""
     try:
-        return parse_csr(obj.request), []
+        return parse_csr(request)
     except CSRError as exc:
-        return None, [exc.violation]
+        return exc.violation
 
 
 def _unmatched(obj: CSRObject, options: EngineOptions) -> Decision:
