@@ -254,7 +254,7 @@ def test_evaluator_never_fails_on_hostile_reviews(
             assert answer.get_json()["response"]["allowed"] is False
 
 
-def test_the_same_request_is_parsed_once_for_create_and_approval(make_app: MakeApp) -> None:
+def test_the_same_request_is_parsed_and_verified_only_once(make_app: MakeApp) -> None:
     engine._parse_cached.cache_clear()
     pem = build_csr(common_name="alice", dns_names=["shop.apps.example.com"])
     client = app_for(make_app)
