@@ -1,0 +1,81 @@
+"""Compare two `python -m bench --out` files: the headline numbers side by side.
+
+    python -m bench.compare BEFORE.json AFTER.json
+
+CPU per review is the figure to trust on a shared machine (it does not depend on what else
+ran); throughput and latency move with the machine's other load, shown as "other cores".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROWS = (
+    ("cpu_ms_per_review", "server CPU ms/review", "{:.3f}"),
+    ("rps", "closed-loop reviews/s", "{:.0f}"),
+    ("p50_ms", "closed-loop p50 ms", "{:.2f}"),
+    ("p99_ms", "closed-loop p99 ms", "{:.2f}"),
+    ("other_cores", "other load, cores", "{:.2f}"),
+)
+MICRO = ("review_parse", "csr_parse", "signature_verify", "checks", "engine", "response_encode",
+         "metrics", "logging", "total_app")  # fmt: skip
+
+
+def _change(before: float, after: float) -> str:
+    if not before or math.isnan(before) or math.isnan(after):
+        return ""
+    return f"{(after - before) / before * 100:+.1f}%"
+
+
+def compare_text(before: dict[str, Any], after: dict[str, Any], a: str, b: str) -> str:
+    lines = [f"before: {a} ({before['date']}, commit {before['machine'].get('commit', '?')})"]
+    lines.append(f"after:  {b} ({after['date']}, commit {after['machine'].get('commit', '?')})")
+    lines.append(f"{'':34}{'before':>10}{'after':>10}{'change':>10}")
+    for config in ("real", "noop"):
+        lines.append(f"{config}:")
+        old, new = before["summary"][config], after["summary"][config]
+        for key, label, fmt in ROWS:
+            lines.append(
+                f"  {label:32}{fmt.format(old[key]):>10}{fmt.format(new[key]):>10}"
+                f"{_change(old[key], new[key]):>10}"
+            )
+        for rate, new_rate in new["rates"].items():
+            old_rate = old["rates"].get(rate)
+            if old_rate is None:
+                continue
+            for key in ("p50_ms", "p99_ms"):
+                label = f"{rate}/s {key.removesuffix('_ms')} ms"
+                lines.append(
+                    f"  {label:32}{old_rate[key]:10.2f}{new_rate[key]:10.2f}"
+                    f"{_change(old_rate[key], new_rate[key]):>10}"
+                )
+    ratio_old, ratio_new = before["summary"]["ratio"], after["summary"]["ratio"]
+    lines.append(
+        f"real/no-op CPU per review: {ratio_old['cpu_ms_per_review']:.2f}x -> "
+        f"{ratio_new['cpu_ms_per_review']:.2f}x"
+    )
+    if before.get("micro") and after.get("micro"):
+        lines.append("micro-benchmark, us per review:")
+        for key in MICRO:
+            old_us, new_us = before["micro"][key]["us"], after["micro"][key]["us"]
+            lines.append(f"  {key:32}{old_us:10.1f}{new_us:10.1f}{_change(old_us, new_us):>10}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 2 or args[0] in ("-h", "--help"):
+        print(__doc__)
+        return 2
+    before, after = (json.loads(Path(p).read_text()) for p in args)
+    print(compare_text(before, after, args[0], args[1]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
