@@ -763,3 +763,12 @@ def test_structure_never_raises_on_any_names(dns_names: list[str], common_names:
     )
     for violation in structure.check(csr):
         assert "\n" not in violation.message
+
+
+def test_refuses_a_malformed_block_beside_the_request() -> None:
+    pem = build_csr(common_name="x")
+    broken = b"-----BEGIN CERTIFICATE REQUEST-----\n%%%% not base64 %%%%\n-----END CERTIFICATE REQUEST-----\n"
+    with pytest.raises(CSRError) as refused:
+        parse_csr(broken + pem)
+    assert refused.value.code == "csr.pem_multiple"
+    assert "malformed PEM block" in refused.value.message

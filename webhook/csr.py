@@ -134,6 +134,13 @@ def _pem_body(request_pem: bytes) -> bytes:
     if len(blocks) > 1:
         found = ", ".join(repr(b.type) for b in blocks)
         raise CSRError("csr.pem_multiple", f"{len(blocks)} PEM blocks ({found}); expected one")
+    if request_pem.count(b"-----BEGIN") > 1:
+        # Go's pem.Decode (and so the API server) skips a malformed block; a signer with a
+        # more lenient decoder might read that one instead of the block we checked.
+        raise CSRError(
+            "csr.pem_multiple",
+            "a malformed PEM block besides the request; expected exactly one block",
+        )
     block = blocks[0]
     if block.type != PEM_TYPE:
         raise CSRError("csr.pem_type", f"PEM block type is {block.type!r}; expected {PEM_TYPE!r}")
