@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, settings
 from tests.contract import check_admission_response, check_error_body
 from webhook.app import create_app
 from webhook.policy.loader import load_policies
+from webhook.policy.schema import KNOWN_USAGES, SUBJECT_ATTRIBUTES
 from webhook.reload import PolicyStore
 from webhook.settings import Settings
 
@@ -41,6 +42,32 @@ spec:
           commonName: {values: ["*"], required: true}
         usages: ["digital signature", "client auth"]
 """
+
+
+def permissive_policy(name: str, signer: str, constraints: str = "") -> str:
+    """A policy whose one rule allows every value of every kind: a parse or structure problem
+    is then the only reason to deny. `constraints` is YAML indented under the rule."""
+    subject = "\n".join(f'          {attr}: {{values: ["*"]}}' for attr in SUBJECT_ATTRIBUTES)
+    usages = ", ".join(f'"{usage}"' for usage in KNOWN_USAGES)
+    return f"""
+apiVersion: policy.csr-webhook.io/v1alpha1
+kind: SignerPolicy
+metadata: {{name: {name}}}
+spec:
+  signerNames: ["{signer}"]
+  rules:
+    - name: anything
+      allowed:
+        subject:
+{subject}
+        dnsNames: {{values: ["**"], allowWildcardNames: true}}
+        ipAddresses: {{values: ["0.0.0.0/0", "::/0"]}}
+        uris:
+          values: ["https://**/**", "http://**/**", "spiffe://**/**", "https://**", "http://**"]
+        emailAddresses: {{values: ["*@**"]}}
+        usages: [{usages}]
+        isCA: true
+{constraints}"""
 
 
 class ContractClient(FlaskClient):

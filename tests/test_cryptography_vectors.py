@@ -14,38 +14,18 @@ import pytest
 from flask.testing import FlaskClient
 
 from tests.builders import to_pem
-from tests.conftest import MakeApp
+from tests.conftest import MakeApp, permissive_policy
 from tests.reviews import create_review, mutating_create_review
 from webhook.checks import structure
 from webhook.csr import parse_csr
-from webhook.policy.schema import KNOWN_USAGES, SUBJECT_ATTRIBUTES
+from webhook.policy.schema import KNOWN_USAGES
 
 cryptography_vectors = pytest.importorskip("cryptography_vectors")
 
 REQUESTS = Path(cryptography_vectors.__file__).parent / "x509" / "requests"
 FILES = sorted(p for p in REQUESTS.iterdir() if p.suffix in (".pem", ".der"))
 SIGNER = "example.com/any"
-SUBJECT = "\n".join(f'          {name}: {{values: ["*"]}}' for name in SUBJECT_ATTRIBUTES)
-USAGES = ", ".join(f'"{usage}"' for usage in KNOWN_USAGES)
-PERMISSIVE = f"""
-apiVersion: policy.csr-webhook.io/v1alpha1
-kind: SignerPolicy
-metadata: {{name: any}}
-spec:
-  signerNames: ["{SIGNER}"]
-  rules:
-    - name: anything
-      allowed:
-        subject:
-{SUBJECT}
-        dnsNames: {{values: ["**"], allowWildcardNames: true}}
-        ipAddresses: {{values: ["0.0.0.0/0", "::/0"]}}
-        uris:
-          values: ["https://**/**", "http://**/**", "spiffe://**/**", "https://**", "http://**"]
-        emailAddresses: {{values: ["*@**"]}}
-        usages: [{USAGES}]
-        isCA: true
-"""
+PERMISSIVE = permissive_policy("any", SIGNER)
 # Requests these files hold that nothing is wrong with; if they were denied, the policy above
 # would not be permissive and the law below would hold vacuously.
 ORDINARY = ("ec_sha256.pem", "ec_sha256.der", "rsa_sha256.pem", "rsa_sha256.der")

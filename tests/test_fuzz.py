@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.builders import build_csr, to_pem
-from tests.conftest import MakeApp
+from tests.conftest import MakeApp, permissive_policy
 from tests.reviews import (
     admission_review,
     create_review,
@@ -45,7 +45,6 @@ from tests.reviews import (
 from webhook.checks import structure
 from webhook.csr import parse_csr
 from webhook.pem import decode_pem_blocks
-from webhook.policy.schema import KNOWN_USAGES, SUBJECT_ATTRIBUTES
 
 EXAMPLES = int(os.environ.get("CSR_WEBHOOK_FUZZ_EXAMPLES", "800"))
 FUZZ = settings(
@@ -60,33 +59,17 @@ FUZZ = settings(
 )
 HANDMADE = Path(__file__).parent / "vectors" / "handmade"
 SIGNER = "fuzz.example/signer"
-SUBJECT = "\n".join(f'          {name}: {{values: ["*"]}}' for name in SUBJECT_ATTRIBUTES)
-USAGES = ", ".join(f'"{usage}"' for usage in KNOWN_USAGES)
-PERMISSIVE = f"""
-apiVersion: policy.csr-webhook.io/v1alpha1
-kind: SignerPolicy
-metadata: {{name: permissive}}
-spec:
-  signerNames: ["{SIGNER}"]
-  rules:
-    - name: anything
-      allowed:
-        subject:
-{SUBJECT}
-        dnsNames: {{values: ["**"], allowWildcardNames: true}}
-        ipAddresses: {{values: ["0.0.0.0/0", "::/0"]}}
-        uris:
-          values: ["https://**/**", "http://**/**", "spiffe://**/**", "https://**", "http://**"]
-        emailAddresses: {{values: ["*@**"]}}
-        usages: [{USAGES}]
-        isCA: true
-      constraints:
+PERMISSIVE = permissive_policy(
+    "permissive",
+    SIGNER,
+    """      constraints:
         keys:
-          rsa: {{minBits: 1024, maxBits: 16384}}
-          ecdsa: {{curves: ["P-256", "P-384", "P-521"]}}
+          rsa: {minBits: 1024, maxBits: 16384}
+          ecdsa: {curves: ["P-256", "P-384", "P-521"]}
           ed25519: true
           ed448: true
-"""
+""",
+)
 ANSWERS = {200, 400, 413, 415}
 CSR_RESOURCE = ("certificates.k8s.io", "certificatesigningrequests")
 
