@@ -19,6 +19,7 @@ from cryptography.x509.oid import AttributeOID, ExtensionOID
 
 from webhook.csr import MS_EXTENSION_REQUEST_OID, ParsedCSR
 from webhook.decision import Violation
+from webhook.text import show
 
 _FIELD = "spec.request"
 _SAN_OID = ExtensionOID.SUBJECT_ALTERNATIVE_NAME.dotted_string
@@ -30,14 +31,6 @@ _ATTRIBUTE_NAMES = {
 # C0, DEL and C1: invisible in logs and UIs, and NUL truncates C strings.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _LDH_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
-_MAX_SHOWN = 64
-
-
-def _show(value: str, limit: int = _MAX_SHOWN) -> str:
-    """repr of a value, escaping control characters, cut short so messages stay one line."""
-    if len(value) <= limit:
-        return repr(value)
-    return f"{value[:limit]!r}… ({len(value)} characters)"
 
 
 def _violation(code: str, path: str, message: str) -> Violation:
@@ -67,7 +60,7 @@ def _extensions(csr: ParsedCSR) -> Iterator[Violation]:
 
 def _other_sans(csr: ParsedCSR) -> Iterator[Violation]:
     for index, name in enumerate(csr.other_names):
-        message = f"SAN entry {_show(name)} is not allowed; only DNS, IP, URI and email SANs are"
+        message = f"SAN entry {show(name)} is not allowed; only DNS, IP, URI and email SANs are"
         yield _violation("csr.san_kind_not_allowed", f"otherNames[{index}]", message)
 
 
@@ -83,13 +76,13 @@ def _subject(csr: ParsedCSR) -> Iterator[Violation]:
         label = attribute.name or attribute.oid
         if _CONTROL.search(attribute.value):
             message = (
-                f"subject {label} {_show(attribute.value)} contains control characters; "
+                f"subject {label} {show(attribute.value)} contains control characters; "
                 "expected printable text"
             )
             yield _violation("csr.control_character", f"subject.{label}", message)
     common_names = csr.subject_values("commonName")
     if len(common_names) > 1:
-        shown = ", ".join(_show(v) for v in common_names)
+        shown = ", ".join(show(v) for v in common_names)
         message = (
             f"{len(common_names)} commonName values ({shown}); at most one is allowed "
             "(Go-based signers read only the last)"
@@ -125,7 +118,7 @@ def _punycode_ok(label: str) -> bool:
 
 def _dns_name(name: str) -> Iterator[tuple[str, str]]:
     """(code, message) for each way `name` is not a usable DNS SAN."""
-    shown = _show(name)
+    shown = show(name)
     if not name.isascii():
         a_label = _a_label(name)
         hint = f"use its A-label {a_label!r}" if a_label else "use the IDNA A-label (xn--) form"
@@ -144,7 +137,7 @@ def _dns_name(name: str) -> Iterator[tuple[str, str]]:
     for index, label in enumerate(labels):
         if "*" in label:
             if label != "*" or index != 0:
-                where = f"label {_show(label)}"
+                where = f"label {show(label)}"
                 yield (
                     "csr.dns_wildcard",
                     (
@@ -157,13 +150,13 @@ def _dns_name(name: str) -> Iterator[tuple[str, str]]:
         elif not label:
             syntax.append("an empty label")
         elif len(label) > 63:
-            syntax.append(f"label {_show(label, 16)} over 63 characters")
+            syntax.append(f"label {show(label, 16)} over 63 characters")
         elif not _LDH_LABEL.fullmatch(label):
-            syntax.append(f"label {_show(label, 16)} not letters, digits and inner hyphens")
+            syntax.append(f"label {show(label, 16)} not letters, digits and inner hyphens")
         elif label[:4].lower() == "xn--" and not _punycode_ok(label):
             yield (
                 "csr.dns_punycode",
-                (f"DNS name {shown} has label {_show(label)}, which is not valid punycode"),
+                (f"DNS name {shown} has label {show(label)}, which is not valid punycode"),
             )
     if syntax:
         found = "; ".join(dict.fromkeys(syntax))
@@ -180,7 +173,7 @@ def _sans(csr: ParsedCSR) -> Iterator[Violation]:
         for index, value in enumerate(values):
             path = f"{kind}[{index}]"
             if _CONTROL.search(value):
-                message = f"SAN {_show(value)} contains control characters; expected printable text"
+                message = f"SAN {show(value)} contains control characters; expected printable text"
                 yield _violation("csr.control_character", path, message)
             elif kind == "dnsNames":
                 for code, message in _dns_name(value):
