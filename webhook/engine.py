@@ -144,21 +144,31 @@ def evaluate_update(  # noqa: PLR0917 - the six facts of an update, all required
         if not broken:
             return Decision(verdict=Verdict.ALLOWED, policy=label)
         return _illegal(new, label, (), broken)
+    # The full CREATE evaluation is needed only for the approval recheck or to judge a newly
+    # issued certificate (its rule's limits); other gated updates skip it.
+    rechecking = (
+        sub_resource == "approval" and policy.approval.recheck and context.added("Approved")
+    )
+    issuing = (
+        sub_resource == "status" and bool(new.certificate) and new.certificate != old.certificate
+    )
     requester = Requester(new.username, new.groups)
-    recheck = evaluate_create(new, requester, policies, options)
-    csr, _ = _parse(new)
+    recheck = (
+        evaluate_create(new, requester, policies, options)
+        if rechecking or issuing
+        else Decision(verdict=Verdict.ALLOWED, policy=policy.name)
+    )
     context = UpdateContext(
         sub_resource=sub_resource,
         old=old,
         new=new,
         caller=caller,
         policy=policy,
-        rule=_governing_rule(policy, requester, recheck),
-        csr=csr,
+        rule=_governing_rule(policy, requester, recheck) if issuing else None,
+        csr=_parse(new)[0] if issuing else None,
     )
     violations = [*approval.check(context), *issuance.check(context)]
-    rechecking = sub_resource == "approval" and policy.approval.recheck
-    if rechecking and context.added("Approved") and recheck.verdict is not Verdict.ALLOWED:
+    if rechecking and recheck.verdict is not Verdict.ALLOWED:
         violations.append(
             Violation(
                 code="approval.recheck_failed",
