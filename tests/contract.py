@@ -42,7 +42,10 @@ def check_admission_response(review: dict[str, Any], body: Any, *, mutating: boo
             for operation in operations:
                 assert operation["op"] in {"add", "replace", "remove", "test", "move", "copy"}
                 assert operation["path"].startswith("/")
-    for warning in response.get("warnings", []):
+    assert len(json.dumps(body)) < 64 * 1024, "a response stays under 64 KiB"
+    warnings = response.get("warnings", [])
+    assert sum(len(w) for w in warnings) <= 4096, "past 4096 characters the API server cuts"
+    for warning in warnings:
         assert isinstance(warning, str) and warning, "warnings must be non-empty strings"
         assert len(warning) <= 256, f"warning longer than 256 characters: {warning!r}"
         assert not any(unicodedata.category(c) == "Cc" for c in warning), (
@@ -63,7 +66,9 @@ def check_admission_response(review: dict[str, Any], body: Any, *, mutating: boo
         assert message
         assert "\n" not in message
         assert len(message) <= 1024, f"message longer than 1024 characters ({len(message)})"
-        for cause in status.get("details", {}).get("causes", []):
+        causes = status.get("details", {}).get("causes", [])
+        assert len(causes) <= 100, f"{len(causes)} causes; at most 100 (the rest summarised)"
+        for cause in causes:
             assert set(cause) == {"reason", "field", "message"}, cause
             assert all(isinstance(v, str) for v in cause.values()), cause
 

@@ -24,6 +24,15 @@ CSR_RESOURCE = "certificatesigningrequests"
 MAX_MESSAGE = 1024
 MAX_WARNING = 256
 MAX_ANNOTATION_VALUE = 1024
+# A denial lists at most this many causes (the last one summarising the rest) within
+# CAUSES_BUDGET bytes of JSON, and the warnings stay within the API server's own warning
+# budget (4096 characters); with the 1024-character message the whole response stays far
+# under 64 KiB however many violations a request earns.
+MAX_CAUSES = 100
+MAX_CAUSE_TEXT = 256
+CAUSES_BUDGET = 24 * 1024
+WARNINGS_BUDGET = 4096
+MORE_CAUSES_REASON = "csr-webhook.more_violations"
 _ANNOTATION_KEY = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 
 
@@ -201,6 +210,49 @@ def build_audit_annotations(decision: Decision) -> dict[str, str]:
     return {k: printable(v, MAX_ANNOTATION_VALUE) for k, v in annotations.items() if v}
 
 
+def build_causes(decision: Decision) -> list[StatusCause]:
+    """One cause per violation until MAX_CAUSES or CAUSES_BUDGET; then one that counts the
+    rest. Sizes are measured as JSON with non-ASCII escaped, the way the response is sent."""
+    causes: list[StatusCause] = []
+    budget = CAUSES_BUDGET
+    violations = decision.violations
+    for index, violation in enumerate(violations):
+        cause: StatusCause = {
+            "reason": printable(violation.code, MAX_CAUSE_TEXT),
+            "field": printable(violation.field, MAX_CAUSE_TEXT),
+            "message": printable(violation.message, MAX_CAUSE_TEXT),
+        }
+        size = len(json.dumps(cause))
+        if (index == MAX_CAUSES - 1 and len(violations) > MAX_CAUSES) or size > budget:
+            causes.append(
+                {
+                    "reason": MORE_CAUSES_REASON,
+                    "field": "",
+                    "message": f"… and {len(violations) - index} more violation(s)",
+                }
+            )
+            break
+        causes.append(cause)
+        budget -= size
+    return causes
+
+
+def build_warnings(decision: Decision) -> list[str]:
+    """Distinct warnings, each ≤ MAX_WARNING, together ≤ WARNINGS_BUDGET characters (past
+    that the API server would cut every warning short); a last one counts what was left."""
+    distinct = list(dict.fromkeys(printable(w, MAX_WARNING) for w in decision.warnings if w))
+    kept: list[str] = []
+    used = 0
+    reserve = 64  # room for the counting warning
+    for index, warning in enumerate(distinct):
+        if used + len(warning) + reserve > WARNINGS_BUDGET:
+            kept.append(f"csr-webhook: … and {len(distinct) - index} more warning(s)")
+            break
+        kept.append(warning)
+        used += len(warning)
+    return kept
+
+
 def build_response(
     uid: str, decision: Decision, *, mutating: bool = False
 ) -> AdmissionReviewResponse:
@@ -211,20 +263,11 @@ def build_response(
             "status": "Failure",
             "reason": "Forbidden",
             "message": build_message(decision),
-            "details": {
-                "causes": [
-                    {
-                        "reason": v.code,
-                        "field": v.field,
-                        "message": printable(v.message, MAX_MESSAGE),
-                    }
-                    for v in decision.violations
-                ]
-            },
+            "details": {"causes": build_causes(decision)},
         }
-    warnings = [printable(w, MAX_WARNING) for w in decision.warnings if w]
+    warnings = build_warnings(decision)
     if warnings:
-        response["warnings"] = list(dict.fromkeys(warnings))
+        response["warnings"] = warnings
     if decision.verdict is not Verdict.IGNORED and decision.policy != "none":
         annotations = build_audit_annotations(decision)
         response["auditAnnotations"] = {
