@@ -255,10 +255,9 @@ def test_evaluator_never_fails_on_hostile_reviews(
 
 
 def test_the_same_request_is_parsed_and_verified_only_once(make_app: MakeApp) -> None:
-    engine._parse_cached.cache_clear()
+    engine.PARSE_CACHE.clear()
     pem = build_csr(common_name="alice", dns_names=["shop.apps.example.com"])
     client = app_for(make_app)
     validate(client, pem, requester="alice", expiration_seconds=3600)
     validate(client, pem, requester="alice", expiration_seconds=3600)
-    info = engine._parse_cached.cache_info()
-    assert (info.misses, info.hits) == (1, 1)
+    assert (engine.PARSE_CACHE.misses, engine.PARSE_CACHE.hits) == (1, 1)

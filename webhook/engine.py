@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from hashlib import sha256
 from typing import Any
 
 from webhook.admission import AdmissionRequest, ReviewError
+from webhook.cache import BoundedCache
 from webhook.checks import (
     approval,
     deny,
@@ -25,9 +26,10 @@ from webhook.checks import (
     subject,
     transitions,
     usages,
+    volume,
 )
 from webhook.context import CreateContext, UpdateContext
-from webhook.csr import CSRError, ParsedCSR, parse_csr
+from webhook.csr import MAX_REQUEST_BYTES, CSRError, ParsedCSR, parse_csr
 from webhook.decision import Decision, Verdict, Violation
 from webhook.matching import Requester, template_variables
 from webhook.mutation import lifetime_patch
@@ -92,23 +94,28 @@ def evaluate_create(
     policy = policies.select(obj.signer_name)
     if policy is None:
         return _unmatched(obj, options)
-    csr, violations = _parse(obj)
+    csr, problems = _parse(obj)
     if csr is None:
-        return _enforce(policy, (), violations)
-    violations.extend(structure.check(csr))
+        return _enforce(policy, (), problems)
+    oversized = list(volume.check(csr))
+    if oversized:
+        return _enforce(policy, (), oversized)
+    # Every rule reports the same SAN or subject value again: keep each violation once, in
+    # the order first found (a dict, so merging stays linear in the number found).
+    violations = dict.fromkeys(structure.check(csr))
     variables = template_variables(requester, obj.signer_name)
-    violations.extend(deny.check(csr, policy.deny, variables))
+    violations.update(dict.fromkeys(deny.check(csr, policy.deny, variables)))
     rules = [r for r in policy.rules if r.requesters is None or r.requesters.admits(requester)]
     if not rules:
-        violations.append(
+        violations[
             Violation(
                 code="requester.not_permitted",
                 field="spec.username",
                 message=f"requester {requester.username!r} may not request certificates "
                 f"from signer {obj.signer_name!r}",
             )
-        )
-        return _enforce(policy, (), violations)
+        ] = None
+        return _enforce(policy, (), list(violations))
     per_rule = []
     for rule in rules:
         context = CreateContext(
@@ -120,8 +127,8 @@ def evaluate_create(
         return Decision(verdict=Verdict.ALLOWED, policy=policy.name, rules=(permitting[0],))
     names = tuple(name for name, _ in per_rule)
     for _, found in per_rule:
-        violations.extend(v for v in found if v not in violations)
-    return _enforce(policy, names, violations)
+        violations.update(dict.fromkeys(found))
+    return _enforce(policy, names, list(violations))
 
 
 def evaluate_update(  # noqa: PLR0917 - the six facts of an update, all required
@@ -229,7 +236,7 @@ def plan_mutation(
     if policy is None:
         return Decision(verdict=Verdict.ALLOWED, policy="unmatched")
     csr, _ = _parse(obj)
-    if csr is None:
+    if csr is None or any(volume.check(csr)):
         return Decision(verdict=Verdict.ALLOWED, policy=policy.name)
     variables = template_variables(caller, obj.signer_name)
     for rule in policy.rules:
@@ -259,20 +266,58 @@ def _parse(obj: CSRObject) -> tuple[ParsedCSR | None, list[Violation]]:
                 message="spec.request is not valid base64",
             )
         ]
+    if len(obj.request) > MAX_REQUEST_BYTES:
+        # Refused before the cache: an oversized request must cost neither a parse nor memory.
+        return None, [
+            Violation(
+                code="csr.too_large",
+                field="spec.request",
+                message=f"{len(obj.request)} bytes; at most {MAX_REQUEST_BYTES} allowed",
+            )
+        ]
     parsed = _parse_cached(obj.request)
     if isinstance(parsed, Violation):
         return None, [parsed]
     return parsed, []
 
 
-@lru_cache(maxsize=1024)
+# The same request is parsed and its signature verified at creation, at the approval recheck
+# and at issuance; ParsedCSR is immutable, so the result is shared. Keyed on a digest and
+# bounded in weight: a parsed CSR costs about its size plus ~100 bytes per entry (measured
+# with tracemalloc: 138 KB for a 56 KB request with 1000 SANs; the estimate says 212 KB).
+PARSE_CACHE: BoundedCache[ParsedCSR | Violation] = BoundedCache(
+    max_entries=1024, max_weight=16 * 1024 * 1024
+)
+_ENTRY_WEIGHT = 100
+
+
 def _parse_cached(request: bytes) -> ParsedCSR | Violation:
-    """The same request is parsed and its signature verified at creation, at the approval
-    recheck and at issuance; ParsedCSR is immutable, so the result is shared."""
+    key = sha256(request).digest()
+    cached = PARSE_CACHE.get(key)
+    if cached is not None:
+        return cached
     try:
-        return parse_csr(request)
+        parsed: ParsedCSR | Violation = parse_csr(request)
     except CSRError as exc:
-        return exc.violation
+        parsed = exc.violation
+    PARSE_CACHE.put(key, parsed, _weight(request, parsed))
+    return parsed
+
+
+def _weight(request: bytes, parsed: ParsedCSR | Violation) -> int:
+    if isinstance(parsed, Violation):
+        return 512 + len(parsed.message)
+    entries = (
+        len(parsed.subject)
+        + len(parsed.dns_names)
+        + len(parsed.ip_addresses)
+        + len(parsed.uris)
+        + len(parsed.email_addresses)
+        + len(parsed.other_names)
+        + len(parsed.extensions)
+        + len(parsed.problems)
+    )
+    return 2 * len(request) + _ENTRY_WEIGHT * (entries + 1)
 
 
 def _unmatched(obj: CSRObject, options: EngineOptions) -> Decision:

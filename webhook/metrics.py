@@ -83,8 +83,12 @@ class ReviewMetrics:
         rule = decision.rules[0] if len(decision.rules) == 1 else "none"
         if len(decision.rules) > 1:
             rule = "multiple"
+        # One increment per code: a hostile CSR can earn thousands of violations of one code.
+        counts: dict[str, int] = {}
         for violation in decision.violations:
-            self.violations.labels(policy, rule, violation.code).inc()
+            counts[violation.code] = counts.get(violation.code, 0) + 1
+        for code, count in counts.items():
+            self.violations.labels(policy, rule, code).inc(count)
 
 
 @dataclass(slots=True)

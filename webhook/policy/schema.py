@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
+from webhook.limits import MAX_SANS_PER_KIND, MAX_SUBJECT_ATTRIBUTES
+
 API_VERSION = "policy.csr-webhook.io/v1alpha1"
 
 SUBJECT_ATTRIBUTES = (
@@ -65,6 +67,7 @@ class Shape:
     items: Shape | None = None
     min_items: int = 0
     minimum: int | None = None
+    maximum: int | None = None
     choices: tuple[str, ...] = ()
     default: object = None
 
@@ -92,8 +95,8 @@ def boolean(description: str = "", default: bool = False) -> Shape:
     return Shape("boolean", description, default=default)
 
 
-def integer(description: str = "", minimum: int | None = None) -> Shape:
-    return Shape("integer", description, minimum=minimum)
+def integer(description: str = "", minimum: int | None = None, maximum: int | None = None) -> Shape:
+    return Shape("integer", description, minimum=minimum, maximum=maximum)
 
 
 def duration(description: str = "") -> Shape:
@@ -104,11 +107,11 @@ def enum(*choices: str, description: str = "", default: str | None = None) -> Sh
     return Shape("enum", description, choices=choices, default=default)
 
 
-def _values(description: str, wildcard: bool = False) -> Shape:
+def _values(description: str, ceiling: int, wildcard: bool = False) -> Shape:
     fields = {
         "values": array(string(), "patterns; every occurrence must match one"),
         "required": boolean("at least one occurrence must be present"),
-        "maxItems": integer("at most this many occurrences", minimum=1),
+        "maxItems": integer("at most this many occurrences", minimum=1, maximum=ceiling),
     }
     if wildcard:
         fields["allowWildcardNames"] = boolean("permit a requested `*` left-most label")
@@ -138,11 +141,13 @@ _KEYS = obj(
 )
 _ALLOWED = obj(
     {
-        "subject": obj({name: _values(name) for name in SUBJECT_ATTRIBUTES}),
-        "dnsNames": _values("DNS SAN patterns", wildcard=True),
-        "ipAddresses": _values("IP SAN addresses or CIDRs"),
-        "uris": _values("URI SAN patterns"),
-        "emailAddresses": _values("email SAN patterns"),
+        "subject": obj(
+            {name: _values(name, MAX_SUBJECT_ATTRIBUTES) for name in SUBJECT_ATTRIBUTES}
+        ),
+        "dnsNames": _values("DNS SAN patterns", MAX_SANS_PER_KIND, wildcard=True),
+        "ipAddresses": _values("IP SAN addresses or CIDRs", MAX_SANS_PER_KIND),
+        "uris": _values("URI SAN patterns", MAX_SANS_PER_KIND),
+        "emailAddresses": _values("email SAN patterns", MAX_SANS_PER_KIND),
         "usages": array(enum(*KNOWN_USAGES), "permitted spec.usages"),
         "isCA": boolean("permit CA certificates"),
         "extensions": array(string(), "extra extension OIDs permitted"),
@@ -327,10 +332,12 @@ def validate_shape(
         else:
             yield path, f"must be {_TYPE_NAMES[shape.kind]}, got {_describe(value)}"
         return
-    if shape.kind == "integer" and shape.minimum is not None:
+    if shape.kind == "integer":
         assert isinstance(value, int)
-        if value < shape.minimum:
+        if shape.minimum is not None and value < shape.minimum:
             yield path, f"must be at least {shape.minimum}, got {value}"
+        if shape.maximum is not None and value > shape.maximum:
+            yield path, f"must be at most {shape.maximum}, got {value}"
     if isinstance(value, list) and shape.items is not None:
         if len(value) < shape.min_items:
             yield path, f"must have at least {shape.min_items} item(s)"
@@ -389,6 +396,8 @@ def to_json_schema(shape: Shape) -> dict[str, object]:
         out["type"] = shape.kind
         if shape.minimum is not None:
             out["minimum"] = shape.minimum
+        if shape.maximum is not None:
+            out["maximum"] = shape.maximum
     if shape.default is not None:
         out["default"] = shape.default
     return out

@@ -1,0 +1,38 @@
+"""Refuse a CSR with more SANs of one kind, or more subject attributes, than any policy could
+allow (webhook.limits), before any per-entry check runs: one violation per kind, never one
+per entry, so a hostile request costs no more than its parse.
+
+Codes: dns.too_many, ip.too_many, uri.too_many, email.too_many, subject.too_many.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from webhook.csr import ParsedCSR
+from webhook.decision import Violation
+from webhook.limits import MAX_SANS_PER_KIND, MAX_SUBJECT_ATTRIBUTES
+
+
+def check(csr: ParsedCSR) -> Iterator[Violation]:
+    kinds = (
+        ("dns", "dnsNames", csr.dns_names, "DNS name"),
+        ("ip", "ipAddresses", csr.ip_addresses, "IP address"),
+        ("uri", "uris", csr.uris, "URI"),
+        ("email", "emailAddresses", csr.email_addresses, "email address"),
+    )
+    for family, key, values, label in kinds:
+        if len(values) > MAX_SANS_PER_KIND:
+            yield Violation(
+                code=f"{family}.too_many",
+                field=f"spec.request.{key}",
+                message=f"{len(values)} {label} SANs; no policy may allow more than "
+                f"{MAX_SANS_PER_KIND}",
+            )
+    if len(csr.subject) > MAX_SUBJECT_ATTRIBUTES:
+        yield Violation(
+            code="subject.too_many",
+            field="spec.request.subject",
+            message=f"{len(csr.subject)} subject attributes; no policy may allow more than "
+            f"{MAX_SUBJECT_ATTRIBUTES}",
+        )
