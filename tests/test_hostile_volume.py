@@ -10,9 +10,11 @@ import ipaddress
 import json
 import re
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
@@ -310,3 +312,46 @@ def test_hundreds_of_distinct_large_requests_leave_worker_memory_bounded(tmp_pat
 
 def _assert_alive(server: RunningServer) -> None:
     assert server.process.poll() is None, server.log()
+
+
+# ---- hostile JSON ----------------------------------------------------------------------------
+
+
+def hostile_body(item: bytes) -> bytes:
+    """A 3 MiB AdmissionReview whose request carries a list of many tiny values."""
+    head = (
+        b'{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","x":['
+    )
+    count = (3 * 1024 * 1024 - len(head) - 8) // (len(item) + 1)
+    return head + b",".join([item] * count) + b"]}}"
+
+
+@pytest.mark.parametrize("item", [b"{}", b"[]", b'"ab"', b"1000"])
+def test_a_body_of_many_tiny_json_values_is_refused_before_it_is_parsed(
+    make_app: MakeApp, item: bytes
+) -> None:
+    """json.loads would turn 3 MiB of `{},{},…` into ~75 MiB of dicts; with 4 threads in each
+    of 2 workers that is past the pod's memory limit."""
+    client = client_for(make_app)
+    body = hostile_body(item)
+    tracemalloc.start()
+    try:
+        answer = client.post("/validate", data=body, content_type="application/json")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert answer.status_code == 400
+    assert "JSON separators and containers" in answer.get_json()["error"]
+    # the body itself, read in chunks and joined, is most of what remains
+    assert peak < 4 * len(body), f"peak {peak / 2**20:.0f} MiB for a {len(body) >> 20} MiB body"
+
+
+def test_a_large_review_of_a_few_big_strings_is_still_read(make_app: MakeApp) -> None:
+    """The separator bound counts structure, not size: a 2.5 MiB review (a big annotation,
+    as kubectl apply's last-applied-configuration can be) is evaluated as usual."""
+    client = client_for(make_app)
+    review = create_review(build_csr(common_name="app"), signer_name=SIGNER)
+    review["request"]["object"]["metadata"]["annotations"] = {"a": "x," * 100_000 + "y" * 2_400_000}
+    answer = client.post("/validate", json=review)
+    assert answer.status_code == 200
+    assert answer.get_json()["response"]["allowed"] is True

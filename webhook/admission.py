@@ -21,6 +21,10 @@ API_VERSION = "admission.k8s.io/v1"
 KIND = "AdmissionReview"
 CSR_GROUP = "certificates.k8s.io"
 CSR_RESOURCE = "certificatesigningrequests"
+# Parsed JSON can take 25x its size (a 3 MiB body of `{},{},…` is 75 MiB of dicts): a body
+# with more separators and containers than this is refused before json.loads. Counted on the
+# raw bytes, strings included, so the bound is conservative; a real review has a few hundred.
+MAX_JSON_SEPARATORS = 200_000
 MAX_MESSAGE = 1024
 MAX_WARNING = 256
 MAX_ANNOTATION_VALUE = 1024
@@ -104,6 +108,12 @@ class AdmissionRequest:
 
 def parse_review(body: bytes) -> AdmissionRequest:
     """Decode and type-check an AdmissionReview v1 request body."""
+    separators = body.count(b",") + body.count(b"{") + body.count(b"[")
+    if separators > MAX_JSON_SEPARATORS:
+        raise ReviewError(
+            f"body has {separators} JSON separators and containers; at most "
+            f"{MAX_JSON_SEPARATORS} (far beyond any AdmissionReview) are read"
+        )
     try:
         review = json.loads(body)
     except RecursionError as exc:
