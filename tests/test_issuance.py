@@ -589,3 +589,25 @@ def test_certificate_without_approval_denies_whatever_the_enforcement(
     response = issue(client, leaf(), old=old)
     assert response["allowed"] is False
     assert codes(response) == ["transition.certificate_unapproved"]
+
+
+# ---- the gate judges the stored spec ----------------------------------------------------------
+
+
+def test_denies_status_update_that_raises_expiration_seconds(client: FlaskClient) -> None:
+    # stored: expirationSeconds 1h; the update claims 24h (the rule's max) and writes a 24h leaf
+    old = approved_csr(expiration_seconds=3600)
+    review = status_update(old, certificate=leaf(lifetime=24 * HOUR))
+    review["request"]["object"]["spec"]["expirationSeconds"] = 24 * 3600
+    response = validate(client, review)
+    assert response["allowed"] is False
+    assert codes(response) == ["issuance.lifetime_too_long", "transition.spec_changed"]
+
+
+def test_issuance_compares_usages_of_the_stored_spec(client: FlaskClient) -> None:
+    old = approved_csr(usages=["digital signature", "server auth"])
+    certificate = leaf(usages=["digital signature", "server auth", "client auth"])
+    review = status_update(old, certificate=certificate)
+    review["request"]["object"]["spec"]["usages"] = [*USAGES, "client auth"]
+    response = validate(client, review)
+    assert codes(response) == ["issuance.usage_not_requested", "transition.spec_changed"]

@@ -132,8 +132,10 @@ def evaluate_update(  # noqa: PLR0917 - the six facts of an update, all required
     policies: PolicySet,
     options: EngineOptions,
 ) -> Decision:
-    """Transitions for every signer; approval and issuance gates where a policy governs."""
-    policy = policies.select(new.signer_name)
+    """Transitions for every signer; approval and issuance gates where a policy governs. The
+    gates judge the stored spec (`old`): a spec change is itself a transition violation, and
+    must not launder a self-approval or raise an issuance bound."""
+    policy = policies.select(old.signer_name)
     label = policy.name if policy is not None else "unmatched"
     context = UpdateContext(
         sub_resource=sub_resource, old=old, new=new, caller=caller, policy=policy
@@ -152,9 +154,9 @@ def evaluate_update(  # noqa: PLR0917 - the six facts of an update, all required
     issuing = (
         sub_resource == "status" and bool(new.certificate) and new.certificate != old.certificate
     )
-    requester = Requester(new.username, new.groups)
+    requester = Requester(old.username, old.groups)
     recheck = (
-        evaluate_create(new, requester, policies, options)
+        evaluate_create(old, requester, policies, options)
         if rechecking or issuing
         else Decision(verdict=Verdict.ALLOWED, policy=policy.name)
     )
@@ -165,7 +167,7 @@ def evaluate_update(  # noqa: PLR0917 - the six facts of an update, all required
         caller=caller,
         policy=policy,
         rule=_governing_rule(policy, requester, recheck) if issuing else None,
-        csr=_parse(new)[0] if issuing else None,
+        csr=_parse(old)[0] if issuing else None,
     )
     violations = [*approval.check(context), *issuance.check(context)]
     if rechecking and recheck.verdict is not Verdict.ALLOWED:

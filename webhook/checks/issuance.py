@@ -1,5 +1,5 @@
 """The issuance gate on /status for signers with a policy (SPEC §3.9): who may write the
-certificate or Failed, and whether the issued leaf is what the CSR asked for and the
+certificate or Failed, and whether the issued leaf is what the stored CSR asked for and the
 policy allows. Every certificate is read by webhook.certificate.read_certificates, which makes
 all of cryptography's lazy accesses; this module only compares. Codes: issuance.not_issuer,
 .public_key_mismatch, .subject_not_requested, .san_not_requested,
@@ -55,8 +55,8 @@ def _lifetime_limit(ctx: UpdateContext) -> int | None:
         policy_max = ctx.rule.constraints.lifetime.max
     if policy_max is not None:
         limits.append(policy_max)
-    if ctx.new.expiration_seconds is not None:
-        limits.append(ctx.new.expiration_seconds)
+    if ctx.old.expiration_seconds is not None:
+        limits.append(ctx.old.expiration_seconds)
     return min(limits) if limits else None
 
 
@@ -97,7 +97,7 @@ def _ca_and_usages(ctx: UpdateContext, leaf: CertificateInfo) -> Iterator[Violat
     may_be_ca = ctx.rule is not None and ctx.rule.allowed.is_ca
     if (leaf.is_ca or bits & {"cert sign", "crl sign"}) and not may_be_ca:
         yield _violation("issuance.ca_not_allowed", "the certificate is a CA; isCA is not allowed")
-    usages = {USAGE_SYNONYMS.get(u, u) for u in ctx.new.usages}
+    usages = {USAGE_SYNONYMS.get(u, u) for u in ctx.old.usages}
     for bit in sorted(bits - usages):
         yield _violation("issuance.usage_not_requested", f"key usage {bit!r} is not in spec.usages")
     for oid in leaf.extended_key_usage:
@@ -146,7 +146,7 @@ def check(ctx: UpdateContext) -> Iterator[Violation]:
         yield _violation(
             "issuance.not_issuer",
             f"{ctx.caller.username!r} may not issue or fail CSRs for signer "
-            f"{ctx.new.signer_name!r}: not an issuer of policy {ctx.policy.name!r}",
+            f"{ctx.old.signer_name!r}: not an issuer of policy {ctx.policy.name!r}",
         )
     if not new_certificate or ctx.new.certificate is None:
         return
