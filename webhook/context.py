@@ -40,6 +40,11 @@ class UpdateContext:
     rule: Rule | None = None
     csr: ParsedCSR | None = None
 
+    @property
+    def requester(self) -> Requester:
+        """Who asked for the certificate, from the stored spec."""
+        return Requester(self.old.username, self.old.groups)
+
     def added(self, kind: str) -> bool:
         """True when the update adds a condition of this type."""
         before = sum(c.type == kind for c in self.old.conditions)

@@ -166,7 +166,7 @@ def evaluate_update(  # noqa: PLR0917 - the six facts of an update, all required
         new=new,
         caller=caller,
         policy=policy,
-        rule=_governing_rule(policy, requester, recheck) if issuing else None,
+        rule=_permitting_rule(policy, recheck) if issuing else None,
         csr=_parse(old)[0] if issuing else None,
     )
     violations = [*approval.check(context), *issuance.check(context)]
@@ -200,19 +200,12 @@ def _illegal(
     )
 
 
-def _governing_rule(policy: SignerPolicy, requester: Requester, recheck: Decision) -> Rule | None:
-    """The rule that permits the CSR now; failing that, the strictest rule that applies to its
-    requester, so issuance limits hold even for a CSR admitted while the webhook failed open."""
+def _permitting_rule(policy: SignerPolicy, recheck: Decision) -> Rule | None:
+    """The rule that permits the CSR now, if any; without one the issuance check falls back to
+    the strictest limits of the policy (webhook/checks/issuance.py)."""
     if recheck.verdict is Verdict.ALLOWED and recheck.rules:
         return next((r for r in policy.rules if r.name == recheck.rules[0]), None)
-    applicable = [r for r in policy.rules if r.requesters is None or r.requesters.admits(requester)]
-    if not applicable:
-        return None
-    unbounded = float("inf")
-    return min(
-        applicable,
-        key=lambda r: (r.allowed.is_ca, r.constraints.lifetime.max or unbounded),
-    )
+    return None
 
 
 def _rule_violations(context: CreateContext, checks: tuple[RuleCheck, ...]) -> list[Violation]:

@@ -2,7 +2,7 @@
 certificate or Failed, and whether the issued leaf is what the stored CSR asked for and the
 policy allows. Every certificate is read by webhook.certificate.read_certificates, which makes
 all of cryptography's lazy accesses; this module only compares. Codes: issuance.not_issuer,
-.public_key_mismatch, .subject_not_requested, .san_not_requested,
+.requester_not_permitted, .public_key_mismatch, .subject_not_requested, .san_not_requested,
 .lifetime_too_long, .ca_not_allowed, .usage_not_requested, .untrusted_issuer,
 .request_unparseable, .certificate_unparseable, .extension_unparseable.
 """
@@ -23,6 +23,7 @@ from webhook.certificate import (
 from webhook.context import UpdateContext
 from webhook.decision import Violation
 from webhook.oids import EKU_USAGE_NAMES, SUBJECT_NAMES, USAGE_SYNONYMS
+from webhook.policy.model import Rule
 from webhook.text import show
 
 _FIELD = "status.certificate"
@@ -47,17 +48,42 @@ def _csr_sans(ctx: UpdateContext) -> set[tuple[str, str]]:
     )
 
 
+def _applicable(ctx: UpdateContext) -> list[Rule]:
+    assert ctx.policy is not None
+    requester = ctx.requester
+    return [r for r in ctx.policy.rules if r.requesters is None or r.requesters.admits(requester)]
+
+
+def _rule_bound(ctx: UpdateContext) -> int | None:
+    """The permitting rule's lifetime.max. When no rule permits the CSR (it got in while the
+    webhook was bypassed, or under Warn/Audit), the strictest lifetime.max of the rules that
+    apply to its requester, or of all the policy's rules when none applies."""
+    assert ctx.policy is not None
+    if ctx.rule is not None:
+        return ctx.rule.constraints.lifetime.max
+    rules = _applicable(ctx) or ctx.policy.rules
+    bounds = [r.constraints.lifetime.max for r in rules if r.constraints.lifetime.max is not None]
+    return min(bounds, default=None)
+
+
 def _lifetime_limit(ctx: UpdateContext) -> int | None:
     assert ctx.policy is not None
     limits = []
     policy_max = ctx.policy.issuance.max_lifetime
-    if policy_max is None and ctx.rule is not None:
-        policy_max = ctx.rule.constraints.lifetime.max
+    if policy_max is None:
+        policy_max = _rule_bound(ctx)
     if policy_max is not None:
         limits.append(policy_max)
     if ctx.old.expiration_seconds is not None:
         limits.append(ctx.old.expiration_seconds)
     return min(limits) if limits else None
+
+
+def _may_be_ca(ctx: UpdateContext) -> bool:
+    if ctx.rule is not None:
+        return ctx.rule.allowed.is_ca
+    applicable = _applicable(ctx)
+    return bool(applicable) and all(r.allowed.is_ca for r in applicable)
 
 
 def _leaf(ctx: UpdateContext, leaf: CertificateInfo) -> Iterator[Violation]:
@@ -94,8 +120,7 @@ def _leaf(ctx: UpdateContext, leaf: CertificateInfo) -> Iterator[Violation]:
 
 def _ca_and_usages(ctx: UpdateContext, leaf: CertificateInfo) -> Iterator[Violation]:
     bits = leaf.key_usage
-    may_be_ca = ctx.rule is not None and ctx.rule.allowed.is_ca
-    if (leaf.is_ca or bits & {"cert sign", "crl sign"}) and not may_be_ca:
+    if (leaf.is_ca or bits & {"cert sign", "crl sign"}) and not _may_be_ca(ctx):
         yield _violation("issuance.ca_not_allowed", "the certificate is a CA; isCA is not allowed")
     usages = {USAGE_SYNONYMS.get(u, u) for u in ctx.old.usages}
     for bit in sorted(bits - usages):
@@ -150,6 +175,14 @@ def check(ctx: UpdateContext) -> Iterator[Violation]:
         )
     if not new_certificate or ctx.new.certificate is None:
         return
+    if not _applicable(ctx):
+        # Fail closed: no rule ever let this requester have a certificate of this signer.
+        yield Violation(
+            code="issuance.requester_not_permitted",
+            field="spec.username",
+            message=f"no rule of policy {ctx.policy.name!r} applies to requester "
+            f"{ctx.old.username!r}; a certificate may not be issued to it",
+        )
     try:
         chain = read_certificates(ctx.new.certificate)
     except CertificateFormatError:
