@@ -188,3 +188,44 @@ def test_denies_encipher_only_key_usage_outside_spec_usages(client: FlaskClient)
     response = issue(client, certificate, old=old)
     assert codes(response) == ["issuance.usage_not_requested"]
     assert any("encipher only" in m for m in messages(response, "issuance.usage_not_requested"))
+
+
+# ---- found by the fuzz suite (tests/test_fuzz.py, re-signed mutants) --------------------------
+
+
+@pytest.mark.parametrize("serial", [b"\x00", b"\xff"], ids=["zero", "negative"])
+def test_denies_certificate_whose_serial_number_is_not_positive(
+    client: FlaskClient, serial: bytes
+) -> None:
+    # cryptography loads it with a deprecation warning (an error under -W error, and in its
+    # future releases); refused before it is loaded, whatever the warning filter
+    certificate = edit_certificate(leaf(), root_ca(), 1, der.encode_tlv(der.INTEGER, serial))
+    response = issue(client, certificate)
+    assert codes(response) == ["transition.certificate_malformed"]
+    [message] = messages(response, "transition.certificate_malformed")
+    assert "serial number" in message
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(seq(der.encode_tlv(der.SET, b"")), id="empty-rdn"),
+        pytest.param(
+            seq(
+                der.encode_tlv(
+                    der.SET,
+                    seq(der.encode_oid("2.5.4.10"), der.encode_tlv(der.UTF8_STRING, b"web")) * 2,
+                )
+            ),
+            id="attribute-twice-in-an-rdn",
+        ),
+    ],
+)
+def test_denies_certificate_whose_subject_cryptography_refuses(
+    client: FlaskClient, name: bytes
+) -> None:
+    certificate = edit_certificate(leaf(), root_ca(), TBS_SUBJECT, name)
+    response = issue(client, certificate)
+    assert codes(response) == ["issuance.certificate_unparseable"]
+    [message] = messages(response, "issuance.certificate_unparseable")
+    assert message.startswith("the leaf: cannot read its subject: RDN 0")

@@ -93,12 +93,29 @@ def _load(data: bytes) -> Iterator[tuple[bytes, x509.Certificate]]:
         if not pieces:
             raise CertificateFormatError("found CERTIFICATE PEM block containing 0 certificates")
         for piece in pieces:
+            _check_serial(piece, index)
             try:
                 yield piece, x509.load_der_x509_certificate(piece)
             except (ValueError, x509.InvalidVersion) as exc:
                 raise CertificateFormatError(
                     f"PEM block {index} does not parse as a certificate: {exc}"
                 ) from exc
+
+
+def _check_serial(piece: bytes, index: int) -> None:
+    """RFC 5280 §4.1.2.2: the serial number is positive. cryptography loads a zero or negative
+    one with a deprecation warning (an error under -W error, and in its future releases);
+    refusing it before cryptography sees it keeps the answer the same under any warning filter."""
+    try:
+        serial = der.read_certificate(piece).serial
+    except der.DERError:
+        return  # not a certificate; cryptography's own parse says so
+    if serial.tag == der.INTEGER and (
+        not serial.content.strip(b"\x00") or serial.content[0] & 0x80
+    ):
+        raise CertificateFormatError(
+            f"PEM block {index}: the certificate's serial number is not positive (RFC 5280)"
+        )
 
 
 def parse_certificates(data: bytes) -> list[x509.Certificate]:
@@ -128,8 +145,8 @@ def _unusable(index: int, what: str, exc: Exception) -> Violation:
 
 def _read(piece: bytes, cert: x509.Certificate, index: int) -> CertificateInfo | Violation:
     try:
-        subject_tlv, raw_extensions = der.read_certificate(piece)
-        subject = tuple(_subject(subject_tlv))
+        parts = der.read_certificate(piece)
+        subject, name_problems = _subject(parts.subject)
     except der.DERError as exc:
         return _unusable(index, "structure", exc)
     try:
@@ -143,7 +160,8 @@ def _read(piece: bytes, cert: x509.Certificate, index: int) -> CertificateInfo |
     except _LAZY_ERRORS as exc:
         return _unusable(index, "validity", exc)
     found = _Extensions()
-    problems = list(_extensions(raw_extensions, index, found))
+    problems = [_unusable(index, "subject", ValueError(p)) for p in name_problems]
+    problems.extend(_extensions(parts.extensions, index, found))
     return CertificateInfo(
         certificate=cert,
         public_key_der=public_key_der,
@@ -157,14 +175,27 @@ def _read(piece: bytes, cert: x509.Certificate, index: int) -> CertificateInfo |
     )
 
 
-def _subject(name: der.TLV) -> Iterator[tuple[str, str | None]]:
-    """(OID, value) of every attribute of every RDN. Read from DER rather than `cert.subject`,
-    which raises on a string that does not decode and warns on odd lengths."""
-    for _, oid, value in der.name_attributes(name):
-        try:
-            yield oid, der.decode_string(value)
-        except der.DERError:
-            yield oid, None
+def _subject(name: der.TLV) -> tuple[tuple[tuple[str, str | None], ...], list[str]]:
+    """(OID, value) of every attribute of every RDN, and what is malformed about the name. Read
+    from DER rather than `cert.subject`, which raises on a string that does not decode, warns on
+    odd lengths, and refuses an empty RDN or one attribute type twice in an RDN (X.501): those
+    are reported here instead."""
+    attributes: list[tuple[str, str | None]] = []
+    problems: list[str] = []
+    for rdn_index, rdn in enumerate(der.children(name, der.SEQUENCE)):
+        oids = []
+        for attribute in der.children(rdn, der.SET):
+            oid_tlv, value = der.fields(attribute, der.SEQUENCE, 2)
+            oids.append(der.decode_oid(oid_tlv))
+            try:
+                attributes.append((oids[-1], der.decode_string(value)))
+            except der.DERError:
+                attributes.append((oids[-1], None))
+        if not oids:
+            problems.append(f"RDN {rdn_index} is empty")
+        elif len(set(oids)) != len(oids):
+            problems.append(f"RDN {rdn_index} holds an attribute type twice")
+    return tuple(attributes), problems
 
 
 @dataclass(slots=True)

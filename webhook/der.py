@@ -235,8 +235,15 @@ CONTEXT_3 = 0xA3
 _TBS_HEAD = 6  # serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo
 
 
-def read_certificate(data: bytes) -> tuple[TLV, list[TLV]]:
-    """(subject Name, Extension TLVs) of a Certificate spanning all of `data`."""
+@dataclass(frozen=True, slots=True)
+class CertificateParts:
+    serial: TLV
+    subject: TLV
+    extensions: list[TLV]
+
+
+def read_certificate(data: bytes) -> CertificateParts:
+    """Serial number, subject Name and Extension TLVs of a Certificate spanning all of `data`."""
     tbs = fields(read_single(data), SEQUENCE, 3)[0]
     items = children(tbs, SEQUENCE)
     if items and items[0].tag == CONTEXT_0:
@@ -247,4 +254,4 @@ def read_certificate(data: bytes) -> tuple[TLV, list[TLV]]:
     for item in items[_TBS_HEAD:]:
         if item.tag == CONTEXT_3:
             extensions = children(read_single(item.content), SEQUENCE)
-    return items[4], extensions
+    return CertificateParts(serial=items[0], subject=items[4], extensions=extensions)
