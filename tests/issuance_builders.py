@@ -18,9 +18,10 @@ from functools import cache
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
-from tests.builders import PrivateKey, private_key
+from tests.builders import PrivateKey, private_key, seq
+from webhook import der
 
 ROOT_NAME = "csr-webhook test root CA"
 INTERMEDIATE_NAME = "csr-webhook test intermediate CA"
@@ -82,7 +83,12 @@ def _now() -> datetime.datetime:
 
 
 def _ca_certificate(
-    subject_cn: str, key: ec.EllipticCurvePrivateKey, issuer: TestCA | None, *, is_ca: bool = True
+    subject_cn: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: TestCA | None,
+    *,
+    is_ca: bool = True,
+    extensions: Sequence[x509.ExtensionType] = (),
 ) -> x509.Certificate:
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject_cn)])
     now = _now()
@@ -117,6 +123,8 @@ def _ca_certificate(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
             critical=False,
         )
+    for extension in extensions:
+        builder = builder.add_extension(extension, critical=False)
     return builder.sign(issuer.key if issuer else key, hashes.SHA256())
 
 
@@ -197,6 +205,7 @@ def sign_csr(
     key_usage: Sequence[str] | None = None,
     extended_key_usage: Sequence[str] | None = None,
     chain: Sequence[TestCA] = (),
+    extensions: Sequence[x509.ExtensionType] = (),
 ) -> bytes:
     """PEM of a leaf for `csr_pem` issued by `ca` (default: the root), then `chain` blocks.
 
@@ -205,6 +214,8 @@ def sign_csr(
     `usages` are spec.usages, mapped to KU/EKU the in-tree way; `key_usage` /
     `extended_key_usage` override them with usage names. `key` (a builders key kind or a key)
     puts a different public key in the certificate. `subject` replaces the CSR's subject.
+    `extensions` are added as they are (an UnrecognizedExtension carries raw DER of any OID); a
+    subjectAltName among them replaces the CSR's.
     """
     ca = ca or root_ca()
     csr = x509.load_pem_x509_csr(csr_pem)
@@ -246,8 +257,11 @@ def sign_csr(
     ekus = sorted({EXT_KEY_USAGES[u] for u in eku_names}, key=lambda o: o.dotted_string)
     if ekus:
         builder = builder.add_extension(x509.ExtendedKeyUsage(ekus), critical=False)
-    if sans:
+    own_san = any(e.oid == ExtensionOID.SUBJECT_ALTERNATIVE_NAME for e in extensions)
+    if sans and not own_san:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    for extension in extensions:
+        builder = builder.add_extension(extension, critical=False)
     leaf = builder.sign(ca.key, hashes.SHA256())
     pem = leaf.public_bytes(serialization.Encoding.PEM)
     return pem + b"".join(c.pem for c in chain)
@@ -261,3 +275,76 @@ def pem_block(der_bytes: bytes, label: str = "CERTIFICATE", headers: str = "") -
 
 def first_der(pem: bytes) -> bytes:
     return x509.load_pem_x509_certificates(pem)[0].public_bytes(serialization.Encoding.DER)
+
+
+def intermediate_with(extensions: Sequence[x509.ExtensionType]) -> TestCA:
+    """A fresh intermediate issued by `root_ca()`, with the trusted intermediate's name and these
+    extra extensions (raw DER through UnrecognizedExtension)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = _ca_certificate(INTERMEDIATE_NAME, key, root_ca(), extensions=extensions)
+    return TestCA(name="intermediate-with-extensions", key=key, certificate=certificate)
+
+
+# ---- raw DER, for certificates cryptography's builder refuses to make -------------------------
+
+
+def x400_address() -> bytes:
+    """GeneralName x400Address [3] (an empty ORAddress): cryptography cannot represent it."""
+    return der.encode_tlv(0xA3, seq())
+
+
+def edi_party_name() -> bytes:
+    """GeneralName ediPartyName [5] with partyName [1] "party": cryptography cannot represent
+    it either."""
+    return der.encode_tlv(0xA5, der.encode_tlv(0xA1, der.encode_tlv(der.UTF8_STRING, b"party")))
+
+
+def dns_general_name(name: str) -> bytes:
+    return der.encode_tlv(0x82, name.encode())
+
+
+def general_names(oid: x509.ObjectIdentifier, *names: bytes) -> x509.UnrecognizedExtension:
+    """A GeneralNames-valued extension (subjectAltName, issuerAltName, ...) from raw entries."""
+    return x509.UnrecognizedExtension(oid, seq(*names))
+
+
+def tbs_fields(certificate_der: bytes) -> list[bytes]:
+    """The TBSCertificate fields of a certificate, each as raw DER (version first)."""
+    tbs = der.children(der.read_single(certificate_der), der.SEQUENCE)[0]
+    return [field.raw for field in der.children(tbs, der.SEQUENCE)]
+
+
+def sign_tbs(fields: Sequence[bytes], issuer: TestCA) -> bytes:
+    """Certificate DER: a TBSCertificate of these raw fields, signed ecdsa-with-SHA256 by
+    `issuer`, so hand-edited certificates still verify and reach the issuance checks."""
+    tbs = seq(*fields)
+    signature = issuer.key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    algorithm = seq(der.encode_oid("1.2.840.10045.4.3.2"))
+    return seq(tbs, algorithm, der.encode_tlv(der.BIT_STRING, b"\x00" + signature))
+
+
+# Positions in TBSCertificate (with the explicit version present, as every v3 certificate has).
+TBS_VALIDITY, TBS_SUBJECT, TBS_SPKI = 4, 5, 6
+
+
+def edit_certificate(pem: bytes, issuer: TestCA, position: int, replacement: bytes) -> bytes:
+    """PEM of the first certificate of `pem` with one TBS field replaced, re-signed by `issuer`,
+    followed by the rest of `pem` unchanged."""
+    certificates = x509.load_pem_x509_certificates(pem)
+    fields = tbs_fields(certificates[0].public_bytes(serialization.Encoding.DER))
+    fields[position] = replacement
+    rest = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certificates[1:])
+    return pem_block(sign_tbs(fields, issuer)) + rest
+
+
+def append_extension(pem: bytes, issuer: TestCA, extension: bytes) -> bytes:
+    """Like `edit_certificate`, appending one raw Extension DER to the first certificate's
+    extensions (a duplicate too, which cryptography's builder refuses)."""
+    certificates = x509.load_pem_x509_certificates(pem)
+    fields = tbs_fields(certificates[0].public_bytes(serialization.Encoding.DER))
+    explicit = der.read_single(fields[-1])  # [3] EXPLICIT Extensions, the last TBS field
+    extensions = der.children(der.read_single(explicit.content), der.SEQUENCE)
+    rebuilt = seq(*(e.raw for e in extensions), extension)
+    fields[-1] = der.encode_tlv(0xA3, rebuilt)
+    rest = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certificates[1:])
+    return pem_block(sign_tbs(fields, issuer)) + rest

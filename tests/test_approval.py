@@ -386,3 +386,39 @@ def test_transition_violation_on_approval_denies_whatever_the_enforcement(
     response = approve(client, old, CAROL)
     assert response["allowed"] is False
     assert codes(response) == ["transition.approved_and_denied"]
+
+
+# ---- the gate judges the stored spec ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("enforcement", ["Deny", "Warn", "Audit"])
+def test_denies_self_approval_laundered_by_rewriting_spec_username(
+    make_app: MakeApp, enforcement: str
+) -> None:
+    # alice approves her own CSR and, in the same update, names bob as its requester: the
+    # self-approval check must read the stored spec.username (recheck off, so only it can stop
+    # this), and the rewrite itself is a transition violation, denied whatever the enforcement
+    client = app(
+        make_app,
+        enforcement=enforcement,
+        approval={"approvers": {"groups": ["csr-approvers"]}, "recheck": False},
+    )
+    old = pending()
+    review = approval_update(old, [approved()], ALICE_APPROVER)
+    review["request"]["object"]["spec"]["username"] = "bob"
+    response = validate(client, review)
+    assert response["allowed"] is False
+    assert codes(response) == ["approval.self_approval", "transition.spec_changed"]
+
+
+def test_recheck_judges_the_stored_spec_not_a_rewritten_one(make_app: MakeApp) -> None:
+    # the stored CSR's requester (mallory) is not in the rule's group; the update claims the
+    # web-team group for it, which would make the recheck pass
+    client = app(make_app, approval={"approvers": {"groups": ["csr-approvers"]}})
+    old = pending(common_name="mallory", requester="mallory", groups=["outsiders"])
+    review = approval_update(old, [approved()], CAROL)
+    review["request"]["object"]["spec"]["groups"] = REQUESTER_GROUPS
+    response = validate(client, review)
+    assert response["allowed"] is False
+    assert "requester.not_permitted" in codes(response)
+    assert "transition.spec_changed" in codes(response)

@@ -10,9 +10,15 @@ response contract, tests/contract.py, which includes "response.uid is request.ui
 The policy permits every value it can (test_the_policy_is_permissive proves it), so a CSR
 that fails parsing is the only thing left to deny it.
 
+  * a /status update that writes a certificate is allowed only if cryptography reads every
+    certificate of it in full (key, validity, names, every extension), the leaf carries the
+    CSR's key, and the chain verifies up to the policy's CA.
+
 Inputs: CSRs from tests/vectors/handmade/ and tests.builders.build_csr, damaged at the DER,
 PEM armour, base64 and wire (spec.request) levels; AdmissionReviews damaged at the JSON level
-(wrong types, missing fields, huge strings, deep nesting, unicode); random bodies.
+(wrong types, missing fields, huge strings, deep nesting, unicode); random bodies; issued
+certificates and intermediates damaged inside their DER and re-signed by their issuer
+(tests/certificate_mutants.py), so that they reach the issuance checks.
 CSR_WEBHOOK_FUZZ_EXAMPLES sets the examples per test (`make fuzz` sets it high).
 """
 
@@ -29,12 +35,15 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.builders import build_csr, to_pem
+from tests.certificate_mutants import resigned
 from tests.conftest import MakeApp, permissive_policy
+from tests.issuance_builders import intermediate_ca, root_ca, sign_csr
 from tests.reviews import (
     admission_review,
     create_review,
@@ -42,6 +51,7 @@ from tests.reviews import (
     mutating_create_review,
     user_info,
 )
+from tests.update_reviews import approved, status_update, stored_csr
 from webhook.checks import structure
 from webhook.csr import parse_csr
 from webhook.pem import decode_pem_blocks
@@ -142,6 +152,60 @@ def assert_parses(review: dict[str, Any]) -> None:
     )
 
 
+ISSUED_SIGNER = "fuzz.example/issued"
+ISSUED_USAGES = ["digital signature", "key encipherment", "server auth", "client auth"]
+
+
+def _ca_bundle_yaml() -> str:
+    pem = root_ca().pem.decode()
+    return "  issuance:\n    caBundle: |\n" + "".join(
+        f"      {line}\n" for line in pem.splitlines()
+    )
+
+
+def _is_certificate_write(review: Any) -> bool:
+    request = review.get("request") if isinstance(review, dict) else None
+    if not isinstance(request, dict) or request.get("subResource") != "status":
+        return False
+    new, old = request.get("object"), request.get("oldObject")
+    if not isinstance(new, dict) or not isinstance(old, dict):
+        return False
+    return new.get("status", {}).get("certificate") != old.get("status", {}).get("certificate")
+
+
+def assert_certificate_reads(review: dict[str, Any]) -> None:
+    """What must hold of a certificate the webhook let a signer write."""
+    spec = review["request"]["oldObject"]["spec"]
+    assert spec["signerName"] == ISSUED_SIGNER, "only the CA-checked signer writes certificates"
+    pem = base64.b64decode(review["request"]["object"]["status"]["certificate"])
+    csr = x509.load_pem_x509_csr(base64.b64decode(spec["request"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # cryptography warns on odd names; it still reads them
+        chain = x509.load_pem_x509_certificates(pem)
+        for certificate in chain:
+            certificate.public_key()
+            _ = (certificate.not_valid_before_utc, certificate.not_valid_after_utc)
+            list(certificate.subject)
+            list(certificate.issuer)
+            for extension in certificate.extensions:
+                assert extension.value is not None
+    assert chain[0].public_key() == csr.public_key(), "allowed a certificate for another key"
+    current, rest = chain[0], chain[1:]
+    while not _issued(current, root_ca().certificate):
+        parent = next((c for c in rest if _issued(current, c)), None)
+        assert parent is not None, "allowed a certificate that does not chain to the CA"
+        rest.remove(parent)
+        current = parent
+
+
+def _issued(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        certificate.verify_directly_issued_by(issuer)
+    except Exception:  # any failure means "not issued by it"
+        return False
+    return True
+
+
 def post(
     client: FlaskClient, path: str, body: bytes, content_type: str = "application/json"
 ) -> Any:
@@ -160,6 +224,8 @@ def post(
         assert response["allowed"] or not _is_csr_create(review), "/mutate denied a CREATE"
     elif response["allowed"] and _is_csr_create(review):
         assert_parses(review)
+    elif response["allowed"] and _is_certificate_write(review):
+        assert_certificate_reads(review)
     return payload
 
 
@@ -487,5 +553,60 @@ def test_hostile_bodies_never_get_a_500(make_app: MakeApp) -> None:
     @given(bodies, content_types, st.sampled_from(("/validate", "/mutate")))
     def run(body: bytes, content_type: str, path: str) -> None:
         post(client, path, body, content_type)
+
+    run()
+
+
+# ---- issued certificates and intermediates ----------------------------------------------------
+
+
+@cache
+def issued_csr() -> dict[str, Any]:
+    return stored_csr(
+        sound_csrs()[0], signer_name=ISSUED_SIGNER, usages=ISSUED_USAGES, conditions=[approved()]
+    )
+
+
+def issuing_client(make_app: MakeApp) -> FlaskClient:
+    issued = permissive_policy("issued", ISSUED_SIGNER) + _ca_bundle_yaml()
+    return make_app({"permissive.yaml": PERMISSIVE, "issued.yaml": issued}).test_client()
+
+
+@cache
+def sound_leaf_der() -> bytes:
+    pem = sign_csr(sound_csrs()[0], intermediate_ca(), usages=ISSUED_USAGES)
+    return x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+
+
+def test_the_issuance_policy_admits_a_sound_chain(make_app: MakeApp) -> None:
+    """Without this the certificate law below would hold vacuously."""
+    client = issuing_client(make_app)
+    chain = sign_csr(sound_csrs()[0], intermediate_ca(), usages=ISSUED_USAGES)
+    chain += intermediate_ca().pem
+    response = send(client, status_update(issued_csr(), certificate=chain))["response"]
+    assert response["allowed"] is True, response.get("status", {}).get("message")
+
+
+def test_resigned_mutants_of_leaf_and_intermediate_are_allowed_only_if_they_read(
+    make_app: MakeApp,
+) -> None:
+    client = issuing_client(make_app)
+
+    # half the examples: each one signs a certificate and walks a chain (about 20 ms)
+    @settings(FUZZ, max_examples=max(EXAMPLES // 2, 1))
+    @given(st.data())
+    def run(data: st.DataObject) -> None:
+        if data.draw(st.booleans()):
+            event("damaged leaf")
+            leaf = data.draw(resigned(sound_leaf_der(), intermediate_ca()))
+            chain = leaf + intermediate_ca().pem
+        else:
+            event("damaged intermediate")
+            chain = x509.load_der_x509_certificate(sound_leaf_der()).public_bytes(
+                serialization.Encoding.PEM
+            ) + data.draw(resigned(intermediate_ca(), root_ca()))
+        payload = send(client, status_update(issued_csr(), certificate=chain))
+        if "response" in payload:
+            event("allowed" if payload["response"]["allowed"] else "denied")
 
     run()

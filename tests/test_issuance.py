@@ -589,3 +589,114 @@ def test_certificate_without_approval_denies_whatever_the_enforcement(
     response = issue(client, leaf(), old=old)
     assert response["allowed"] is False
     assert codes(response) == ["transition.certificate_unapproved"]
+
+
+# ---- the gate judges the stored spec ----------------------------------------------------------
+
+
+def test_denies_status_update_that_raises_expiration_seconds(client: FlaskClient) -> None:
+    # stored: expirationSeconds 1h; the update claims 24h (the rule's max) and writes a 24h leaf
+    old = approved_csr(expiration_seconds=3600)
+    review = status_update(old, certificate=leaf(lifetime=24 * HOUR))
+    review["request"]["object"]["spec"]["expirationSeconds"] = 24 * 3600
+    response = validate(client, review)
+    assert response["allowed"] is False
+    assert codes(response) == ["issuance.lifetime_too_long", "transition.spec_changed"]
+
+
+def test_issuance_compares_usages_of_the_stored_spec(client: FlaskClient) -> None:
+    old = approved_csr(usages=["digital signature", "server auth"])
+    certificate = leaf(usages=["digital signature", "server auth", "client auth"])
+    review = status_update(old, certificate=certificate)
+    review["request"]["object"]["spec"]["usages"] = [*USAGES, "client auth"]
+    response = validate(client, review)
+    assert codes(response) == ["issuance.usage_not_requested", "transition.spec_changed"]
+
+
+# ---- issuance always has a lifetime bound -----------------------------------------------------
+
+TEAMS = "example.com/teams"
+CENTURY = datetime.timedelta(days=36525)
+
+
+def _team_rule(name: str, group: str, max_lifetime: str | None, *, is_ca: bool = False) -> Any:
+    rule = _rule(lifetime={"max": max_lifetime} if max_lifetime else None, is_ca=is_ca)
+    return {**rule, "name": name, "requesters": {"groups": [group]}}
+
+
+def teams_client(make_app: MakeApp, enforcement: str, *rules: Any) -> FlaskClient:
+    document = json.loads(_policy("teams", TEAMS, rules[0], enforcement=enforcement))
+    document["spec"]["rules"] = list(rules)
+    return make_app({"teams.yaml": json.dumps(document)}).test_client()
+
+
+def stored_team_csr(groups: Sequence[str], pem: bytes | None = None) -> dict[str, Any]:
+    """Approved, without expirationSeconds: it got in while the webhook failed open, or under
+    Warn/Audit (at /validate a rule with lifetime.max denies it as lifetime.missing)."""
+    return stored_csr(
+        pem or request_pem(),
+        signer_name=TEAMS,
+        usages=USAGES,
+        groups=list(groups),
+        conditions=[approved()],
+    )
+
+
+@pytest.mark.parametrize("enforcement", ["Deny", "Warn", "Audit"])
+def test_refuses_century_certificate_for_a_requester_no_rule_admits(
+    make_app: MakeApp, enforcement: str
+) -> None:
+    client = teams_client(
+        make_app,
+        enforcement,
+        _team_rule("web", "web-team", "24h"),
+        _team_rule("batch", "batch", "1h"),
+    )
+    old = stored_team_csr(["system:authenticated"])
+    response = issue(client, leaf(lifetime=CENTURY), old=old)
+    expected = ["issuance.lifetime_too_long", "issuance.requester_not_permitted"]
+    if enforcement == "Deny":
+        assert response["allowed"] is False
+        assert codes(response) == expected
+        causes = response["status"]["details"]["causes"]
+        bound = next(c for c in causes if c["reason"] == "issuance.lifetime_too_long")
+        assert "at most 3600s" in bound["message"]  # the policy's strictest lifetime.max
+    else:
+        # Warn and Audit soften issuance violations, as every other gate's: recorded, not
+        # blocked (transition violations are the ones that deny whatever the enforcement)
+        assert response["allowed"] is True
+        assert audited_codes(response) == expected
+        assert ("warnings" in response) is (enforcement == "Warn")
+
+
+def test_century_certificate_with_a_rule_that_admits_and_bounds_is_refused_for_its_lifetime(
+    make_app: MakeApp,
+) -> None:
+    client = teams_client(make_app, "Deny", _team_rule("web", "web-team", "24h"))
+    old = stored_team_csr(["web-team", "system:authenticated"])
+    assert codes(issue(client, leaf(lifetime=CENTURY), old=old)) == ["issuance.lifetime_too_long"]
+
+
+def test_bound_without_a_permitting_rule_is_the_smallest_max_of_the_applicable_rules(
+    make_app: MakeApp,
+) -> None:
+    # both rules apply to the requester, neither permits the CSR (a DNS name neither allows):
+    # the bound is the CA rule's 1h although the other rule has none, and the certificate may
+    # not be a CA since not every applicable rule allows one
+    client = teams_client(
+        make_app,
+        "Deny",
+        _team_rule("unbounded", "web-team", None),
+        _team_rule("ca", "web-team", "1h", is_ca=True),
+    )
+    pem = build_csr(common_name="alice", dns_names=["www.elsewhere.example.org"])
+    old = stored_team_csr(["web-team", "system:authenticated"], pem)
+    response = issue(client, leaf(pem=pem, lifetime=CENTURY, is_ca=True), old=old)
+    assert codes(response) == ["issuance.ca_not_allowed", "issuance.lifetime_too_long"]
+
+
+def test_no_bound_when_no_rule_of_the_policy_has_one(make_app: MakeApp) -> None:
+    client = teams_client(make_app, "Deny", _team_rule("web", "web-team", None))
+    old = stored_team_csr(["web-team", "system:authenticated"])
+    response = issue(client, leaf(lifetime=CENTURY), old=old)
+    assert response["allowed"] is True, codes(response)

@@ -9,6 +9,7 @@ API server (a certificate needs Approved; Failed only via /status; nothing chang
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -673,7 +674,9 @@ def test_denies_main_resource_update_that_changes_spec(
     new["spec"][key] = value
     new["metadata"]["labels"] = {"changed": "spec"}
     review = raw_update(old, new, "", REQUESTER)
-    assert codes(validate(client, review)) == ["transition.main_resource_modified"]
+    response = validate(client, review)
+    assert codes(response) == ["transition.spec_changed"]
+    assert fields_of(response, "transition.spec_changed") == [f"spec.{key}"]
 
 
 @pytest.mark.parametrize("signer", SIGNERS)
@@ -684,6 +687,104 @@ def test_denies_main_resource_update_that_changes_custom_condition(
     new = with_status(old, conditions=[*kept(old, "Approved"), condition("Queued")])
     review = raw_update(old, new, "", REQUESTER)
     assert codes(validate(client, review)) == ["transition.main_resource_modified"]
+
+
+# ---- spec never changes (every endpoint: PrepareForUpdate restores the stored spec) ----------
+
+
+def _spec_rewrite(old: dict[str, Any], sub_resource: str, **spec: Any) -> dict[str, Any]:
+    """An update of `sub_resource` that changes nothing but these spec keys (None: remove)."""
+    new = copy.deepcopy(old)
+    new["metadata"]["resourceVersion"] = "101"
+    for key, value in spec.items():
+        if value is None:
+            new["spec"].pop(key, None)
+        else:
+            new["spec"][key] = value
+    return raw_update(old, new, sub_resource, CALLERS[sub_resource])
+
+
+@pytest.mark.parametrize("signer", SIGNERS)
+@pytest.mark.parametrize(
+    "sub_resource", ["", "approval", "status"], ids=["main", "approval", "status"]
+)
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        pytest.param("username", "mallory", id="username"),
+        pytest.param("groups", ["system:masters"], id="groups"),
+        pytest.param("uid", "another-uid", id="uid"),
+        pytest.param("extra", {"scopes": ["admin"]}, id="extra-added"),
+        pytest.param("expirationSeconds", None, id="expirationSeconds-removed"),
+        pytest.param("usages", ["server auth", "digital signature"], id="usages-reordered"),
+        pytest.param("request", "bm90IGEgQ1NS", id="request"),
+    ],
+)
+def test_denies_any_spec_change_on_every_endpoint(
+    client: FlaskClient, signer: str, sub_resource: str, key: str, value: Any
+) -> None:
+    old = stored_csr(request_pem(), signer_name=signer, usages=USAGES, expiration_seconds=3600)
+    response = validate(client, _spec_rewrite(old, sub_resource, **{key: value}))
+    assert response["allowed"] is False
+    assert codes(response) == ["transition.spec_changed"]
+    assert fields_of(response, "transition.spec_changed") == [f"spec.{key}"]
+
+
+def test_spec_change_names_the_first_changed_key_and_lists_the_others(
+    client: FlaskClient,
+) -> None:
+    old = stored(WITH_POLICY, [approved()])
+    review = _spec_rewrite(old, "status", username="mallory", groups=["x"], extra={"a": ["b"]})
+    response = validate(client, review)
+    [cause] = response["status"]["details"]["causes"]
+    assert cause["field"] == "spec.username"
+    assert "'mallory'" in cause["message"] and "'alice'" in cause["message"]
+    assert "'groups'" in cause["message"] and "'extra'" in cause["message"]
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        pytest.param({"a": [1]}, {"a": [True]}, id="true-is-not-1"),
+        pytest.param({"a": 1}, {"a": 1.0}, id="1-is-not-1.0"),
+        pytest.param({"a": [1, 2]}, {"a": [2, 1]}, id="list-order"),
+        pytest.param({"a": {"b": None}}, {"a": {}}, id="null-is-not-absent"),
+    ],
+)
+def test_spec_comparison_is_by_json_value(
+    client: FlaskClient, before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    old = stored(WITH_POLICY)
+    old["spec"]["extra"] = before
+    response = validate(client, _spec_rewrite(old, "", extra=after))
+    assert codes(response) == ["transition.spec_changed"]
+
+
+def test_allows_spec_with_keys_in_another_order(client: FlaskClient) -> None:
+    old = stored(WITH_POLICY)
+    old["spec"]["extra"] = {"a": ["1"], "b": {"c": "d", "e": "f"}}
+    reordered = {"b": {"e": "f", "c": "d"}, "a": ["1"]}
+    review = _spec_rewrite(old, "", extra=reordered)
+    review["request"]["object"]["spec"] = dict(
+        reversed(review["request"]["object"]["spec"].items())
+    )
+    assert validate(client, review)["allowed"] is True
+
+
+def test_deeply_nested_spec_is_compared_without_a_500(client: FlaskClient) -> None:
+    old = stored(WITH_POLICY)
+    old["spec"]["extra"] = {"deep": "OLD"}
+    review = _spec_rewrite(old, "", extra={"deep": "NEW"})
+    depth = 600  # as deep as the JSON parser takes here; the comparison must not recurse
+    body = (
+        json.dumps(review)
+        .replace('"OLD"', "[" * depth + '"x"' + "]" * depth)
+        .replace('"NEW"', "[" * depth + '"y"' + "]" * depth)
+    )
+    answer = client.post("/validate", data=body, content_type="application/json")
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:200]
+    response = answer.get_json()["response"]
+    assert codes(response) == ["transition.spec_changed"]
 
 
 # ---- enforcement and other operations --------------------------------------------------------

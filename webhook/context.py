@@ -27,8 +27,10 @@ class CreateContext:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UpdateContext:
     """An UPDATE of a CSR: `caller` is request.userInfo (approver on /approval, signer on
-    /status); the requester is `new.username`. `rule` is the rule that permits the CSR for its
-    requester now (None when no rule does or there is no policy)."""
+    /status). Every gate judges the stored spec, `old`'s (a spec change is a transition
+    violation); `new` contributes only its status. The requester is `old.username`. `rule` is
+    the rule that permits the CSR for its requester now (None when no rule does or there is no
+    policy)."""
 
     sub_resource: str
     old: CSRObject
@@ -37,6 +39,11 @@ class UpdateContext:
     policy: SignerPolicy | None
     rule: Rule | None = None
     csr: ParsedCSR | None = None
+
+    @property
+    def requester(self) -> Requester:
+        """Who asked for the certificate, from the stored spec."""
+        return Requester(self.old.username, self.old.groups)
 
     def added(self, kind: str) -> bool:
         """True when the update adds a condition of this type."""

@@ -1,4 +1,4 @@
-"""Minimal DER reader and writer for the CSR pieces cryptography will not show us.
+"""Minimal DER reader and writer for the CSR and certificate pieces cryptography will not show us.
 
 Owns TLV framing, OID and string decoding; knows nothing about policy. Readers raise
 `DERError` (a ValueError) on malformed input and nothing else, whatever the bytes.
@@ -227,3 +227,31 @@ def single_extension_request(extension: bytes, *, request_oid: str, ed25519_oid:
     )
     signature = encode_tlv(BIT_STRING, b"\x00")
     return encode_tlv(SEQUENCE, encode_tlv(SEQUENCE, info) + algorithm + signature)
+
+
+# ---- X.509 certificate (RFC 5280 §4.1) framing --------------------------------------------------
+
+CONTEXT_3 = 0xA3
+_TBS_HEAD = 6  # serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateParts:
+    serial: TLV
+    subject: TLV
+    extensions: list[TLV]
+
+
+def read_certificate(data: bytes) -> CertificateParts:
+    """Serial number, subject Name and Extension TLVs of a Certificate spanning all of `data`."""
+    tbs = fields(read_single(data), SEQUENCE, 3)[0]
+    items = children(tbs, SEQUENCE)
+    if items and items[0].tag == CONTEXT_0:
+        items = items[1:]  # [0] EXPLICIT version
+    if len(items) < _TBS_HEAD:
+        raise DERError(f"TBSCertificate has {len(items)} fields; expected at least {_TBS_HEAD}")
+    extensions: list[TLV] = []
+    for item in items[_TBS_HEAD:]:
+        if item.tag == CONTEXT_3:
+            extensions = children(read_single(item.content), SEQUENCE)
+    return CertificateParts(serial=items[0], subject=items[4], extensions=extensions)

@@ -139,8 +139,10 @@ def evaluate_update(  # noqa: PLR0917 - the six facts of an update, all required
     policies: PolicySet,
     options: EngineOptions,
 ) -> Decision:
-    """Transitions for every signer; approval and issuance gates where a policy governs."""
-    policy = policies.select(new.signer_name)
+    """Transitions for every signer; approval and issuance gates where a policy governs. The
+    gates judge the stored spec (`old`): a spec change is itself a transition violation, and
+    must not launder a self-approval or raise an issuance bound."""
+    policy = policies.select(old.signer_name)
     label = policy.name if policy is not None else "unmatched"
     context = UpdateContext(
         sub_resource=sub_resource, old=old, new=new, caller=caller, policy=policy
@@ -159,9 +161,9 @@ def evaluate_update(  # noqa: PLR0917 - the six facts of an update, all required
     issuing = (
         sub_resource == "status" and bool(new.certificate) and new.certificate != old.certificate
     )
-    requester = Requester(new.username, new.groups)
+    requester = Requester(old.username, old.groups)
     recheck = (
-        evaluate_create(new, requester, policies, options)
+        evaluate_create(old, requester, policies, options)
         if rechecking or issuing
         else Decision(verdict=Verdict.ALLOWED, policy=policy.name)
     )
@@ -171,8 +173,8 @@ def evaluate_update(  # noqa: PLR0917 - the six facts of an update, all required
         new=new,
         caller=caller,
         policy=policy,
-        rule=_governing_rule(policy, requester, recheck) if issuing else None,
-        csr=_parse(new)[0] if issuing else None,
+        rule=_permitting_rule(policy, recheck) if issuing else None,
+        csr=_parse(old)[0] if issuing else None,
     )
     violations = [*approval.check(context), *issuance.check(context)]
     if rechecking and recheck.verdict is not Verdict.ALLOWED:
@@ -205,19 +207,12 @@ def _illegal(
     )
 
 
-def _governing_rule(policy: SignerPolicy, requester: Requester, recheck: Decision) -> Rule | None:
-    """The rule that permits the CSR now; failing that, the strictest rule that applies to its
-    requester, so issuance limits hold even for a CSR admitted while the webhook failed open."""
+def _permitting_rule(policy: SignerPolicy, recheck: Decision) -> Rule | None:
+    """The rule that permits the CSR now, if any; without one the issuance check falls back to
+    the strictest limits of the policy (webhook/checks/issuance.py)."""
     if recheck.verdict is Verdict.ALLOWED and recheck.rules:
         return next((r for r in policy.rules if r.name == recheck.rules[0]), None)
-    applicable = [r for r in policy.rules if r.requesters is None or r.requesters.admits(requester)]
-    if not applicable:
-        return None
-    unbounded = float("inf")
-    return min(
-        applicable,
-        key=lambda r: (r.allowed.is_ca, r.constraints.lifetime.max or unbounded),
-    )
+    return None
 
 
 def _rule_violations(context: CreateContext, checks: tuple[RuleCheck, ...]) -> list[Violation]:

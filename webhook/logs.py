@@ -1,5 +1,6 @@
 """One JSON log line per review on stdout (SPEC §5). Never PEM, base64 or key material:
-only names, identities, codes and timings are copied out of the review."""
+only names, identities, codes and timings are copied out of the review, each cut short; the
+request uid (any string a client sends) to MAX_UID characters, and escaped in plain-text lines."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from typing import Any
 
 from webhook.admission import AdmissionRequest
 from webhook.decision import Decision
+from webhook.text import show
 
 decision_log = logging.getLogger("csr_webhook.decisions")
+# A Kubernetes uid is 36 characters; anything much longer is not one.
+MAX_UID = 128
 
 
 def _spec(request: AdmissionRequest) -> dict[str, Any]:
@@ -32,7 +36,7 @@ def decision_record(
     return {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
         "msg": "admission review",
-        "uid": request.uid,
+        "uid": request.uid[:MAX_UID],
         "webhook": webhook,
         "name": request.name[:512],
         "signer": _text(spec.get("signerName")),
@@ -47,6 +51,12 @@ def decision_record(
         "dryRun": request.dry_run,
         "durationMs": round(seconds * 1000, 3),
     }
+
+
+def shown_uid(uid: str) -> str:
+    """The uid for a plain-text log line or message: repr-escaped (no newline or control
+    character can start a forged line) and cut to MAX_UID characters."""
+    return show(uid, MAX_UID)
 
 
 def log_decision(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from webhook.admission import ReviewError
@@ -34,6 +34,8 @@ class CSRObject:
     groups: tuple[str, ...]
     conditions: tuple[Condition, ...]
     certificate: bytes | None  # None when status.certificate is not valid base64
+    # The spec as sent, every key (uid and extra too), for the transition check's comparison.
+    spec: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 def parse_csr_object(obj: dict[str, Any], where: str = "request.object") -> CSRObject:
@@ -67,6 +69,7 @@ def parse_csr_object(obj: dict[str, Any], where: str = "request.object") -> CSRO
         groups=_strings(spec, "groups", f"{where}.spec"),
         conditions=tuple(conditions),
         certificate=_bytes(status, "certificate", f"{where}.status"),
+        spec=spec,
     )
 
 

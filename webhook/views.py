@@ -15,7 +15,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from webhook.admission import ReviewError, build_response, parse_review
 from webhook.decision import Decision
 from webhook.engine import EngineOptions, evaluate
-from webhook.logs import log_decision
+from webhook.logs import log_decision, shown_uid
 from webhook.metrics import ReviewMetrics
 from webhook.reload import PolicyStore
 
@@ -114,9 +114,10 @@ def _review(mutating: bool) -> tuple[Response, int]:
         count(None)
         return _error(400, f"malformed AdmissionReview: {exc}")
     except Exception:
-        log.exception("evaluation failed for review uid=%s", admission.uid)
+        uid = shown_uid(admission.uid)
+        log.exception("evaluation failed for review uid=%s", uid)
         count(None)
-        return _error(500, f"internal error evaluating review {admission.uid}")
+        return _error(500, f"internal error evaluating review uid={uid}")
     count(decision)
     log_decision(admission, decision, webhook=webhook, seconds=time.perf_counter() - started)
     return jsonify(build_response(admission.uid, decision, mutating=mutating)), 200

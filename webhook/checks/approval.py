@@ -1,6 +1,8 @@
 """The approval gate on /approval for signers with a policy (SPEC §3.9): who may add Approved
-or Denied, and no self-approval. The recheck of the CSR itself is run by the engine (it is a
-full CREATE evaluation) and reported as approval.recheck_failed.
+or Denied, and no self-approval by the requester of the stored spec (`oldObject`: a spec
+rewritten in the update is a transition violation and must not launder one). The recheck of
+the CSR itself is run by the engine (a full CREATE evaluation) and reported as
+approval.recheck_failed.
 
 Codes: approval.not_approver, approval.self_approval.
 """
@@ -25,10 +27,10 @@ def check(ctx: UpdateContext) -> Iterator[Violation]:
             yield Violation(
                 code="approval.not_approver",
                 field="status.conditions",
-                message=f"{caller!r} may not add {kind} for signer {ctx.new.signer_name!r}: "
+                message=f"{caller!r} may not add {kind} for signer {ctx.old.signer_name!r}: "
                 f"not an approver of policy {ctx.policy.name!r}",
             )
-        if kind == "Approved" and not approval.self_approval and caller == ctx.new.username:
+        if kind == "Approved" and not approval.self_approval and caller == ctx.old.username:
             yield Violation(
                 code="approval.self_approval",
                 field="status.conditions",

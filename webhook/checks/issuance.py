@@ -1,9 +1,10 @@
 """The issuance gate on /status for signers with a policy (SPEC §3.9): who may write the
-certificate or Failed, and whether the issued leaf is what the CSR asked for and the policy
-allows. cryptography parses certificate extensions lazily: every access is guarded and a
-failure is a violation. Codes: issuance.not_issuer, .public_key_mismatch,
-.subject_not_requested, .san_not_requested, .lifetime_too_long, .ca_not_allowed,
-.usage_not_requested, .untrusted_issuer, .request_unparseable, .certificate_unparseable.
+certificate or Failed, and whether the issued leaf is what the stored CSR asked for and the
+policy allows. Every certificate is read by webhook.certificate.read_certificates, which makes
+all of cryptography's lazy accesses; this module only compares. Codes: issuance.not_issuer,
+.requester_not_permitted, .public_key_mismatch, .subject_not_requested, .san_not_requested,
+.lifetime_too_long, .ca_not_allowed, .usage_not_requested, .untrusted_issuer,
+.request_unparseable, .certificate_unparseable, .extension_unparseable.
 """
 
 from __future__ import annotations
@@ -13,48 +14,26 @@ from collections.abc import Iterator, Sequence
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
 
-from webhook.certificate import CertificateFormatError, parse_certificates
+from webhook.certificate import (
+    CertificateFormatError,
+    CertificateInfo,
+    read_certificates,
+)
 from webhook.context import UpdateContext
 from webhook.decision import Violation
-from webhook.oids import EKU_USAGE_NAMES, KEY_USAGE_BITS, SUBJECT_NAMES, USAGE_SYNONYMS
+from webhook.oids import EKU_USAGE_NAMES, SUBJECT_NAMES, USAGE_SYNONYMS
+from webhook.policy.model import Rule
 from webhook.text import show
 
 _FIELD = "status.certificate"
 # The in-tree signer backdates notBefore by 5 minutes (pkg/controller/certificates/signer).
 BACKDATE_SECONDS = 300
-_LAZY_ERRORS = (ValueError, TypeError, UnsupportedAlgorithm, x509.DuplicateExtension, UserWarning)
+_VERIFY_ERRORS = (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm, UserWarning)
 
 
 def _violation(code: str, message: str) -> Violation:
     return Violation(code=code, field=_FIELD, message=message)
-
-
-def _extension(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> x509.ExtensionType | None:
-    try:
-        return cert.extensions.get_extension_for_class(kind).value
-    except x509.ExtensionNotFound:
-        return None
-
-
-def _leaf_sans(cert: x509.Certificate) -> list[tuple[str, str]]:
-    san = _extension(cert, x509.SubjectAlternativeName)
-    if not isinstance(san, x509.SubjectAlternativeName):
-        return []
-    names: list[tuple[str, str]] = []
-    for name in san:
-        if isinstance(name, x509.DNSName):
-            names.append(("DNS", name.value.lower()))
-        elif isinstance(name, x509.IPAddress):
-            names.append(("IP", str(name.value)))
-        elif isinstance(name, x509.UniformResourceIdentifier):
-            names.append(("URI", name.value))
-        elif isinstance(name, x509.RFC822Name):
-            names.append(("email", name.value))
-        else:
-            names.append((type(name).__name__, str(name.value)))
-    return names
 
 
 def _csr_sans(ctx: UpdateContext) -> set[tuple[str, str]]:
@@ -69,105 +48,116 @@ def _csr_sans(ctx: UpdateContext) -> set[tuple[str, str]]:
     )
 
 
+def _applicable(ctx: UpdateContext) -> list[Rule]:
+    assert ctx.policy is not None
+    requester = ctx.requester
+    return [r for r in ctx.policy.rules if r.requesters is None or r.requesters.admits(requester)]
+
+
+def _rule_bound(ctx: UpdateContext) -> int | None:
+    """The permitting rule's lifetime.max. When no rule permits the CSR (it got in while the
+    webhook was bypassed, or under Warn/Audit), the strictest lifetime.max of the rules that
+    apply to its requester, or of all the policy's rules when none applies."""
+    assert ctx.policy is not None
+    if ctx.rule is not None:
+        return ctx.rule.constraints.lifetime.max
+    rules = _applicable(ctx) or ctx.policy.rules
+    bounds = [r.constraints.lifetime.max for r in rules if r.constraints.lifetime.max is not None]
+    return min(bounds, default=None)
+
+
 def _lifetime_limit(ctx: UpdateContext) -> int | None:
     assert ctx.policy is not None
     limits = []
     policy_max = ctx.policy.issuance.max_lifetime
-    if policy_max is None and ctx.rule is not None:
-        policy_max = ctx.rule.constraints.lifetime.max
+    if policy_max is None:
+        policy_max = _rule_bound(ctx)
     if policy_max is not None:
         limits.append(policy_max)
-    if ctx.new.expiration_seconds is not None:
-        limits.append(ctx.new.expiration_seconds)
+    if ctx.old.expiration_seconds is not None:
+        limits.append(ctx.old.expiration_seconds)
     return min(limits) if limits else None
 
 
-def _leaf(ctx: UpdateContext, cert: x509.Certificate) -> Iterator[Violation]:
+def _may_be_ca(ctx: UpdateContext) -> bool:
+    if ctx.rule is not None:
+        return ctx.rule.allowed.is_ca
+    applicable = _applicable(ctx)
+    return bool(applicable) and all(r.allowed.is_ca for r in applicable)
+
+
+def _leaf(ctx: UpdateContext, leaf: CertificateInfo) -> Iterator[Violation]:
     assert ctx.csr is not None
-    key = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    if key != ctx.csr.public_key_der:
+    if leaf.public_key_der != ctx.csr.public_key_der:
         yield _violation(
             "issuance.public_key_mismatch", "the certificate's public key is not the CSR's"
         )
     requested = {(a.oid, a.value) for a in ctx.csr.subject}
-    for attribute in cert.subject:
-        value = attribute.value if isinstance(attribute.value, str) else repr(attribute.value)
-        if (attribute.oid.dotted_string, value) not in requested:
-            name = SUBJECT_NAMES.get(attribute.oid.dotted_string, attribute.oid.dotted_string)
+    for oid, value in leaf.subject:
+        if value is None or (oid, value) not in requested:
+            name = SUBJECT_NAMES.get(oid, oid)
+            shown = "with a value that is not a string" if value is None else show(value)
             yield _violation(
                 "issuance.subject_not_requested",
-                f"subject {name} {show(value)} is not in the CSR's subject",
+                f"subject {name} {shown} is not in the CSR's subject",
             )
     asked = _csr_sans(ctx)
-    for kind, value in _leaf_sans(cert):
+    for kind, value in leaf.sans:
         if (kind, value) not in asked:
             yield _violation(
                 "issuance.san_not_requested", f"{kind} SAN {show(value)} is not in the CSR"
             )
     limit = _lifetime_limit(ctx)
-    lifetime = (cert.not_valid_after_utc - cert.not_valid_before_utc).total_seconds()
+    lifetime = leaf.lifetime_seconds
     if limit is not None and lifetime > limit + BACKDATE_SECONDS:
         yield _violation(
             "issuance.lifetime_too_long",
             f"the certificate is valid for {int(lifetime)}s; at most {limit}s "
             f"(+{BACKDATE_SECONDS}s backdate) is allowed",
         )
-    yield from _ca_and_usages(ctx, cert)
+    yield from _ca_and_usages(ctx, leaf)
 
 
-def _ca_and_usages(ctx: UpdateContext, cert: x509.Certificate) -> Iterator[Violation]:
-    constraints = _extension(cert, x509.BasicConstraints)
-    key_usage = _extension(cert, x509.KeyUsage)
-    bits: set[str] = set()
-    if isinstance(key_usage, x509.KeyUsage):
-        bits = {name for attribute, name in KEY_USAGE_BITS if getattr(key_usage, attribute)}
-    is_ca = isinstance(constraints, x509.BasicConstraints) and constraints.ca
-    may_be_ca = ctx.rule is not None and ctx.rule.allowed.is_ca
-    if (is_ca or bits & {"cert sign", "crl sign"}) and not may_be_ca:
+def _ca_and_usages(ctx: UpdateContext, leaf: CertificateInfo) -> Iterator[Violation]:
+    bits = leaf.key_usage
+    if (leaf.is_ca or bits & {"cert sign", "crl sign"}) and not _may_be_ca(ctx):
         yield _violation("issuance.ca_not_allowed", "the certificate is a CA; isCA is not allowed")
-    usages = {USAGE_SYNONYMS.get(u, u) for u in ctx.new.usages}
+    usages = {USAGE_SYNONYMS.get(u, u) for u in ctx.old.usages}
     for bit in sorted(bits - usages):
         yield _violation("issuance.usage_not_requested", f"key usage {bit!r} is not in spec.usages")
-    eku = _extension(cert, x509.ExtendedKeyUsage)
-    for oid in eku if isinstance(eku, x509.ExtendedKeyUsage) else ():
-        name = EKU_USAGE_NAMES.get(oid.dotted_string)
+    for oid in leaf.extended_key_usage:
+        name = EKU_USAGE_NAMES.get(oid)
         if name is None or name not in usages:
             yield _violation(
                 "issuance.usage_not_requested",
-                f"extended key usage {name or oid.dotted_string!r} is not in spec.usages",
+                f"extended key usage {name or oid!r} is not in spec.usages",
             )
 
 
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     try:
         cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+    except _VERIFY_ERRORS:
         return False
     return True
 
 
-def _is_ca(cert: x509.Certificate) -> bool:
-    constraints = _extension(cert, x509.BasicConstraints)
-    return isinstance(constraints, x509.BasicConstraints) and constraints.ca
-
-
 def chains_to(
-    leaf: x509.Certificate,
-    intermediates: Sequence[x509.Certificate],
+    leaf: CertificateInfo,
+    intermediates: Sequence[CertificateInfo],
     roots: Sequence[x509.Certificate],
 ) -> bool:
-    """Signature verification up to one of `roots`, through the given intermediates."""
-    current, unused = leaf, list(intermediates)
+    """Signature verification up to one of `roots`, through the given intermediates (CAs
+    only: RFC 5280 §6.1.4 (k))."""
+    current, unused = leaf.certificate, [c for c in intermediates if c.is_ca]
     while True:
         if any(_issued_by(current, root) for root in roots):
             return True
-        parent = next((c for c in unused if _is_ca(c) and _issued_by(current, c)), None)
+        parent = next((c for c in unused if _issued_by(current, c.certificate)), None)
         if parent is None:
             return False
         unused.remove(parent)
-        current = parent
+        current = parent.certificate
 
 
 def check(ctx: UpdateContext) -> Iterator[Violation]:
@@ -181,26 +171,39 @@ def check(ctx: UpdateContext) -> Iterator[Violation]:
         yield _violation(
             "issuance.not_issuer",
             f"{ctx.caller.username!r} may not issue or fail CSRs for signer "
-            f"{ctx.new.signer_name!r}: not an issuer of policy {ctx.policy.name!r}",
+            f"{ctx.old.signer_name!r}: not an issuer of policy {ctx.policy.name!r}",
         )
     if not new_certificate or ctx.new.certificate is None:
         return
+    if not _applicable(ctx):
+        # Fail closed: no rule ever let this requester have a certificate of this signer.
+        yield Violation(
+            code="issuance.requester_not_permitted",
+            field="spec.username",
+            message=f"no rule of policy {ctx.policy.name!r} applies to requester "
+            f"{ctx.old.username!r}; a certificate may not be issued to it",
+        )
     try:
-        chain = parse_certificates(ctx.new.certificate)
+        chain = read_certificates(ctx.new.certificate)
     except CertificateFormatError:
         return  # the transition check reports the format
+    for certificate in chain:
+        if isinstance(certificate, Violation):
+            yield certificate
+        else:
+            yield from certificate.problems
     if ctx.csr is None:
         yield _violation("issuance.request_unparseable", "the CSR's own request does not parse")
         return
-    try:
-        yield from _leaf(ctx, chain[0])
-        if issuance.ca_certificates_der:
-            roots = [x509.load_der_x509_certificate(d) for d in issuance.ca_certificates_der]
-            if not chains_to(chain[0], chain[1:], roots):
-                yield _violation(
-                    "issuance.untrusted_issuer",
-                    "the certificate is not signed by the policy's CA bundle, directly or "
-                    "through the intermediates that follow it",
-                )
-    except _LAZY_ERRORS as exc:
-        yield _violation("issuance.certificate_unparseable", f"cannot read the certificate: {exc}")
+    leaf, rest = chain[0], [c for c in chain[1:] if isinstance(c, CertificateInfo)]
+    if isinstance(leaf, Violation):
+        return
+    yield from _leaf(ctx, leaf)
+    if issuance.ca_certificates_der:
+        roots = [x509.load_der_x509_certificate(d) for d in issuance.ca_certificates_der]
+        if not chains_to(leaf, rest, roots):
+            yield _violation(
+                "issuance.untrusted_issuer",
+                "the certificate is not signed by the policy's CA bundle, directly or "
+                "through the intermediates that follow it",
+            )

@@ -5,18 +5,21 @@ already breaks a rule (ratcheting, reference §1.9) can still get a metadata upd
 transition.condition_status, .condition_duplicate, .approved_and_denied, .condition_removed,
 .condition_modified, .approval_subresource_required, .status_subresource_required,
 .certificate_unapproved, .certificate_modified, .denied_after_issue, .certificate_malformed,
-.main_resource_modified.
+.spec_changed, .main_resource_modified.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 from webhook.certificate import CertificateFormatError, parse_certificates
 from webhook.context import UpdateContext
 from webhook.decision import Violation
 from webhook.resource import Condition, CSRObject
+from webhook.text import show, show_list
 
 _FIELD = "status.conditions"
 TRUE_ONLY = ("Approved", "Denied", "Failed")
@@ -149,37 +152,78 @@ def _certificate(ctx: UpdateContext) -> Iterator[Violation]:
         )
 
 
-def _spec(obj: CSRObject) -> tuple[object, ...]:
-    return (
-        obj.signer_name,
-        obj.request,
-        obj.usages,
-        obj.expiration_seconds,
-        obj.username,
-        obj.groups,
-    )
-
-
 def _status(obj: CSRObject) -> tuple[object, ...]:
     conditions = tuple((c.type, c.status, c.reason, c.message) for c in obj.conditions)
     return (conditions, obj.certificate or b"")
 
 
 def _main_resource(ctx: UpdateContext) -> Iterator[Violation]:
-    # The API server's strategy drops spec and status changes on the main resource
+    # The API server's strategy drops status changes on the main resource
     # (pkg/registry/certificates/certificates/strategy.go); seeing one means another server.
     if ctx.sub_resource:
         return
-    for part, read in (("spec", _spec), ("status", _status)):
-        if read(ctx.old) != read(ctx.new):
-            yield Violation(
-                code="transition.main_resource_modified",
-                field=part,
-                message=f"an update of the main resource may change only metadata, not {part}",
-            )
+    if _status(ctx.old) != _status(ctx.new):
+        yield Violation(
+            code="transition.main_resource_modified",
+            field="status",
+            message="an update of the main resource may change only metadata, not status",
+        )
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """Equality of two decoded JSON values, iteratively (a deeply nested `extra` must not
+    overflow the stack) and by JSON type (true is not 1, 1 is not 1.0)."""
+    pending = [(a, b)]
+    while pending:
+        x, y = pending.pop()
+        if type(x) is not type(y):
+            return False
+        if isinstance(x, dict):
+            if x.keys() != y.keys():
+                return False
+            pending.extend((x[k], y[k]) for k in x)
+        elif isinstance(x, list):
+            if len(x) != len(y):
+                return False
+            pending.extend(zip(x, y, strict=True))
+        elif x != y:
+            return False
+    return True
+
+
+def _render(spec: dict[str, Any], key: str) -> str:
+    if key not in spec:
+        return "absent"
+    value = spec[key]
+    if isinstance(value, str):
+        return show(value, 40)
+    if value is None or isinstance(value, bool | int | float):
+        return json.dumps(value)[:40]
+    return "a list" if isinstance(value, list) else "an object"
+
+
+def _spec_changed(ctx: UpdateContext) -> Iterator[Violation]:
+    """Any spec change, on every endpoint. Every endpoint's PrepareForUpdate restores the stored
+    spec (strategy.go), so a change means the review did not come that way; the gates judge the
+    stored spec, and a rewritten spec.username or spec.expirationSeconds must not pass."""
+    old, new = ctx.old.spec, ctx.new.spec
+    keys = [*old, *(k for k in new if k not in old)]
+    changed = [k for k in keys if k not in old or k not in new or not _same_json(old[k], new[k])]
+    if not changed:
+        return
+    first = changed[0]
+    path = f"spec.{first}" if first.isidentifier() and len(first) <= 64 else f"spec[{show(first)}]"
+    others = f"; also changed: {show_list(changed[1:])}" if len(changed) > 1 else ""
+    yield Violation(
+        code="transition.spec_changed",
+        field=path,
+        message=f"spec may never change in an update: {path} is {_render(new, first)}, "
+        f"stored {_render(old, first)}{others}",
+    )
 
 
 def check(ctx: UpdateContext) -> Iterator[Violation]:
+    yield from _spec_changed(ctx)
     yield from _main_resource(ctx)
     yield from _conditions(ctx)
     yield from _certificate(ctx)
