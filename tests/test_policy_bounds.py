@@ -16,10 +16,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.server import CLI
+from tests.server import CLI, running_server, worker_pids
+from tests.test_metrics import scrape, total
+from tests.test_operations import readyz, wait_for
 from tests.test_policy_loader import policy
 from webhook.policy.model import signer_pattern
 from webhook.policy.ties import MAX_TIE_WORK, PAIR_COST, tie_witness
+from webhook.reload import DirectoryFingerprint, directory_fingerprint
 
 HUGE = 200 * 1024 * 1024
 # Memory a process may gain while refusing a 200 MB file: well under the file's size, far
@@ -102,6 +105,34 @@ def test_check_does_not_hang_on_a_fifo_named_as_ca_bundle(tmp_path: Path) -> Non
     )
     assert done.returncode == 1
     assert f"cannot read '{tmp_path}/ca.pem': it is not a regular file" in done.stdout
+
+
+def peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmHWM for {pid}")
+
+
+@pytest.mark.server
+def test_reloading_server_refuses_a_huge_policy_file_without_reading_it(tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "p.yaml").write_text(policy("p"))
+    with running_server(tmp_path, policies, "--reload-interval", "0.3") as server:
+        processes = [server.process.pid, *worker_pids(server)]
+        before = {pid: peak_rss_kib(pid) for pid in processes}
+        sparse(policies / "huge.yaml")
+        wait_for(
+            lambda: total(scrape(server), "csr_webhook_policy_reloads_total", result="failure") == 1
+        )
+        time.sleep(2.0)  # several more polls of a directory that still holds the file
+        status = readyz(server)
+        growth = {pid: peak_rss_kib(pid) - before[pid] for pid in processes}
+    assert all(grown < GROWTH_KIB for grown in growth.values()), growth
+    assert f"{policies}/huge.yaml:1: cannot read file: it is {HUGE} bytes" in (
+        status["lastReloadError"] or ""
+    )
 
 
 def write_tie_policies(directory: Path, count: int, stars: int) -> None:
@@ -236,3 +267,23 @@ def test_tie_witness_agrees_with_the_product_automaton(first: str, second: str) 
     if witness is not None:
         assert signer_pattern(first).matches(witness)
         assert signer_pattern(second).matches(witness)
+
+
+def test_directory_fingerprint_follows_content_not_timestamps(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(policy("p"))
+    old = time.time() - 3600  # well past the window in which a timestamp is not trusted
+    os.utime(tmp_path / "p.yaml", (old, old))
+    look = DirectoryFingerprint(tmp_path)
+    first = look()
+    assert look() == first
+    os.utime(tmp_path / "p.yaml", (old + 1, old + 1))  # touched, same content: no reload
+    assert look() == first
+    # The same size and modification time, other content: the change time gives it away.
+    (tmp_path / "p.yaml").write_text(policy("q"))
+    os.utime(tmp_path / "p.yaml", (old + 1, old + 1))
+    assert look() != first
+    assert look() == directory_fingerprint(tmp_path)
+    sparse(tmp_path / "huge.yaml")  # over the limit: its metadata stands in for its content
+    with_huge = look()
+    assert with_huge != first
+    assert look() == with_huge
