@@ -7,12 +7,12 @@ from flask import Flask
 from webhook import views
 from webhook.engine import EngineOptions
 from webhook.metrics import ReviewMetrics
-from webhook.reload import PolicyStore
+from webhook.reload import PolicyView
 from webhook.settings import Settings
 
 
 def create_app(
-    settings: Settings, policies: PolicyStore, metrics: ReviewMetrics | None = None
+    settings: Settings, policies: PolicyView, metrics: ReviewMetrics | None = None
 ) -> Flask:
     app = Flask("webhook")
     app.config["MAX_CONTENT_LENGTH"] = views.MAX_BODY_BYTES

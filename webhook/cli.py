@@ -200,7 +200,7 @@ def run_serve(settings: Settings) -> int:
     prepare_multiprocess_metrics()
     from webhook.server import run_server  # noqa: PLC0415 - after the metrics directory is set
 
-    run_server(settings, result.policy_set)
+    run_server(settings, result.policy_set, result.sources)
     return 0
 
 

@@ -99,6 +99,8 @@ class ServerState:
     reloads: dict[str, int] = field(default_factory=lambda: {"success": 0, "failure": 0})
     last_reload_success: float = 0.0
     certificate_not_after: Callable[[], float | None] = lambda: None
+    # (role, pid, hash) of every process serving a policy set: the master's and each worker's
+    policy_sets: Callable[[], list[tuple[str, int, str]]] = lambda: []
     certificate_reloads: dict[str, int] = field(
         default_factory=lambda: {"success": 0, "failure": 0}
     )
@@ -148,6 +150,14 @@ class ServerCollector(Collector):
                 "When a policy set was last loaded successfully",
                 value=state.last_reload_success,
             )
+        sets = GaugeMetricFamily(
+            "csr_webhook_policy_set_info",
+            "The policy set each process serves, by content hash (as /readyz policySetHash)",
+            labels=["role", "pid", "hash"],
+        )
+        for role, pid, digest in state.policy_sets():
+            sets.add_metric([role, str(pid), digest], 1)
+        yield sets
         not_after = state.certificate_not_after()
         if not_after is not None:
             yield GaugeMetricFamily(
@@ -176,3 +186,15 @@ def mark_worker_dead(pid: int) -> None:
     from prometheus_client import multiprocess  # noqa: PLC0415 - multiprocess mode only
 
     multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+class HandoffMetrics:
+    """What a worker counts about the policy sets the master hands it."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self.failures = Counter(
+            "csr_webhook_policy_set_handoff_failures",
+            "Policy sets published by the master that a worker could not take (it keeps the "
+            "set it serves)",
+            registry=registry,
+        )

@@ -1,10 +1,10 @@
 """Run the Flask app under gunicorn: TLS, threaded workers, HTTP/1.1 keep-alive.
 
 Owns gunicorn configuration, hooks and the worker class only. Policies are validated by the
-caller before the master starts, so an invalid set never reaches a worker; each worker then
-polls the policy directory and the certificate files itself, and the master polls them too
-to keep the reload metrics. The multiprocess metrics directory must be set in the environment
-before this module is imported.
+caller before the master starts, so an invalid set never reaches a worker. Only the master
+polls the policy directory; each worker serves the master's last good set (`snapshot`), and
+polls the certificate files itself. The multiprocess metrics directory must be set in the
+environment before this module is imported.
 """
 
 from __future__ import annotations
@@ -26,15 +26,18 @@ from prometheus_client import CollectorRegistry
 
 from webhook.app import create_app
 from webhook.metrics import (
+    HandoffMetrics,
     ReviewMetrics,
     ServerState,
     build_master_registry,
     mark_worker_dead,
     start_metrics_server,
 )
+from webhook.policy.loader import Sources
 from webhook.policy.model import PolicySet
 from webhook.reload import PolicyStore
 from webhook.settings import Settings
+from webhook.snapshot import SnapshotFollower, SnapshotPublisher, create_runtime_directory
 from webhook.tls import ServingContext
 from webhook.views import ARRIVAL_KEY
 
@@ -114,11 +117,23 @@ def _with_arrival(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable
 
 
 class WebhookServer(BaseApplication):  # type: ignore[misc]
-    def __init__(self, settings: Settings, policy_set: PolicySet) -> None:
+    def __init__(self, settings: Settings, policy_set: PolicySet, sources: Sources) -> None:
+        """In the master, before any worker exists: the policy store, which publishes the
+        startup set for the workers at once."""
         assert settings.tls_cert is not None and settings.tls_key is not None
         self.settings = settings
-        self.policy_set = policy_set
         self.state = ServerState(policies=len(policy_set.policies), last_reload_success=time.time())
+        runtime = create_runtime_directory()
+        self.publisher = SnapshotPublisher(runtime)
+        try:
+            self.store = PolicyStore(
+                settings.policies, policy_set, sources=sources, publisher=self.publisher
+            )
+        except OSError as exc:
+            self.publisher.remove()
+            raise SystemExit(
+                f"csr-webhook: cannot hand the policy set to the workers through {runtime}: {exc}"
+            ) from None
         self.serving = ServingContext(
             settings.tls_cert,
             settings.tls_key,
@@ -146,6 +161,7 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
             "proc_name": "csr-webhook",
             "when_ready": self._when_ready,
             "child_exit": self._child_exit,
+            "on_exit": lambda arbiter: self.publisher.remove(),
         }
         # gunicorn >= 24 opens a control socket under $HOME by default: two servers would
         # collide on it, and a read-only root filesystem cannot hold it.
@@ -158,14 +174,18 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
         return self.serving.get()
 
     def _when_ready(self, arbiter: Any) -> None:
-        """In the master: watch policies and certificates for the metrics, serve /metrics."""
-        store = PolicyStore(self.settings.policies, self.policy_set)
+        """In the master: watch policies (for every worker) and certificates, serve /metrics."""
+        store, publisher = self.store, self.publisher
 
         def record(ok: bool, policy_set: PolicySet | None, error: str | None) -> None:
             count = len(policy_set.policies) if policy_set is not None else 0
             self.state.record_reload(ok, count, time.time())
 
         store.watch(self.settings.reload_interval, record)
+        self.state.policy_sets = lambda: [
+            ("master", os.getpid(), store.current.digest),
+            *(("worker", pid, digest) for pid, digest in publisher.served()),
+        ]
         self.serving.listener = lambda ok, error: self.state.record_certificate_reload(ok)
         self.state.certificate_not_after = lambda: self.serving.not_after
         _every(self.settings.reload_interval, self.serving.refresh)
@@ -173,15 +193,27 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
         start_metrics_server(self.settings.metrics_bind, registry)
 
     def _child_exit(self, arbiter: Any, worker: Any) -> None:
+        self.publisher.forget(worker.pid)
         if os.environ.get(MULTIPROCESS_ENV):
             mark_worker_dead(worker.pid)
 
     def load(self) -> Any:
-        """In each worker (after fork): its own policy store, watcher and metrics."""
-        store = PolicyStore(self.settings.policies, self.policy_set)
-        store.watch(self.settings.reload_interval)
+        """In each worker (after fork): the master's set, as inherited and then as published
+        (taken before serving: a worker forked mid-reload starts no older than the master),
+        followed from then on; and its own metrics."""
+        handoff = HandoffMetrics(CollectorRegistry())
+
+        def count(ok: bool, error: str | None) -> None:
+            if not ok:
+                handoff.failures.inc()
+
+        follower = SnapshotFollower(
+            self.publisher.directory, self.store.current, pid=os.getpid(), listener=count
+        )
+        follower.poll()
+        follower.watch(self.settings.reload_interval)
         metrics = ReviewMetrics(CollectorRegistry())
-        app = create_app(self.settings, store, metrics)
+        app = create_app(self.settings, follower, metrics)
         return _with_arrival(app)
 
 
@@ -196,5 +228,5 @@ def _every(interval: float, action: Callable[[], object]) -> threading.Thread:
     return thread
 
 
-def run_server(settings: Settings, policy_set: PolicySet) -> None:
-    WebhookServer(settings, policy_set).run()
+def run_server(settings: Settings, policy_set: PolicySet, sources: Sources) -> None:
+    WebhookServer(settings, policy_set, sources).run()

@@ -17,7 +17,7 @@ from webhook.decision import Decision
 from webhook.engine import EngineOptions, evaluate
 from webhook.logs import log_decision, shown_uid
 from webhook.metrics import ReviewMetrics
-from webhook.reload import PolicyStore
+from webhook.reload import PolicyView
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
 # WSGI environ key: time.monotonic() when the request became ready to serve (set by the
@@ -106,7 +106,7 @@ def _review(mutating: bool) -> tuple[Response, int]:
         count(None)
         return _error(400, f"malformed AdmissionReview: {exc}")
     operation, subresource = admission.operation, admission.sub_resource
-    store: PolicyStore = current_app.extensions["csr_webhook.policies"]
+    store: PolicyView = current_app.extensions["csr_webhook.policies"]
     options: EngineOptions = current_app.extensions["csr_webhook.options"]
     try:
         decision = evaluate(admission, store.current, options, mutating=mutating)
@@ -140,7 +140,7 @@ def healthz() -> tuple[Response, int]:
 
 @blueprint.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    store: PolicyStore = current_app.extensions["csr_webhook.policies"]
+    store: PolicyView = current_app.extensions["csr_webhook.policies"]
     current = store.current
     return jsonify(
         {

@@ -8,7 +8,7 @@ documents at once (duplicate names, selection ties) are the loader's.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from cryptography import x509
@@ -31,7 +31,14 @@ from webhook.policy.model import (
     Subjects,
     ValueRule,
 )
-from webhook.policy.source import Document, PathKey, Problem, format_path
+from webhook.policy.source import (
+    Document,
+    PathKey,
+    Problem,
+    SourceError,
+    format_path,
+    read_bounded,
+)
 
 MIN_LIFETIME = 600
 _DURATION = re.compile(r"(\d+)(d|h|m|s)")
@@ -73,10 +80,16 @@ def parse_duration(value: object) -> int:
 class PolicyBuilder:
     """Builds one SignerPolicy from one validated document, recording semantic problems."""
 
-    def __init__(self, document: Document, problems: list[Problem]) -> None:
+    def __init__(
+        self,
+        document: Document,
+        problems: list[Problem],
+        read_file: Callable[[Path], bytes] = read_bounded,
+    ) -> None:
         self.document = document
         self.problems = problems
         self.policy_name = "?"
+        self.read_file = read_file  # bounded; raises SourceError
 
     def problem(self, path: PathKey, message: str, severity: str = "error") -> None:
         line = self.document.line_of(path)
@@ -354,9 +367,9 @@ class PolicyBuilder:
             if not file.is_absolute():
                 file = Path(self.document.file).parent / file
             try:
-                bundle = file.read_bytes()
-            except OSError as exc:
-                self.problem(where, f"cannot read {str(file)!r}: {exc.strerror or exc}")
+                bundle = self.read_file(file)
+            except SourceError as exc:
+                self.problem(where, f"cannot read {str(file)!r}: {exc}")
         certificates: tuple[bytes, ...] = ()
         if bundle is not None:
             try:

@@ -1,25 +1,56 @@
 """Turn policy files into a PolicySet, reporting every problem in every file at once.
 
-Finds the files, has `build` turn each document into a SignerPolicy, then checks what needs
-all of them: unique policy names and unambiguous signer selection. A set with any problem is
-rejected whole; the caller decides what to do with the last good one.
+Finds the files, reads each once and bounded (`source`), has `build` turn each document into
+a SignerPolicy, then checks what needs all of them: unique policy names and unambiguous
+signer selection (`ties`). A set with any problem is rejected whole; the caller decides what
+to do with the last good one. What a set was built from is kept as `Sources`: building from
+them again reads nothing from the disk and yields the same set with the same digest.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from webhook.policy.build import PolicyBuilder, parse_duration
 from webhook.policy.lint import lint_policy
 from webhook.policy.model import PolicySet, SignerPolicy
-from webhook.policy.source import Document, Problem, read_documents
-from webhook.policy.ties import patterns_overlap
+from webhook.policy.source import Document, Problem, SourceError, parse_source, read_bounded
+from webhook.policy.ties import Claim, GaveUp, find_ties
+from webhook.text import show
 
-__all__ = ["LoadResult", "is_policy_file", "load_policies", "parse_duration", "policy_files"]
+__all__ = [
+    "LoadResult",
+    "Sources",
+    "build_policy_set",
+    "is_policy_file",
+    "load_policies",
+    "parse_duration",
+    "policy_files",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """The bytes a policy set was built from: each policy file in load order, under the name
+    its problems are reported with, and each CA bundle file a policy names, by path."""
+
+    policy_files: tuple[tuple[str, bytes], ...] = ()
+    ca_files: tuple[tuple[str, bytes], ...] = ()
+
+    def digest(self) -> str:
+        """The set's content hash: policy files by base name (the same files mounted elsewhere
+        hash alike) and content, then CA bundle files by path and content; every part is
+        length-prefixed, so no two different inputs share a hash input."""
+        digest = hashlib.sha256()
+        parts = [("policy", Path(name).name, data) for name, data in self.policy_files]
+        parts += [("ca", name, data) for name, data in self.ca_files]
+        for kind, name, data in parts:
+            encoded = name.encode(errors="surrogateescape")
+            digest.update(f"{kind} {len(encoded)} {len(data)}\n".encode() + encoded + data)
+        return digest.hexdigest()
 
 
 @dataclass(slots=True)
@@ -29,6 +60,7 @@ class LoadResult:
     policy_set: PolicySet | None
     problems: list[Problem] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    sources: Sources = field(default_factory=Sources)
 
     @property
     def errors(self) -> list[Problem]:
@@ -59,43 +91,81 @@ def policy_files(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
 def load_policies(paths: Iterable[Path], *, lint: bool = False) -> LoadResult:
     """With `lint`, also report `lint` warnings; warnings never reject the set."""
     files, problems = policy_files(paths)
-    digest = hashlib.sha256()
-    documents: list[Document] = []
+    read: list[tuple[str, bytes]] = []
     for path in files:
-        digest.update(str(path.name).encode() + b"\0")
-        with contextlib.suppress(OSError):
-            digest.update(path.read_bytes()[: 1 << 21])
-        docs, file_problems = read_documents(path)
+        try:
+            read.append((str(path), read_bounded(path)))
+        except SourceError as exc:
+            problems.append(Problem(str(path), 1, "", f"cannot read file: {exc}"))
+    ca_files: dict[str, bytes] = {}
+
+    def read_ca_file(path: Path) -> bytes:
+        key = str(path)
+        if key not in ca_files:
+            ca_files[key] = read_bounded(path)
+        return ca_files[key]
+
+    return _build(read, read_ca_file, ca_files, problems, [str(f) for f in files], lint=lint)
+
+
+def build_policy_set(sources: Sources) -> LoadResult:
+    """The set `sources` were read for, built again from memory alone: a CA bundle file that is
+    not among them is an error, never read from the disk."""
+    available = dict(sources.ca_files)
+    ca_files: dict[str, bytes] = {}
+
+    def read_ca_file(path: Path) -> bytes:
+        key = str(path)
+        if key not in available:
+            raise SourceError("it is not among the files the policy set was built from")
+        ca_files[key] = available[key]
+        return ca_files[key]
+
+    files = list(sources.policy_files)
+    return _build(files, read_ca_file, ca_files, [], [name for name, _ in files], lint=False)
+
+
+def _build(
+    policy_files: list[tuple[str, bytes]],
+    read_ca_file: Callable[[Path], bytes],
+    ca_files: dict[str, bytes],
+    problems: list[Problem],
+    files: list[str],
+    *,
+    lint: bool,
+) -> LoadResult:
+    documents: list[Document] = []
+    for name, data in policy_files:
+        docs, file_problems = parse_source(data, name)
         documents.extend(docs)
         problems.extend(file_problems)
     policies = []
     for document in documents:
-        builder = PolicyBuilder(document, problems)
+        builder = PolicyBuilder(document, problems, read_ca_file)
         policy = builder.build()
         if policy is not None:
             policies.append(policy)
             if lint:
                 problems.extend(lint_policy(policy, document))
-    _check_across(policies, documents, problems)
+    _check_across(policies, problems)
     problems.sort(key=lambda p: (p.file, p.line))
-    result = LoadResult(None, problems, [str(f) for f in files])
+    sources = Sources(tuple(policy_files), tuple(sorted(ca_files.items())))
+    result = LoadResult(None, problems, files, sources)
     if not result.errors:
-        result.policy_set = PolicySet(tuple(policies), digest.hexdigest())
+        result.policy_set = PolicySet(tuple(policies), sources.digest())
     return result
 
 
-def _check_across(
-    policies: list[SignerPolicy], documents: list[Document], problems: list[Problem]
-) -> None:
+def _check_across(policies: list[SignerPolicy], problems: list[Problem]) -> None:
     """Unique policy names and unambiguous signer selection across all files."""
     by_name: dict[str, SignerPolicy] = {}
     for policy in policies:
         if policy.name in by_name:
-            file, _, line = policy.source.rpartition(":")
+            file, line = _where(policy)
             problems.append(
                 Problem(
                     file,
-                    int(line),
+                    line,
                     "metadata.name",
                     f"duplicate policy name {policy.name!r} "
                     f"(also at {by_name[policy.name].source})",
@@ -103,22 +173,33 @@ def _check_across(
             )
         else:
             by_name[policy.name] = policy
-    claims = [(policy, pattern) for policy in policies for pattern in policy.signer_names]
-    for index, (policy, pattern) in enumerate(claims):
-        for other, other_pattern in claims[:index]:
-            if other is policy or pattern.is_literal != other_pattern.is_literal:
-                continue
-            if pattern.literal_chars != other_pattern.literal_chars:
-                continue
-            if patterns_overlap(pattern.text, other_pattern.text):
-                file, _, line = policy.source.rpartition(":")
-                problems.append(
-                    Problem(
-                        file,
-                        int(line),
-                        "spec.signerNames",
-                        f"signer selection tie: {pattern.text!r} of policy {policy.name!r} and "
-                        f"{other_pattern.text!r} of policy {other.name!r} can match the same "
-                        "signer with equal precedence",
-                    )
-                )
+    owners = [(policy, pattern) for policy in policies for pattern in policy.signer_names]
+    claims = [
+        Claim(index, pattern)
+        for index, policy in enumerate(policies)
+        for pattern in policy.signer_names
+    ]
+    for found in find_ties(claims):
+        policy, pattern = owners[found.first]
+        other, other_pattern = owners[found.second]
+        file, line = _where(policy)
+        first = f"{show(pattern.text)} of policy {policy.name!r}"
+        second = f"{show(other_pattern.text)} of policy {other.name!r}"
+        if isinstance(found, GaveUp):
+            message = (
+                f"signer selection tie check gave up after {found.compared} comparisons, "
+                f"undecided: {first} ({policy.source}) and {second} ({other.source}); too "
+                f"many signerNames patterns with {pattern.literal_chars} literal characters, "
+                "make them fewer or more distinct"
+            )
+        else:
+            message = (
+                f"signer selection tie: {first} and {second} can match the same signer with "
+                "equal precedence"
+            )
+        problems.append(Problem(file, line, "spec.signerNames", message))
+
+
+def _where(policy: SignerPolicy) -> tuple[str, int]:
+    file, _, line = policy.source.rpartition(":")
+    return file, int(line)

@@ -1,11 +1,14 @@
 """Read YAML policy files into plain values while remembering the line of every path.
 
-Owns the YAML hazards: duplicate keys, alias bombs, oversized files, non-scalar keys.
+Owns the YAML hazards: duplicate keys, alias bombs, oversized files, non-scalar keys. A file
+is measured before it is read: one over the limit, or not a regular file, is never read.
 Never raises for bad input: every problem becomes a `Problem` with file and line.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +64,34 @@ def format_path(path: PathKey) -> str:
     return out
 
 
+class SourceError(ValueError):
+    """A file that cannot be read, or may not be; the message says why and follows
+    "cannot read <file>: "."""
+
+
+def read_bounded(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of one regular file of at most `limit` bytes, measured before reading (through
+    symlinks): a larger file, a FIFO or a device costs one `fstat`, never a read. Opened
+    non-blocking so that a FIFO cannot hang the caller."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise SourceError(exc.strerror or str(exc)) from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SourceError("it is not a regular file")
+        if info.st_size > limit:
+            raise SourceError(f"it is {info.st_size} bytes, over the limit of {limit} bytes")
+        try:
+            data = handle.read(limit + 1)
+        except OSError as exc:
+            raise SourceError(exc.strerror or str(exc)) from None
+    if len(data) > limit:
+        raise SourceError(f"it grew past the limit of {limit} bytes while being read")
+    return data
+
+
 class _BudgetExceededError(Exception):
     pass
 
@@ -112,12 +143,14 @@ def read_documents(path: Path, display: str | None = None) -> tuple[list[Documen
     """Parse every YAML document of one file; problems name the file and line."""
     name = display or str(path)
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        return [], [Problem(name, 1, "", f"cannot read file: {exc.strerror or exc}")]
-    if len(data) > MAX_FILE_BYTES:
-        return [], [Problem(name, 1, "", f"file is larger than {MAX_FILE_BYTES} bytes")]
+        data = read_bounded(path)
+    except SourceError as exc:
+        return [], [Problem(name, 1, "", f"cannot read file: {exc}")]
+    return parse_source(data, name)
+
+
+def parse_source(data: bytes, name: str) -> tuple[list[Document], list[Problem]]:
+    """Every YAML document of a file's bytes, already read."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -1,56 +1,121 @@
-"""Decide whether two signerNames patterns can match a common signer name.
+"""Find signer selection ties: two `signerNames` entries of different policies, with equal
+precedence, that can match one signer name.
 
-Used at load time to reject selection ties. Explores the product of the two patterns'
-automata (`*` = one or more characters, never `/`); signer patterns are short, so the subset
-states stay few.
+A signer `*` is one or more characters other than `/`, so two patterns share a name only
+segment by segment, and two segments that both hold a `*` share one exactly when their ends
+agree: each pair is decided in time linear in its length (`tie_witness`), never by building
+automata. The pairs grow with the square of the entries sharing a precedence, so the search
+has a work budget; past it, it stops and names the pair it stopped at (`GaveUp`).
 """
 
 from __future__ import annotations
 
-_FRESH = "\x00"  # stands for every character neither pattern names
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from webhook.matching import Pattern
+
+# Work is counted in pattern characters, plus PAIR_COST per pair for the fixed cost of a
+# comparison: the budget is under two seconds even for the densest patterns, and room for
+# about 450 entries of one precedence (short names). A real set has tens.
+MAX_TIE_WORK = 10_000_000
+PAIR_COST = 40
+_FILL = "x"  # any character but "/" satisfies a `*`
 
 
-def _tokens(pattern: str) -> list[str]:
-    out: list[str] = []
-    for char in pattern:
-        out.extend(["ANY", "ANYSTAR"] if char == "*" else [char])
-    return out
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One `signerNames` entry; entries of the same `owner` (policy) never tie."""
+
+    owner: int
+    pattern: Pattern
 
 
-def _closure(tokens: list[str], state: int) -> set[int]:
-    states = {state}
-    while state < len(tokens) and tokens[state] == "ANYSTAR":
-        state += 1
-        states.add(state)
-    return states
+@dataclass(frozen=True, slots=True)
+class Tie:
+    """claims[first] and claims[second] both match `witness` with equal precedence."""
+
+    first: int
+    second: int
+    witness: str
 
 
-def _step(tokens: list[str], states: set[int], char: str) -> set[int]:
-    out: set[int] = set()
-    for state in states:
-        if state >= len(tokens):
-            continue
-        token = tokens[state]
-        if token == "ANYSTAR" and char != "/":
-            out |= _closure(tokens, state)
-        elif (token == "ANY" and char != "/") or token == char:
-            out |= _closure(tokens, state + 1)
-    return out
+@dataclass(frozen=True, slots=True)
+class GaveUp:
+    """The budget ran out before claims[first] and claims[second] were compared."""
+
+    first: int
+    second: int
+    compared: int
 
 
-def patterns_overlap(first: str, second: str) -> bool:
-    a, b = _tokens(first), _tokens(second)
-    alphabet = ({c for c in a + b if len(c) == 1}) | {_FRESH, "/"}
-    start = (frozenset(_closure(a, 0)), frozenset(_closure(b, 0)))
-    seen = {start}
-    frontier = [start]
-    while frontier:
-        left, right = frontier.pop()
-        if len(a) in left and len(b) in right:
-            return True
-        for char in alphabet:
-            pair = (frozenset(_step(a, set(left), char)), frozenset(_step(b, set(right), char)))
-            if pair[0] and pair[1] and pair not in seen:
-                seen.add(pair)
-                frontier.append(pair)
-    return False
+def tie_witness(first: Pattern, second: Pattern) -> str | None:
+    """A signer name both patterns match, or None when there is none."""
+    left, right = first.text.split("/"), second.text.split("/")
+    if len(left) != len(right):
+        return None
+    parts = []
+    for a, b in zip(left, right, strict=True):
+        part = _segment_witness(a.split("*"), b.split("*"))
+        if part is None:
+            return None
+        parts.append(part)
+    witness = "/".join(parts)
+    # The construction is complete (a name exists whenever it finds one); the real matcher
+    # makes it sound, and decides a literal segment against a pattern segment.
+    return witness if first.matches(witness) and second.matches(witness) else None
+
+
+def _segment_witness(a: list[str], b: list[str]) -> str | None:
+    """A candidate for one segment, given its chunks between `*`s."""
+    if len(a) == 1 or len(b) == 1:
+        literal = a[0] if len(a) == 1 else b[0]
+        return literal if len(a) > 1 or len(b) > 1 or a[0] == b[0] else None
+    head = _longer_if_compatible(a[0], b[0], str.startswith)
+    tail = _longer_if_compatible(a[-1], b[-1], str.endswith)
+    if head is None or tail is None:
+        return None
+    # head * a1 * ... * a(k-1) * b1 * ... * b(l-1) * tail, each `*` filled with one character:
+    # a's last `*` spans b's middle, b's first `*` spans a's middle.
+    middle = "".join(chunk + _FILL for chunk in a[1:-1] + b[1:-1])
+    return head + _FILL + middle + tail
+
+
+def _longer_if_compatible(x: str, y: str, extends: Callable[[str, str], bool]) -> str | None:
+    longer, shorter = (x, y) if len(x) >= len(y) else (y, x)
+    return longer if extends(longer, shorter) else None
+
+
+def find_ties(claims: Sequence[Claim], budget: int = MAX_TIE_WORK) -> Iterator[Tie | GaveUp]:
+    """Every tie between claims of different owners, each later claim against earlier ones;
+    ends with a GaveUp when the budget runs out first."""
+    exact: dict[str, list[int]] = {}  # the first claim of each text, and of a second owner
+    groups: dict[tuple[int, int], list[int]] = {}
+    for index, claim in enumerate(claims):
+        pattern = claim.pattern
+        if pattern.is_literal:
+            earlier = exact.setdefault(pattern.text, [])
+            rival = next((i for i in earlier if claims[i].owner != claim.owner), None)
+            if rival is not None:
+                yield Tie(index, rival, pattern.text)
+            if len(earlier) < 2 and all(claims[i].owner != claim.owner for i in earlier):
+                earlier.append(index)
+        else:
+            key = (pattern.literal_chars, pattern.text.count("/"))
+            groups.setdefault(key, []).append(index)
+    work = compared = 0
+    for members in groups.values():
+        for position, index in enumerate(members):
+            claim = claims[index]
+            for other_index in members[:position]:
+                other = claims[other_index]
+                if other.owner == claim.owner:
+                    continue
+                work += PAIR_COST + len(claim.pattern.text) + len(other.pattern.text)
+                if work > budget:
+                    yield GaveUp(index, other_index, compared)
+                    return
+                compared += 1
+                witness = tie_witness(claim.pattern, other.pattern)
+                if witness is not None:
+                    yield Tie(index, other_index, witness)
