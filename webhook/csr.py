@@ -84,6 +84,7 @@ class ExtensionInfo:
     oid: str
     critical: bool
     name: str
+    value: bytes = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -348,13 +349,13 @@ def _extensions(
     for index, raw in enumerate(raws):
         path = f"extensions[{index}]"
         try:
-            oid, critical = der.read_extension_header(raw)
+            oid, critical, value = der.read_extension(raw)
         except der.DERError as exc:
             message = f"extension {index} is malformed: {exc}"
             problems.append(_problem("csr.extension_unparseable", path, message))
             continue
         name = EXTENSION_NAMES.get(oid, "unknown")
-        yield ExtensionInfo(oid=oid, critical=critical, name=name)
+        yield ExtensionInfo(oid=oid, critical=critical, name=name, value=value)
         try:
             try:
                 extension = bulk.get(oid) or _parse_extension(raw.raw)

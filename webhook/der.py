@@ -197,9 +197,15 @@ def read_attribute(tlv: TLV) -> tuple[str, list[TLV]]:
 
 def read_extension_header(tlv: TLV) -> tuple[str, bool]:
     """(extnID, critical) of an Extension; any non-zero BOOLEAN counts as critical."""
+    oid, critical, _value = read_extension(tlv)
+    return oid, critical
+
+
+def read_extension(tlv: TLV) -> tuple[str, bool, bytes]:
+    """(extnID, critical, extnValue content) of an Extension."""
     parts = fields(tlv, SEQUENCE, range(2, 4))
     critical = len(parts) == 3 and parts[1].tag == BOOLEAN and parts[1].content != b"\x00"
-    return decode_oid(parts[0]), critical
+    return decode_oid(parts[0]), critical, parts[-1].content
 
 
 def without_general_names(extension: TLV, tags: Collection[int]) -> tuple[bytes, list[int]]:
