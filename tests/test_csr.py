@@ -337,14 +337,65 @@ def test_reads_multi_valued_rdns_in_order() -> None:
     [
         (der.PRINTABLE_STRING, b"p", "p"),
         (der.IA5_STRING, b"i", "i"),
-        (der.T61_STRING, b"\xe9", "é"),
+        (der.NUMERIC_STRING, b"12 3", "12 3"),
         (der.BMP_STRING, "ü".encode("utf-16-be"), "ü"),
-        (der.UNIVERSAL_STRING, "ü".encode("utf-32-be"), "ü"),
     ],
 )
-def test_decodes_every_string_type(tag: int, content: bytes, value: str) -> None:
+def test_decodes_every_string_type_go_reads(tag: int, content: bytes, value: str) -> None:
     csr = parse_raw(raw_csr(subject=raw_name([(NameOID.ORGANIZATION_NAME, tag, content)])))
     assert csr.subject_values("organization") == (value,)
+    assert codes(csr) == []
+
+
+@pytest.mark.parametrize(
+    ("tag", "content", "type_name"),
+    [
+        (der.VISIBLE_STRING, b"system:node:n1", "VisibleString"),
+        (der.UNIVERSAL_STRING, "ü".encode("utf-32-be"), "UniversalString"),
+        (der.T61_STRING, b"caf\xe9", "TeletexString"),
+        (0x19, b"g", "GraphicString"),
+        (0x1B, b"g", "GeneralString"),
+        (0x15, b"v", "VideotexString"),
+    ],
+)
+def test_denies_string_types_go_does_not_read_as_we_do(
+    tag: int, content: bytes, type_name: str
+) -> None:
+    subject = raw_name(
+        [(NameOID.COMMON_NAME, tag, content)],
+        [(NameOID.ORGANIZATION_NAME, der.UTF8_STRING, b"o")],
+    )
+    csr = parse_raw(raw_csr(subject=subject))
+    # Left out, as Go leaves it out: a `required` commonName is then missing here too.
+    assert csr.subject_values("commonName") == ()
+    assert csr.subject_values("organization") == ("o",)
+    [problem] = csr.problems
+    assert (problem.code, problem.field) == (
+        "csr.subject_string_type",
+        "spec.request.subject.commonName",
+    )
+    assert type_name in problem.message
+    assert "use UTF8String or PrintableString" in problem.message
+    assert codes(csr) == ["csr.subject_string_type"]
+
+
+@pytest.mark.parametrize(
+    ("tag", "content", "says"),
+    [
+        (der.NUMERIC_STRING, b"12a", "byte 0x61 is outside the NumericString alphabet"),
+        (der.IA5_STRING, b"a\x80", "byte 0x80 is outside the IA5String alphabet"),
+        (der.BMP_STRING, b"\x00a\x00\x00", "NUL terminator"),
+        (der.BMP_STRING, b"\xd8\x3d\xde\x00", "U+D83D is not a BMP character"),
+        (der.BMP_STRING, b"\xff\xfe", "U+FFFE is not a BMP character"),
+        (der.BMP_STRING, b"\xfd\xd0", "U+FDD0 is not a BMP character"),
+    ],
+)
+def test_reads_string_values_with_gos_rules(tag: int, content: bytes, says: str) -> None:
+    csr = parse_raw(raw_csr(subject=raw_name([(NameOID.COMMON_NAME, tag, content)])))
+    assert csr.subject_values("commonName") == ()
+    [problem] = csr.problems
+    assert problem.code == "csr.subject_value_undecodable"
+    assert says in problem.message
 
 
 def test_reads_subjects_cryptography_would_warn_about_or_refuse() -> None:

@@ -205,6 +205,28 @@ def invalid_utf8_subject() -> bytes:
     return _pem(raw_csr(subject=subject))
 
 
+def _string_typed(common_name: tuple[int, bytes]) -> bytes:
+    """A kubelet client CSR (ECDSA P-256, O=system:nodes) whose commonName has the given
+    (string tag, content)."""
+    subject = raw_name(
+        [(NameOID.COMMON_NAME, *common_name)],
+        [(NameOID.ORGANIZATION_NAME, der.UTF8_STRING, b"system:nodes")],
+    )
+    return _pem(raw_csr(subject=subject))
+
+
+def visible_string_common_name() -> bytes:
+    return _string_typed((der.VISIBLE_STRING, b"system:node:worker-1"))
+
+
+def universal_string_common_name() -> bytes:
+    return _string_typed((der.UNIVERSAL_STRING, "system:node:worker-1".encode("utf-32-be")))
+
+
+def teletex_string_common_name() -> bytes:
+    return _string_typed((der.T61_STRING, b"system:node:worker-1"))
+
+
 # ---- attributes and extensions -----------------------------------------------------------------
 
 
@@ -309,6 +331,9 @@ HANDMADE: dict[str, Callable[[], bytes]] = {
     "multi-valued-rdn.pem": multi_valued_rdn,
     "integer-subject-value.pem": integer_subject_value,
     "invalid-utf8-subject.pem": invalid_utf8_subject,
+    "visible-string-common-name.pem": visible_string_common_name,
+    "universal-string-common-name.pem": universal_string_common_name,
+    "teletex-string-common-name.pem": teletex_string_common_name,
     "challenge-password.pem": challenge_password,
     "extension-request-twice.pem": extension_request_twice,
     "ms-extension-request.pem": ms_extension_request,
