@@ -823,3 +823,15 @@ def test_refuses_a_malformed_block_beside_the_request() -> None:
         parse_csr(broken + pem)
     assert refused.value.code == "csr.pem_multiple"
     assert "malformed PEM block" in refused.value.message
+
+
+def test_rejects_rsa_key_without_null_parameters() -> None:
+    # Go's x509.ParseCertificateRequest refuses it ("RSA key missing NULL parameters").
+    _algorithm, bits = der.children(der.read_single(spki_of("rsa-2048")))
+    spki = seq(seq(oid("1.2.840.113549.1.1.1")), bits.raw)
+    subject = raw_name([(NameOID.COMMON_NAME, der.UTF8_STRING, b"no-null")])
+    info = seq(der.encode_tlv(der.INTEGER, b"\x00"), subject, spki, b"\xa0\x00")
+    with pytest.raises(CSRError) as caught:
+        parse_csr(to_pem(sign_info(info, key="rsa-2048")))
+    assert caught.value.code == "csr.public_key_unsupported"
+    assert "RSA key parameters are absent; they must be NULL" in caught.value.message

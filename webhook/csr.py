@@ -46,6 +46,7 @@ FIELD = "spec.request"
 EXTENSION_REQUEST_OID = "1.2.840.113549.1.9.14"
 MS_EXTENSION_REQUEST_OID = "1.3.6.1.4.1.311.2.1.14"
 
+_NULL = b"\x05\x00"
 _GENERAL_NAME_KINDS = {0xA3: "x400Address", 0xA5: "ediPartyName"}
 # What cryptography raises while lazily decoding parts of a CSR. UserWarning too: it warns on
 # some names (a directoryName CN over 64 characters), and under -W error that warning is raised.
@@ -165,6 +166,21 @@ def _key_info(key: object) -> PublicKeyInfo:
     if isinstance(key, dsa.DSAPublicKey):
         return PublicKeyInfo(type="dsa", bits=key.key_size)
     return PublicKeyInfo(type="other")
+
+
+def _check_key_parameters(body: bytes, key: object) -> None:
+    """An RSA key must carry NULL parameters (RFC 3279 §2.3.1): cryptography reads one without
+    them, but Go's crypto/x509, which the API server parses requests with, refuses it."""
+    if not isinstance(key, rsa.RSAPublicKey):
+        return
+    try:
+        _oid, parameters = der.read_key_algorithm(body)
+    except der.DERError as exc:
+        raise CSRError("csr.der_invalid", f"the public key is malformed: {exc}") from exc
+    if parameters != _NULL:
+        found = "absent" if parameters is None else f"0x{parameters.hex()}"
+        message = f"RSA key parameters are {found}; they must be NULL (RFC 3279 §2.3.1)"
+        raise CSRError("csr.public_key_unsupported", message)
 
 
 def _verify(csr: x509.CertificateSigningRequest, key: object) -> None:
@@ -406,6 +422,7 @@ def parse_csr(request_pem: bytes) -> ParsedCSR:
         )
     except (UnsupportedAlgorithm, ValueError) as exc:
         raise CSRError("csr.public_key_unsupported", f"unsupported public key: {exc}") from exc
+    _check_key_parameters(body, key)
     _verify(csr, key)
     signature_algorithm, signature_hash = _signature_names(csr)
 

@@ -226,6 +226,14 @@ def read_request(data: bytes) -> tuple[TLV, list[TLV]]:
     return subject, children(attributes, CONTEXT_0)
 
 
+def read_key_algorithm(data: bytes) -> tuple[str, bytes | None]:
+    """(algorithm OID, DER of its parameters or None) of a CertificationRequest's public key."""
+    info = fields(read_single(data), SEQUENCE, 3)[0]
+    spki = fields(info, SEQUENCE, 4)[2]
+    algorithm = fields(fields(spki, SEQUENCE, 2)[0], SEQUENCE, range(1, 3))
+    return decode_oid(algorithm[0]), algorithm[1].raw if len(algorithm) == 2 else None
+
+
 def name_attributes(name: TLV) -> Iterator[tuple[int, str, TLV]]:
     """(RDN index, attribute OID, value TLV) for every attribute of every RDN, in order."""
     for rdn_index, rdn in enumerate(children(name, SEQUENCE)):

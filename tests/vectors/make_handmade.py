@@ -28,6 +28,7 @@ from tests.builders import (
     raw_extension,
     raw_name,
     seq,
+    sign_info,
     spki_of,
     to_pem,
     utf8_name,
@@ -142,6 +143,14 @@ def x25519_key() -> bytes:
     info = _info(_cn("x25519-key"), spki)
     ed25519 = seq(oid("1.3.101.112"))
     return _pem(seq(info, ed25519, der.encode_tlv(der.BIT_STRING, b"\x00" + bytes(64))))
+
+
+def rsa_key_without_null_parameters() -> bytes:
+    # cryptography reads an rsaEncryption key with no parameters; Go's crypto/x509 does not.
+    _algorithm, bits = der.children(der.read_single(spki_of("rsa-2048")))
+    spki = seq(seq(oid("1.2.840.113549.1.1.1")), bits.raw)
+    info = _info(_cn("rsa-key-without-null-parameters"), spki)
+    return _pem(sign_info(info, key="rsa-2048"))
 
 
 def dsa_key() -> bytes:
@@ -324,6 +333,7 @@ HANDMADE: dict[str, Callable[[], bytes]] = {
     "unknown-public-key-algorithm.pem": unknown_public_key_algorithm,
     "x25519-key.pem": x25519_key,
     "dsa-key.pem": dsa_key,
+    "rsa-key-without-null-parameters.pem": rsa_key_without_null_parameters,
     "rsa-exponent-3.pem": rsa_exponent_3,
     "ecdsa-secp256k1-key.pem": ecdsa_secp256k1_key,
     "nul-in-common-name.pem": nul_in_common_name,
