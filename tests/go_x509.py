@@ -114,7 +114,7 @@ def webhook_view(csr: ParsedCSR) -> dict[str, Any]:
         "dns_names": list(csr.dns_names),
         "email_addresses": list(csr.email_addresses),
         "ip_addresses": [ipaddress.ip_address(ip).packed.hex() for ip in csr.ip_addresses],
-        "uris": list(csr.uris),
+        "uris": [_lower_scheme(uri) for uri in csr.uris],
         "extensions": [
             {"oid": e.oid, "critical": e.critical, "value": e.value.hex()} for e in csr.extensions
         ],
@@ -123,3 +123,10 @@ def webhook_view(csr: ParsedCSR) -> dict[str, Any]:
             (csr.signature_algorithm, csr.signature_hash), ""
         ),
     }
+
+
+def _lower_scheme(uri: str) -> str:
+    """The URI as it is judged: URI patterns compare the scheme case-insensitively (it is
+    lowercased before matching), as Go's net/url lowercases it when it parses the SAN."""
+    scheme, sep, rest = uri.partition(":")
+    return scheme.lower() + sep + rest if sep else uri

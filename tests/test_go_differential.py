@@ -14,6 +14,7 @@ Needs Go (marker `go`, run by `make e2e`); without it these tests fail, they do 
 from __future__ import annotations
 
 import base64
+import random
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,17 +24,19 @@ from typing import Any
 
 import cryptography_vectors
 import pytest
+from cryptography.x509.oid import ExtensionOID, NameOID
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tests import go_x509
-from tests.builders import build_csr, sign_info, to_pem
+from tests.builders import build_csr, raw_csr, raw_extension, seq, sign_info, to_pem, utf8_name
 from tests.conftest import MakeApp, permissive_policy
 from tests.reviews import create_review
 from tests.test_fuzz import byte_damage, damaged_csr
 from tests.test_vectors import HANDMADE_DIR, load_suites, request_bytes
 from webhook import der
+from webhook.checks import structure
 from webhook.csr import parse_csr
 from webhook.policy.schema import KNOWN_USAGES
 
@@ -262,6 +265,65 @@ def corpus(tmp_path: Path) -> tuple[Sample, ...]:
     return tuple(unique.values())
 
 
+# SAN values, part by part: for URIs, what Go's net/url parses and writes back another way
+# (escapes, case, empty parts, host characters), and values of every SAN kind with bytes Go
+# refuses.
+# The first half of each tuple is well formed, and is drawn more often.
+URI_SCHEMES = ("https", "HTTPS", "spiffe", "Spiffe", "urn", "mailto", "a+b.c-d", "1x", "")
+URI_AUTHORITIES = (
+    "//a.example.com", "//A.Example.COM", "//user@a.example.com", "//u:p@a.example.com",
+    "//a.example.com:8443", "//a_b.example.com", "//a~b.example.com", "//@a.example.com",
+    "//u$&+,;=@a.example.com", "//a-b.example.com", "", "//a.example.com:0",
+    "//", "//u%41@a.example.com", "//u!@a.example.com", "//u:p:q@a.example.com",
+    "//a.example.com:", "//a.example.com:x", "//[::1]", "//[::1]:443", "//ex%41mple.com",
+    "//ex%C3%A9.com", "//a..b", "//a.example.com.", "//a@b@c.example.com", "//a!b.example.com",
+    "//a$b.example.com", "//a b.example.com", "//a\\b.example.com", "//é.example.com", "///",
+    "//:80", "//a.example.com:8443:1",
+)  # fmt: skip
+URI_PATHS = (
+    "", "/", "/p", "/a/b", "/%41", "/%2F", "/%2f", "/!$&'()*+,;=:@", "//x", "/./a/../b",
+    "/~user", "/a-b_c.d", "/%C3%A9", "/a:b", "p", "a:b",
+    "/%zz", "/%4", "/a b", "/a\\b", "/[x]", "/é", "/a%", "/a|b", "/a^b", "/a{b}", '/a"b',
+    "/a<b>", "/a`b", "*", ":", "/a#", "/a\x7f",
+)  # fmt: skip
+URI_QUERIES = (
+    None, "", "q=1", "a=%41", "?x", "a/b?c", "a'b", "a=b&c=d;e",
+    "a b", "a=|", "%zz", "é", "a^b", "a[b]", "a%", '"',
+)  # fmt: skip
+URI_FRAGMENTS = (
+    None, "f", "%41", "f/g?h", "!()*", "a'b", "a=b&c", "%C3%A9",
+    "", "a b", "#", "%zz", "[x]", "é", "a^b", "a%", "a|b",
+)  # fmt: skip
+EMAILS = (
+    "a@example.com", "é@example.com", "a@exämple.com", "a b@example.com", "a@b@example.com",
+    "\"a\"@example.com", "a@[10.0.0.1]", "a@example.com.", "@example.com", "a@",
+)  # fmt: skip
+DNS_NAMES = ("a.example.com", "A.Example.COM", "a_b.example.com", "bücher.example.com")
+
+
+def _uris(count: int) -> list[str]:
+    rng = random.Random(11)  # fixed: the same corpus on every run
+    parts = (URI_SCHEMES, URI_AUTHORITIES, URI_PATHS, URI_QUERIES, URI_FRAGMENTS)
+    uris = set()
+    while len(uris) < count:
+        scheme, authority, path, query, fragment = (
+            rng.choice(p[: len(p) // 2] if rng.random() < 0.8 else p) for p in parts
+        )
+        uri = f"{scheme}:" if scheme else ""
+        uri += authority + path
+        uri += "" if query is None else f"?{query}"
+        uri += "" if fragment is None else f"#{fragment}"
+        uris.add(uri)
+    return sorted(uris)
+
+
+def _san_csr(tag: int, value: str) -> bytes:
+    san = raw_extension(
+        ExtensionOID.SUBJECT_ALTERNATIVE_NAME, seq(der.encode_tlv(tag, value.encode()))
+    )
+    return to_pem(raw_csr(subject=utf8_name((NameOID.COMMON_NAME, "san")), extensions=[san]))
+
+
 # ---- the test ------------------------------------------------------------------------------
 
 
@@ -327,3 +389,32 @@ def test_webhook_judges_what_go_reads(
         assert counts[f"{source}:total"] >= 20, (source, counts)
         assert counts[f"{source}:allowed"] >= 1, (source, counts)
     assert counts["go_rejects:True"] >= 500, counts
+
+
+def test_san_values_pass_the_structural_checks_only_as_go_reads_them(go_binary: Path) -> None:
+    """Whatever the policy: a SAN value the structural checks accept is one Go reads, and a
+    URI one Go's signer writes back as it is (net/url lowercases the scheme, and URI patterns
+    compare it case-insensitively too)."""
+    values = [(0x86, uri) for uri in _uris(3000)]
+    values += [(0x81, email) for email in EMAILS] + [(0x82, name) for name in DNS_NAMES]
+    requests = [_san_csr(tag, value) for tag, value in values]
+    views = go_x509.go_views(go_binary, requests)
+    accepted, mismatches = Counter[str](), []
+    for (tag, value), request, go in zip(values, requests, views, strict=True):
+        if list(structure.check(parse_csr(request))):
+            continue
+        accepted[f"0x{tag:02x}"] += 1
+        ours = go_x509.webhook_view(parse_csr(request))
+        if rejected := go_x509.go_rejects(go):
+            mismatches.append((value, "Go rejects it", rejected))
+        elif ours["uris"] != go["uris"]:
+            mismatches.append((value, "Go issues", go["uris"]))
+        elif (ours["dns_names"], ours["email_addresses"]) != (
+            go["dns_names"],
+            go["email_addresses"],
+        ):
+            mismatches.append((value, "Go reads", go["dns_names"], go["email_addresses"]))
+    print(dict(accepted))
+    assert not mismatches, "\n".join(map(str, mismatches[:40]))
+    assert accepted["0x86"] >= 300, accepted
+    assert accepted["0x81"] >= 1, accepted

@@ -314,6 +314,11 @@ def wildcard_request() -> bytes:
     return _dns_csr("wildcard-request", b"*.example.com")
 
 
+def non_ascii_email() -> bytes:
+    email = der.encode_tlv(0x81, "ops-é@mail.example.com".encode())
+    return _pem(raw_csr(subject=_cn("non-ascii-email"), extensions=[_san(email)]))
+
+
 def ipv4_mapped_ipv6() -> bytes:
     packed = ipaddress.IPv6Address("::ffff:10.1.2.3").packed
     return _pem(raw_csr(subject=_cn("ipv4-mapped-ipv6"), extensions=[_san(_ip(packed))]))
@@ -357,6 +362,7 @@ HANDMADE: dict[str, Callable[[], bytes]] = {
     "punycode-invalid.pem": punycode_invalid,
     "wildcard-request.pem": wildcard_request,
     "ipv4-mapped-ipv6.pem": ipv4_mapped_ipv6,
+    "non-ascii-email.pem": non_ascii_email,
 }
 
 
