@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, x25519
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, x25519
 from cryptography.x509.oid import AttributeOID, ExtendedKeyUsageOID, ExtensionOID, NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -835,3 +835,39 @@ def test_rejects_rsa_key_without_null_parameters() -> None:
         parse_csr(to_pem(sign_info(info, key="rsa-2048")))
     assert caught.value.code == "csr.public_key_unsupported"
     assert "RSA key parameters are absent; they must be NULL" in caught.value.message
+
+
+def _pss_csr(hash_alg: hashes.HashAlgorithm, mgf: hashes.HashAlgorithm, salt: int) -> bytes:
+    key = private_key("rsa-2048")
+    assert isinstance(key, rsa.RSAPrivateKey)
+    pss = padding.PSS(mgf=padding.MGF1(mgf), salt_length=salt)
+    builder = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pss")])
+    )
+    return builder.sign(key, hash_alg, rsa_padding=pss).public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.mark.parametrize(
+    ("hash_alg", "salt"), [(hashes.SHA256(), 32), (hashes.SHA384(), 48), (hashes.SHA512(), 64)]
+)
+def test_reads_rsa_pss_as_go_verifies_it(hash_alg: hashes.HashAlgorithm, salt: int) -> None:
+    csr = parse_csr(_pss_csr(hash_alg, hash_alg, salt))
+    assert (csr.signature_algorithm, csr.signature_hash) == ("rsassaPss", hash_alg.name)
+
+
+@pytest.mark.parametrize(
+    ("hash_alg", "mgf", "salt", "says"),
+    [
+        (hashes.SHA256(), hashes.SHA256(), 20, "hash SHA-256, MGF1 with SHA-256, salt 20"),
+        (hashes.SHA256(), hashes.SHA512(), 32, "hash SHA-256, MGF1 with SHA-512, salt 32"),
+        (hashes.SHA512(), hashes.SHA512(), 32, "hash SHA-512, MGF1 with SHA-512, salt 32"),
+    ],
+)
+def test_rejects_rsa_pss_parameters_go_cannot_verify(
+    hash_alg: hashes.HashAlgorithm, mgf: hashes.HashAlgorithm, salt: int, says: str
+) -> None:
+    # Go's x509 maps these to UnknownSignatureAlgorithm; CheckSignature then fails.
+    with pytest.raises(CSRError) as caught:
+        parse_csr(_pss_csr(hash_alg, mgf, salt))
+    assert caught.value.code == "csr.signature_unsupported"
+    assert f"RSASSA-PSS with {says}, trailer 1" in caught.value.message

@@ -24,13 +24,26 @@ from typing import Any
 
 import cryptography_vectors
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tests import go_x509
-from tests.builders import build_csr, raw_csr, raw_extension, seq, sign_info, to_pem, utf8_name
+from tests.builders import (
+    build_csr,
+    oid,
+    private_key,
+    raw_csr,
+    raw_extension,
+    seq,
+    sign_info,
+    to_pem,
+    utf8_name,
+)
 from tests.conftest import MakeApp, permissive_policy
 from tests.reviews import create_review
 from tests.test_fuzz import byte_damage, damaged_csr
@@ -248,9 +261,60 @@ def resigned_mutant(draw: st.DrawFn) -> bytes:
     return to_pem(sign_info(_encode(tree), key=kind, hash_name="sha256"))
 
 
+def _with_signature_algorithm(pem: bytes, algorithm: bytes) -> bytes:
+    """The same CSR with another signatureAlgorithm field (the signature covers only the
+    CertificationRequestInfo, so it still verifies where the algorithm still fits)."""
+    info, _algorithm, signature = der.children(der.read_single(base64_body(pem)))
+    return to_pem(seq(info.raw, algorithm, signature.raw))
+
+
+def _crafted() -> Iterator[Sample]:
+    """Keys, hashes and signature encodings, each one the way Go does or does not read it."""
+    hash_names = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384(), "sha512": hashes.SHA512()}
+    for kind in ("rsa-2048", "rsa-3072", "ecdsa-p256", "ecdsa-p384", "ecdsa-p521"):
+        for name, algorithm in hash_names.items():
+            yield Sample(
+                "crafted",
+                f"{kind}-{name}",
+                build_csr(key=kind, common_name=kind, hash_alg=algorithm),
+            )
+    yield Sample("crafted", "ed448", build_csr(key="ed448", common_name="ed448"))
+    key = private_key("rsa-2048")
+    assert isinstance(key, rsa.RSAPrivateKey)
+    for name, algorithm in hash_names.items():
+        other = hashes.SHA512() if name != "sha512" else hashes.SHA256()
+        for mgf_name, mgf in (("same", algorithm), ("other", other)):
+            for salt in (20, algorithm.digest_size, padding.PSS.MAX_LENGTH):
+                pss = padding.PSS(mgf=padding.MGF1(mgf), salt_length=salt)
+                csr = (
+                    x509.CertificateSigningRequestBuilder()
+                    .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pss")]))
+                    .sign(key, algorithm, rsa_padding=pss)
+                )
+                pem = csr.public_bytes(serialization.Encoding.PEM)
+                yield Sample("crafted", f"pss-{name}-mgf-{mgf_name}-salt-{salt}", pem)
+    null = der.encode_tlv(0x05, b"")
+    for kind, algorithm_oid in (
+        ("ed25519", "1.3.101.112"),
+        ("ecdsa-p256", "1.2.840.10045.4.3.2"),
+        ("rsa-2048", "1.2.840.113549.1.1.11"),
+    ):
+        pem = build_csr(key=kind, common_name=f"{kind}-params")
+        yield Sample(
+            "crafted",
+            f"{kind}-with-null",
+            _with_signature_algorithm(pem, seq(oid(algorithm_oid), null)),
+        )
+        yield Sample(
+            "crafted",
+            f"{kind}-without-params",
+            _with_signature_algorithm(pem, seq(oid(algorithm_oid))),
+        )
+
+
 @cache
 def corpus(tmp_path: Path) -> tuple[Sample, ...]:
-    samples = [*_vector_requests(tmp_path), *_cryptography_vectors()]
+    samples = [*_vector_requests(tmp_path), *_cryptography_vectors(), *_crafted()]
     samples += [
         Sample("fuzz", f"damaged-{i}", pem)
         for i, pem in enumerate(_collect(damaged_csr(), FUZZ_MUTANTS))
@@ -385,7 +449,7 @@ def test_webhook_judges_what_go_reads(
     assert not mismatches, "\n".join(map(str, mismatches[:40]))
     # Not vacuous: every source is there and a meaningful number was compared.
     assert counts["compared"] >= 300, counts
-    for source in ("vectors", "handmade", "cryptography-vectors", "fuzz", "resigned"):
+    for source in ("vectors", "handmade", "cryptography-vectors", "crafted", "fuzz", "resigned"):
         assert counts[f"{source}:total"] >= 20, (source, counts)
         assert counts[f"{source}:allowed"] >= 1, (source, counts)
     assert counts["go_rejects:True"] >= 500, counts

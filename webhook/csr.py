@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, p
 from cryptography.x509.oid import (
     ExtensionOID,
     PublicKeyAlgorithmOID,
+    SignatureAlgorithmOID,
 )
 
 from webhook import der
@@ -47,6 +48,20 @@ EXTENSION_REQUEST_OID = "1.2.840.113549.1.9.14"
 MS_EXTENSION_REQUEST_OID = "1.3.6.1.4.1.311.2.1.14"
 
 _NULL = b"\x05\x00"
+# cryptography.x509.oid names neither hash algorithms nor MGF1 (RFC 4055 §2.1, §6).
+_MGF1 = "1.2.840.113549.1.1.8"
+_PSS_HASH_NAMES = {
+    "1.3.14.3.2.26": "SHA-1",
+    "2.16.840.1.101.3.4.2.4": "SHA-224",
+    "2.16.840.1.101.3.4.2.1": "SHA-256",
+    "2.16.840.1.101.3.4.2.2": "SHA-384",
+    "2.16.840.1.101.3.4.2.3": "SHA-512",
+}
+_PSS_HASH_SIZES = {
+    "2.16.840.1.101.3.4.2.1": 32,
+    "2.16.840.1.101.3.4.2.2": 48,
+    "2.16.840.1.101.3.4.2.3": 64,
+}
 _GENERAL_NAME_KINDS = {0xA3: "x400Address", 0xA5: "ediPartyName"}
 # What cryptography raises while lazily decoding parts of a CSR. UserWarning too: it warns on
 # some names (a directoryName CN over 64 characters), and under -W error that warning is raised.
@@ -181,6 +196,29 @@ def _check_key_parameters(body: bytes, key: object) -> None:
         found = "absent" if parameters is None else f"0x{parameters.hex()}"
         message = f"RSA key parameters are {found}; they must be NULL (RFC 3279 §2.3.1)"
         raise CSRError("csr.public_key_unsupported", message)
+
+
+def _check_pss_parameters(body: bytes) -> None:
+    """RSASSA-PSS as Go's crypto/x509 verifies it (x509.go getSignatureAlgorithmFromAI): SHA-256,
+    -384 or -512, MGF1 with the same hash, a salt as long as the hash, the default trailer.
+    The API server refuses any other PSS signature as one it cannot verify."""
+    try:
+        algorithm, parameters = der.read_signature_algorithm(body)
+        if algorithm != SignatureAlgorithmOID.RSASSA_PSS.dotted_string:
+            return
+        hash_oid, mgf_oid, mgf_hash_oid, salt, trailer = der.read_pss_parameters(parameters or b"")
+    except der.DERError as exc:
+        raise CSRError("csr.signature_unsupported", f"bad RSASSA-PSS parameters: {exc}") from exc
+    size = _PSS_HASH_SIZES.get(hash_oid)
+    if size is None or (mgf_oid, mgf_hash_oid, salt, trailer) != (_MGF1, hash_oid, size, 1):
+        hash_name = _PSS_HASH_NAMES.get(hash_oid, hash_oid)
+        mgf_hash = _PSS_HASH_NAMES.get(mgf_hash_oid, mgf_hash_oid)
+        found = f"hash {hash_name}, MGF1 with {mgf_hash}, salt {salt}, trailer {trailer}"
+        raise CSRError(
+            "csr.signature_unsupported",
+            f"RSASSA-PSS with {found}: Go's crypto/x509 verifies only SHA-256/384/512 with "
+            "MGF1 of the same hash and a salt as long as the hash",
+        )
 
 
 def _verify(csr: x509.CertificateSigningRequest, key: object) -> None:
@@ -424,6 +462,7 @@ def parse_csr(request_pem: bytes) -> ParsedCSR:
         raise CSRError("csr.public_key_unsupported", f"unsupported public key: {exc}") from exc
     _check_key_parameters(body, key)
     _verify(csr, key)
+    _check_pss_parameters(body)
     signature_algorithm, signature_hash = _signature_names(csr)
 
     problems: list[Violation] = []

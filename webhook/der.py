@@ -234,6 +234,33 @@ def read_key_algorithm(data: bytes) -> tuple[str, bytes | None]:
     return decode_oid(algorithm[0]), algorithm[1].raw if len(algorithm) == 2 else None
 
 
+def read_signature_algorithm(data: bytes) -> tuple[str, bytes | None]:
+    """(algorithm OID, DER of its parameters or None) of a CertificationRequest's signature."""
+    algorithm = fields(fields(read_single(data), SEQUENCE, 3)[1], SEQUENCE, range(1, 3))
+    return decode_oid(algorithm[0]), algorithm[1].raw if len(algorithm) == 2 else None
+
+
+def read_pss_parameters(params: bytes) -> tuple[str, str, str, int, int]:
+    """(hash OID, mask generation OID, its hash OID, salt length, trailer field) of
+    RSASSA-PSS-params (RFC 4055 §3.1), with the DEFAULTs (SHA-1, MGF1-SHA-1, 20, 1) filled in."""
+    sha1, mgf1 = "1.3.14.3.2.26", "1.2.840.113549.1.1.8"
+    hash_oid, mgf_oid, mgf_hash_oid, salt, trailer = sha1, mgf1, sha1, 20, 1
+    for part in children(read_single(params), SEQUENCE):
+        (inner,) = children(part)
+        if part.tag == 0xA0:
+            hash_oid = decode_oid(fields(inner, SEQUENCE, range(1, 3))[0])
+        elif part.tag == 0xA1:
+            mgf = fields(inner, SEQUENCE, 2)
+            mgf_oid = decode_oid(mgf[0])
+            mgf_hash_oid = decode_oid(fields(mgf[1], SEQUENCE, range(1, 3))[0])
+        elif part.tag in (0xA2, 0xA3) and inner.tag == INTEGER and len(inner.content) <= 4:
+            number = int.from_bytes(inner.content, "big", signed=True)
+            salt, trailer = (number, trailer) if part.tag == 0xA2 else (salt, number)
+        else:
+            raise DERError(f"unexpected field 0x{part.tag:02x} in RSASSA-PSS parameters")
+    return hash_oid, mgf_oid, mgf_hash_oid, salt, trailer
+
+
 def name_attributes(name: TLV) -> Iterator[tuple[int, str, TLV]]:
     """(RDN index, attribute OID, value TLV) for every attribute of every RDN, in order."""
     for rdn_index, rdn in enumerate(children(name, SEQUENCE)):
