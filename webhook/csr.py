@@ -22,10 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, p
 from cryptography.x509.oid import (
     ExtensionOID,
     PublicKeyAlgorithmOID,
-    SignatureAlgorithmOID,
 )
 
-from webhook import der
+from webhook import algorithms, der
 from webhook.decision import Violation
 from webhook.oids import (
     CURVE_NAMES,
@@ -47,21 +46,6 @@ FIELD = "spec.request"
 EXTENSION_REQUEST_OID = "1.2.840.113549.1.9.14"
 MS_EXTENSION_REQUEST_OID = "1.3.6.1.4.1.311.2.1.14"
 
-_NULL = b"\x05\x00"
-# cryptography.x509.oid names neither hash algorithms nor MGF1 (RFC 4055 §2.1, §6).
-_MGF1 = "1.2.840.113549.1.1.8"
-_PSS_HASH_NAMES = {
-    "1.3.14.3.2.26": "SHA-1",
-    "2.16.840.1.101.3.4.2.4": "SHA-224",
-    "2.16.840.1.101.3.4.2.1": "SHA-256",
-    "2.16.840.1.101.3.4.2.2": "SHA-384",
-    "2.16.840.1.101.3.4.2.3": "SHA-512",
-}
-_PSS_HASH_SIZES = {
-    "2.16.840.1.101.3.4.2.1": 32,
-    "2.16.840.1.101.3.4.2.2": 48,
-    "2.16.840.1.101.3.4.2.3": 64,
-}
 _GENERAL_NAME_KINDS = {0xA3: "x400Address", 0xA5: "ediPartyName"}
 # What cryptography raises while lazily decoding parts of a CSR. UserWarning too: it warns on
 # some names (a directoryName CN over 64 characters), and under -W error that warning is raised.
@@ -183,42 +167,19 @@ def _key_info(key: object) -> PublicKeyInfo:
     return PublicKeyInfo(type="other")
 
 
-def _check_key_parameters(body: bytes, key: object) -> None:
-    """An RSA key must carry NULL parameters (RFC 3279 §2.3.1): cryptography reads one without
-    them, but Go's crypto/x509, which the API server parses requests with, refuses it."""
-    if not isinstance(key, rsa.RSAPublicKey):
-        return
+def _check_algorithm_parameters(body: bytes, key: object) -> None:
+    """The key and signature AlgorithmIdentifiers as Go's crypto/x509 reads them, or CSRError:
+    the API server refuses a request Go cannot read or verify."""
     try:
-        _oid, parameters = der.read_key_algorithm(body)
+        key_problem = algorithms.key_parameters_problem(body, isinstance(key, rsa.RSAPublicKey))
+        signature_problem = algorithms.signature_parameters_problem(body)
     except der.DERError as exc:
-        raise CSRError("csr.der_invalid", f"the public key is malformed: {exc}") from exc
-    if parameters != _NULL:
-        found = "absent" if parameters is None else f"0x{parameters.hex()}"
-        message = f"RSA key parameters are {found}; they must be NULL (RFC 3279 §2.3.1)"
-        raise CSRError("csr.public_key_unsupported", message)
-
-
-def _check_pss_parameters(body: bytes) -> None:
-    """RSASSA-PSS as Go's crypto/x509 verifies it (x509.go getSignatureAlgorithmFromAI): SHA-256,
-    -384 or -512, MGF1 with the same hash, a salt as long as the hash, the default trailer.
-    The API server refuses any other PSS signature as one it cannot verify."""
-    try:
-        algorithm, parameters = der.read_signature_algorithm(body)
-        if algorithm != SignatureAlgorithmOID.RSASSA_PSS.dotted_string:
-            return
-        hash_oid, mgf_oid, mgf_hash_oid, salt, trailer = der.read_pss_parameters(parameters or b"")
-    except der.DERError as exc:
-        raise CSRError("csr.signature_unsupported", f"bad RSASSA-PSS parameters: {exc}") from exc
-    size = _PSS_HASH_SIZES.get(hash_oid)
-    if size is None or (mgf_oid, mgf_hash_oid, salt, trailer) != (_MGF1, hash_oid, size, 1):
-        hash_name = _PSS_HASH_NAMES.get(hash_oid, hash_oid)
-        mgf_hash = _PSS_HASH_NAMES.get(mgf_hash_oid, mgf_hash_oid)
-        found = f"hash {hash_name}, MGF1 with {mgf_hash}, salt {salt}, trailer {trailer}"
-        raise CSRError(
-            "csr.signature_unsupported",
-            f"RSASSA-PSS with {found}: Go's crypto/x509 verifies only SHA-256/384/512 with "
-            "MGF1 of the same hash and a salt as long as the hash",
-        )
+        message = f"a malformed key or signature algorithm: {exc}"
+        raise CSRError("csr.der_invalid", message) from exc
+    if key_problem:
+        raise CSRError("csr.public_key_unsupported", key_problem)
+    if signature_problem:
+        raise CSRError("csr.signature_unsupported", signature_problem)
 
 
 def _verify(csr: x509.CertificateSigningRequest, key: object) -> None:
@@ -460,9 +421,8 @@ def parse_csr(request_pem: bytes) -> ParsedCSR:
         )
     except (UnsupportedAlgorithm, ValueError) as exc:
         raise CSRError("csr.public_key_unsupported", f"unsupported public key: {exc}") from exc
-    _check_key_parameters(body, key)
     _verify(csr, key)
-    _check_pss_parameters(body)
+    _check_algorithm_parameters(body, key)
     signature_algorithm, signature_hash = _signature_names(csr)
 
     problems: list[Violation] = []
