@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test check-format lint types contracts pytest format clean manifests-policies
+.PHONY: run test e2e check-format lint types contracts pytest format clean manifests-policies
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ test: $(VENV)/.installed-dev
 	$(BIN)/csr-webhook check policies
 	$(BIN)/csr-webhook test policies
 	$(BIN)/pytest
+
+# The Go tier, kept out of `make test` (which needs no Go): tests marked `go`, such as the
+# differential test against Go's crypto/x509 (tests/test_go_differential.py). It needs `go` on
+# PATH and fails, rather than skips, without it. The Go program is built into pytest's tmp dir.
+e2e: $(VENV)/.installed-dev
+	$(BIN)/pytest -m go
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format webhook tests

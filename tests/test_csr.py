@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, x25519
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, x25519
 from cryptography.x509.oid import AttributeOID, ExtendedKeyUsageOID, ExtensionOID, NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -337,14 +337,65 @@ def test_reads_multi_valued_rdns_in_order() -> None:
     [
         (der.PRINTABLE_STRING, b"p", "p"),
         (der.IA5_STRING, b"i", "i"),
-        (der.T61_STRING, b"\xe9", "é"),
+        (der.NUMERIC_STRING, b"12 3", "12 3"),
         (der.BMP_STRING, "ü".encode("utf-16-be"), "ü"),
-        (der.UNIVERSAL_STRING, "ü".encode("utf-32-be"), "ü"),
     ],
 )
-def test_decodes_every_string_type(tag: int, content: bytes, value: str) -> None:
+def test_decodes_every_string_type_go_reads(tag: int, content: bytes, value: str) -> None:
     csr = parse_raw(raw_csr(subject=raw_name([(NameOID.ORGANIZATION_NAME, tag, content)])))
     assert csr.subject_values("organization") == (value,)
+    assert codes(csr) == []
+
+
+@pytest.mark.parametrize(
+    ("tag", "content", "type_name"),
+    [
+        (der.VISIBLE_STRING, b"system:node:n1", "VisibleString"),
+        (der.UNIVERSAL_STRING, "ü".encode("utf-32-be"), "UniversalString"),
+        (der.T61_STRING, b"caf\xe9", "TeletexString"),
+        (0x19, b"g", "GraphicString"),
+        (0x1B, b"g", "GeneralString"),
+        (0x15, b"v", "VideotexString"),
+    ],
+)
+def test_denies_string_types_go_does_not_read_as_we_do(
+    tag: int, content: bytes, type_name: str
+) -> None:
+    subject = raw_name(
+        [(NameOID.COMMON_NAME, tag, content)],
+        [(NameOID.ORGANIZATION_NAME, der.UTF8_STRING, b"o")],
+    )
+    csr = parse_raw(raw_csr(subject=subject))
+    # Left out, as Go leaves it out: a `required` commonName is then missing here too.
+    assert csr.subject_values("commonName") == ()
+    assert csr.subject_values("organization") == ("o",)
+    [problem] = csr.problems
+    assert (problem.code, problem.field) == (
+        "csr.subject_string_type",
+        "spec.request.subject.commonName",
+    )
+    assert type_name in problem.message
+    assert "use UTF8String or PrintableString" in problem.message
+    assert codes(csr) == ["csr.subject_string_type"]
+
+
+@pytest.mark.parametrize(
+    ("tag", "content", "says"),
+    [
+        (der.NUMERIC_STRING, b"12a", "byte 0x61 is outside the NumericString alphabet"),
+        (der.IA5_STRING, b"a\x80", "byte 0x80 is outside the IA5String alphabet"),
+        (der.BMP_STRING, b"\x00a\x00\x00", "NUL terminator"),
+        (der.BMP_STRING, b"\xd8\x3d\xde\x00", "U+D83D is not a BMP character"),
+        (der.BMP_STRING, b"\xff\xfe", "U+FFFE is not a BMP character"),
+        (der.BMP_STRING, b"\xfd\xd0", "U+FDD0 is not a BMP character"),
+    ],
+)
+def test_reads_string_values_with_gos_rules(tag: int, content: bytes, says: str) -> None:
+    csr = parse_raw(raw_csr(subject=raw_name([(NameOID.COMMON_NAME, tag, content)])))
+    assert csr.subject_values("commonName") == ()
+    [problem] = csr.problems
+    assert problem.code == "csr.subject_value_undecodable"
+    assert says in problem.message
 
 
 def test_reads_subjects_cryptography_would_warn_about_or_refuse() -> None:
@@ -772,3 +823,51 @@ def test_refuses_a_malformed_block_beside_the_request() -> None:
         parse_csr(broken + pem)
     assert refused.value.code == "csr.pem_multiple"
     assert "malformed PEM block" in refused.value.message
+
+
+def test_rejects_rsa_key_without_null_parameters() -> None:
+    # Go's x509.ParseCertificateRequest refuses it ("RSA key missing NULL parameters").
+    _algorithm, bits = der.children(der.read_single(spki_of("rsa-2048")))
+    spki = seq(seq(oid("1.2.840.113549.1.1.1")), bits.raw)
+    subject = raw_name([(NameOID.COMMON_NAME, der.UTF8_STRING, b"no-null")])
+    info = seq(der.encode_tlv(der.INTEGER, b"\x00"), subject, spki, b"\xa0\x00")
+    with pytest.raises(CSRError) as caught:
+        parse_csr(to_pem(sign_info(info, key="rsa-2048")))
+    assert caught.value.code == "csr.public_key_unsupported"
+    assert "RSA key parameters are absent; they must be NULL" in caught.value.message
+
+
+def _pss_csr(hash_alg: hashes.HashAlgorithm, mgf: hashes.HashAlgorithm, salt: int) -> bytes:
+    key = private_key("rsa-2048")
+    assert isinstance(key, rsa.RSAPrivateKey)
+    pss = padding.PSS(mgf=padding.MGF1(mgf), salt_length=salt)
+    builder = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pss")])
+    )
+    return builder.sign(key, hash_alg, rsa_padding=pss).public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.mark.parametrize(
+    ("hash_alg", "salt"), [(hashes.SHA256(), 32), (hashes.SHA384(), 48), (hashes.SHA512(), 64)]
+)
+def test_reads_rsa_pss_as_go_verifies_it(hash_alg: hashes.HashAlgorithm, salt: int) -> None:
+    csr = parse_csr(_pss_csr(hash_alg, hash_alg, salt))
+    assert (csr.signature_algorithm, csr.signature_hash) == ("rsassaPss", hash_alg.name)
+
+
+@pytest.mark.parametrize(
+    ("hash_alg", "mgf", "salt", "says"),
+    [
+        (hashes.SHA256(), hashes.SHA256(), 20, "hash SHA-256, MGF1 with SHA-256, salt 20"),
+        (hashes.SHA256(), hashes.SHA512(), 32, "hash SHA-256, MGF1 with SHA-512, salt 32"),
+        (hashes.SHA512(), hashes.SHA512(), 32, "hash SHA-512, MGF1 with SHA-512, salt 32"),
+    ],
+)
+def test_rejects_rsa_pss_parameters_go_cannot_verify(
+    hash_alg: hashes.HashAlgorithm, mgf: hashes.HashAlgorithm, salt: int, says: str
+) -> None:
+    # Go's x509 maps these to UnknownSignatureAlgorithm; CheckSignature then fails.
+    with pytest.raises(CSRError) as caught:
+        parse_csr(_pss_csr(hash_alg, mgf, salt))
+    assert caught.value.code == "csr.signature_unsupported"
+    assert f"RSASSA-PSS with {says}, trailer 1" in caught.value.message

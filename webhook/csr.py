@@ -5,8 +5,8 @@ Fatal `CSRError` codes (field `spec.request`):
   csr.too_large, csr.pem_missing, csr.pem_multiple, csr.pem_type, csr.pem_headers,
   csr.der_invalid, csr.public_key_unsupported, csr.signature_unsupported, csr.signature_invalid
 Non-fatal `ParsedCSR.problems` codes:
-  csr.subject_value_not_string, csr.subject_value_undecodable, csr.attribute_invalid,
-  csr.extension_unparseable
+  csr.subject_value_not_string, csr.subject_string_type, csr.subject_value_undecodable,
+  csr.attribute_invalid, csr.extension_unparseable
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from cryptography.x509.oid import (
     PublicKeyAlgorithmOID,
 )
 
-from webhook import der
+from webhook import algorithms, der
 from webhook.decision import Violation
 from webhook.oids import (
     CURVE_NAMES,
@@ -35,6 +35,7 @@ from webhook.oids import (
     SUBJECT_NAMES,
 )
 from webhook.pem import decode_pem_blocks
+from webhook.text import show
 
 MAX_REQUEST_BYTES = 64 * 1024
 PEM_TYPE = "CERTIFICATE REQUEST"
@@ -84,6 +85,7 @@ class ExtensionInfo:
     oid: str
     critical: bool
     name: str
+    value: bytes = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -165,6 +167,21 @@ def _key_info(key: object) -> PublicKeyInfo:
     return PublicKeyInfo(type="other")
 
 
+def _check_algorithm_parameters(body: bytes, key: object) -> None:
+    """The key and signature AlgorithmIdentifiers as Go's crypto/x509 reads them, or CSRError:
+    the API server refuses a request Go cannot read or verify."""
+    try:
+        key_problem = algorithms.key_parameters_problem(body, isinstance(key, rsa.RSAPublicKey))
+        signature_problem = algorithms.signature_parameters_problem(body)
+    except der.DERError as exc:
+        message = f"a malformed key or signature algorithm: {exc}"
+        raise CSRError("csr.der_invalid", message) from exc
+    if key_problem:
+        raise CSRError("csr.public_key_unsupported", key_problem)
+    if signature_problem:
+        raise CSRError("csr.signature_unsupported", signature_problem)
+
+
 def _verify(csr: x509.CertificateSigningRequest, key: object) -> None:
     """Proof of possession, or CSRError."""
     try:
@@ -205,15 +222,33 @@ def _problem(code: str, path: str, message: str) -> Violation:
 def _subject(name: der.TLV, problems: list[Violation]) -> tuple[SubjectAttribute, ...]:
     """All attributes of all RDNs in order. Read from DER rather than `csr.subject`:
     cryptography warns while parsing (a CN over 64 characters, a country code not two long) and
-    rejects a repeated attribute in one RDN, and we must report those, not trip over them."""
+    rejects a repeated attribute in one RDN, and we must report those, not trip over them.
+    A value is kept only when Go's crypto/x509, which the API server and the signer use, reads
+    the same text from it (der.GO_READ_STRING_TYPES); any other is a problem and left out."""
     result = []
     for rdn_index, oid, value_tlv in der.name_attributes(name):
         key = SUBJECT_NAMES.get(oid)
         where = f"subject attribute {key or oid} (RDN {rdn_index})"
+        type_name = der.STRING_TYPE_NAMES.get(value_tlv.tag)
+        if type_name is not None and value_tlv.tag not in der.GO_READ_STRING_TYPES:
+            code = "csr.subject_string_type"
+            reason = (
+                "Go releases read differently (raw bytes or Latin-1)"
+                if value_tlv.tag == der.T61_STRING
+                else "Go's crypto/x509 (the API server's and the signer's parser) skips, "
+                "so the certificate would be issued without it"
+            )
+            message = (
+                f"{where} {show(der.decode_any_string(value_tlv))} is a {type_name}, which "
+                f"{reason}; use UTF8String or PrintableString"
+            )
+            problems.append(_problem(code, f"subject.{key or oid}", message))
+            continue
         try:
             value = der.decode_string(value_tlv)
         except der.DERError as exc:
-            code, message = "csr.subject_value_undecodable", f"{where} is not valid: {exc}"
+            code = "csr.subject_value_undecodable"
+            message = f"{where} is not a valid {type_name}: {exc}"
         else:
             if value is not None:
                 result.append(SubjectAttribute(oid=oid, name=key, value=value, rdn_index=rdn_index))
@@ -348,13 +383,13 @@ def _extensions(
     for index, raw in enumerate(raws):
         path = f"extensions[{index}]"
         try:
-            oid, critical = der.read_extension_header(raw)
+            oid, critical, value = der.read_extension(raw)
         except der.DERError as exc:
             message = f"extension {index} is malformed: {exc}"
             problems.append(_problem("csr.extension_unparseable", path, message))
             continue
         name = EXTENSION_NAMES.get(oid, "unknown")
-        yield ExtensionInfo(oid=oid, critical=critical, name=name)
+        yield ExtensionInfo(oid=oid, critical=critical, name=name, value=value)
         try:
             try:
                 extension = bulk.get(oid) or _parse_extension(raw.raw)
@@ -387,6 +422,7 @@ def parse_csr(request_pem: bytes) -> ParsedCSR:
     except (UnsupportedAlgorithm, ValueError) as exc:
         raise CSRError("csr.public_key_unsupported", f"unsupported public key: {exc}") from exc
     _verify(csr, key)
+    _check_algorithm_parameters(body, key)
     signature_algorithm, signature_hash = _signature_names(csr)
 
     problems: list[Violation] = []

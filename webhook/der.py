@@ -6,7 +6,6 @@ Owns TLV framing, OID and string decoding; knows nothing about policy. Readers r
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
@@ -27,17 +26,33 @@ SEQUENCE = 0x30
 SET = 0x31
 CONTEXT_0 = 0xA0
 
-# Codec per string tag; Go's x509 treats T61String as Latin-1 as well.
-_STRING_CODECS = {
-    UTF8_STRING: "utf-8",
-    NUMERIC_STRING: "ascii",
-    PRINTABLE_STRING: "ascii",
-    T61_STRING: "latin-1",
-    IA5_STRING: "ascii",
-    VISIBLE_STRING: "ascii",
-    UNIVERSAL_STRING: "utf-32-be",
-    BMP_STRING: "utf-16-be",
+# The ASN.1 string types a name value can carry, by tag.
+STRING_TYPE_NAMES = {
+    UTF8_STRING: "UTF8String",
+    NUMERIC_STRING: "NumericString",
+    PRINTABLE_STRING: "PrintableString",
+    T61_STRING: "TeletexString",
+    0x15: "VideotexString",
+    IA5_STRING: "IA5String",
+    0x19: "GraphicString",
+    VISIBLE_STRING: "VisibleString",
+    0x1B: "GeneralString",
+    UNIVERSAL_STRING: "UniversalString",
+    BMP_STRING: "BMPString",
 }
+# The string types Go's crypto/x509 reads as text, with the text it reads (encoding/asn1,
+# which x509.ParseCertificateRequest reads the subject with). Go leaves a VisibleString,
+# UniversalString or any other type out of pkix.Name (the attribute vanishes: a commonName so
+# encoded is issued as no commonName at all), and TeletexString has no single reading: Go
+# releases differ (raw bytes, later Latin-1), as other parsers do.
+GO_READ_STRING_TYPES = frozenset(
+    {UTF8_STRING, NUMERIC_STRING, PRINTABLE_STRING, IA5_STRING, BMP_STRING}
+)
+# encoding/asn1's PrintableString alphabet: X.680's, plus '*' and '&' ("existing practice").
+_PRINTABLE = frozenset(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?*&"
+)
+_NUMERIC = frozenset(b"0123456789 ")
 
 # Anything longer than this cannot fit in a 64 KiB request; also stops huge-length games.
 _MAX_LENGTH_OCTETS = 4
@@ -136,14 +151,44 @@ def decode_oid(tlv: TLV) -> str:
 
 
 def decode_string(tlv: TLV) -> str | None:
-    """Text of an ASN.1 string type; None when the tag is not a string type."""
-    codec = _STRING_CODECS.get(tlv.tag)
-    if codec is None:
-        return None
-    try:
-        return codecs.decode(tlv.content, codec)
-    except UnicodeDecodeError as exc:
-        raise DERError(f"invalid {codec} string") from exc
+    """Text of a string type Go reads (GO_READ_STRING_TYPES), exactly as Go reads it, or
+    DERError where Go refuses the bytes; None when the tag is not one of those types."""
+    content = tlv.content
+    if tlv.tag == UTF8_STRING:
+        try:
+            return content.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DERError("invalid UTF-8 in a UTF8String") from None
+    if tlv.tag in (PRINTABLE_STRING, NUMERIC_STRING, IA5_STRING):
+        alphabet = {PRINTABLE_STRING: _PRINTABLE, NUMERIC_STRING: _NUMERIC}.get(tlv.tag)
+        for octet in content:
+            if octet >= 0x80 or (alphabet is not None and octet not in alphabet):
+                name = STRING_TYPE_NAMES[tlv.tag]
+                raise DERError(f"byte 0x{octet:02x} is outside the {name} alphabet")
+        return content.decode("ascii")
+    if tlv.tag == BMP_STRING:
+        return _decode_bmp(content)
+    return None
+
+
+def _decode_bmp(content: bytes) -> str:
+    """UCS-2 as Go reads it, except that what Go and its earlier releases read differently
+    (a trailing 0x0000 terminator Go strips, surrogates, noncharacters) is refused."""
+    if len(content) % 2:
+        raise DERError("a BMPString of an odd number of bytes")
+    units = [int.from_bytes(content[i : i + 2], "big") for i in range(0, len(content), 2)]
+    for unit in units:
+        if 0xD800 <= unit <= 0xDFFF or 0xFDD0 <= unit <= 0xFDEF or unit in (0xFFFE, 0xFFFF):
+            raise DERError(f"code unit U+{unit:04X} is not a BMP character")
+    if units and units[-1] == 0:
+        raise DERError("a BMPString ending in a NUL terminator")
+    return "".join(map(chr, units))
+
+
+def decode_any_string(tlv: TLV) -> str:
+    """Best-effort text of any string type, for messages only (never for a decision)."""
+    codec = {T61_STRING: "latin-1", UNIVERSAL_STRING: "utf-32-be", BMP_STRING: "utf-16-be"}
+    return tlv.content.decode(codec.get(tlv.tag, "utf-8"), errors="replace")
 
 
 def encode_length(length: int) -> bytes:
@@ -181,6 +226,41 @@ def read_request(data: bytes) -> tuple[TLV, list[TLV]]:
     return subject, children(attributes, CONTEXT_0)
 
 
+def read_key_algorithm(data: bytes) -> tuple[str, bytes | None]:
+    """(algorithm OID, DER of its parameters or None) of a CertificationRequest's public key."""
+    info = fields(read_single(data), SEQUENCE, 3)[0]
+    spki = fields(info, SEQUENCE, 4)[2]
+    algorithm = fields(fields(spki, SEQUENCE, 2)[0], SEQUENCE, range(1, 3))
+    return decode_oid(algorithm[0]), algorithm[1].raw if len(algorithm) == 2 else None
+
+
+def read_signature_algorithm(data: bytes) -> tuple[str, bytes | None]:
+    """(algorithm OID, DER of its parameters or None) of a CertificationRequest's signature."""
+    algorithm = fields(fields(read_single(data), SEQUENCE, 3)[1], SEQUENCE, range(1, 3))
+    return decode_oid(algorithm[0]), algorithm[1].raw if len(algorithm) == 2 else None
+
+
+def read_pss_parameters(params: bytes) -> tuple[str, str, str, int, int]:
+    """(hash OID, mask generation OID, its hash OID, salt length, trailer field) of
+    RSASSA-PSS-params (RFC 4055 §3.1), with the DEFAULTs (SHA-1, MGF1-SHA-1, 20, 1) filled in."""
+    sha1, mgf1 = "1.3.14.3.2.26", "1.2.840.113549.1.1.8"
+    hash_oid, mgf_oid, mgf_hash_oid, salt, trailer = sha1, mgf1, sha1, 20, 1
+    for part in children(read_single(params), SEQUENCE):
+        (inner,) = children(part)
+        if part.tag == 0xA0:
+            hash_oid = decode_oid(fields(inner, SEQUENCE, range(1, 3))[0])
+        elif part.tag == 0xA1:
+            mgf = fields(inner, SEQUENCE, 2)
+            mgf_oid = decode_oid(mgf[0])
+            mgf_hash_oid = decode_oid(fields(mgf[1], SEQUENCE, range(1, 3))[0])
+        elif part.tag in (0xA2, 0xA3) and inner.tag == INTEGER and len(inner.content) <= 4:
+            number = int.from_bytes(inner.content, "big", signed=True)
+            salt, trailer = (number, trailer) if part.tag == 0xA2 else (salt, number)
+        else:
+            raise DERError(f"unexpected field 0x{part.tag:02x} in RSASSA-PSS parameters")
+    return hash_oid, mgf_oid, mgf_hash_oid, salt, trailer
+
+
 def name_attributes(name: TLV) -> Iterator[tuple[int, str, TLV]]:
     """(RDN index, attribute OID, value TLV) for every attribute of every RDN, in order."""
     for rdn_index, rdn in enumerate(children(name, SEQUENCE)):
@@ -197,9 +277,15 @@ def read_attribute(tlv: TLV) -> tuple[str, list[TLV]]:
 
 def read_extension_header(tlv: TLV) -> tuple[str, bool]:
     """(extnID, critical) of an Extension; any non-zero BOOLEAN counts as critical."""
+    oid, critical, _value = read_extension(tlv)
+    return oid, critical
+
+
+def read_extension(tlv: TLV) -> tuple[str, bool, bytes]:
+    """(extnID, critical, extnValue content) of an Extension."""
     parts = fields(tlv, SEQUENCE, range(2, 4))
     critical = len(parts) == 3 and parts[1].tag == BOOLEAN and parts[1].content != b"\x00"
-    return decode_oid(parts[0]), critical
+    return decode_oid(parts[0]), critical, parts[-1].content
 
 
 def without_general_names(extension: TLV, tags: Collection[int]) -> tuple[bytes, list[int]]:

@@ -28,6 +28,7 @@ from tests.builders import (
     raw_extension,
     raw_name,
     seq,
+    sign_info,
     spki_of,
     to_pem,
     utf8_name,
@@ -144,6 +145,14 @@ def x25519_key() -> bytes:
     return _pem(seq(info, ed25519, der.encode_tlv(der.BIT_STRING, b"\x00" + bytes(64))))
 
 
+def rsa_key_without_null_parameters() -> bytes:
+    # cryptography reads an rsaEncryption key with no parameters; Go's crypto/x509 does not.
+    _algorithm, bits = der.children(der.read_single(spki_of("rsa-2048")))
+    spki = seq(seq(oid("1.2.840.113549.1.1.1")), bits.raw)
+    info = _info(_cn("rsa-key-without-null-parameters"), spki)
+    return _pem(sign_info(info, key="rsa-2048"))
+
+
 def dsa_key() -> bytes:
     return _pem(raw_csr(key="dsa-2048", subject=_cn("dsa-key"), hash_name="sha256"))
 
@@ -203,6 +212,28 @@ def invalid_utf8_subject() -> bytes:
         [(NameOID.ORGANIZATION_NAME, der.UTF8_STRING, b"team-\xff")],
     )
     return _pem(raw_csr(subject=subject))
+
+
+def _string_typed(common_name: tuple[int, bytes]) -> bytes:
+    """A kubelet client CSR (ECDSA P-256, O=system:nodes) whose commonName has the given
+    (string tag, content)."""
+    subject = raw_name(
+        [(NameOID.COMMON_NAME, *common_name)],
+        [(NameOID.ORGANIZATION_NAME, der.UTF8_STRING, b"system:nodes")],
+    )
+    return _pem(raw_csr(subject=subject))
+
+
+def visible_string_common_name() -> bytes:
+    return _string_typed((der.VISIBLE_STRING, b"system:node:worker-1"))
+
+
+def universal_string_common_name() -> bytes:
+    return _string_typed((der.UNIVERSAL_STRING, "system:node:worker-1".encode("utf-32-be")))
+
+
+def teletex_string_common_name() -> bytes:
+    return _string_typed((der.T61_STRING, b"system:node:worker-1"))
 
 
 # ---- attributes and extensions -----------------------------------------------------------------
@@ -283,6 +314,11 @@ def wildcard_request() -> bytes:
     return _dns_csr("wildcard-request", b"*.example.com")
 
 
+def non_ascii_email() -> bytes:
+    email = der.encode_tlv(0x81, "ops-é@mail.example.com".encode())
+    return _pem(raw_csr(subject=_cn("non-ascii-email"), extensions=[_san(email)]))
+
+
 def ipv4_mapped_ipv6() -> bytes:
     packed = ipaddress.IPv6Address("::ffff:10.1.2.3").packed
     return _pem(raw_csr(subject=_cn("ipv4-mapped-ipv6"), extensions=[_san(_ip(packed))]))
@@ -302,6 +338,7 @@ HANDMADE: dict[str, Callable[[], bytes]] = {
     "unknown-public-key-algorithm.pem": unknown_public_key_algorithm,
     "x25519-key.pem": x25519_key,
     "dsa-key.pem": dsa_key,
+    "rsa-key-without-null-parameters.pem": rsa_key_without_null_parameters,
     "rsa-exponent-3.pem": rsa_exponent_3,
     "ecdsa-secp256k1-key.pem": ecdsa_secp256k1_key,
     "nul-in-common-name.pem": nul_in_common_name,
@@ -309,6 +346,9 @@ HANDMADE: dict[str, Callable[[], bytes]] = {
     "multi-valued-rdn.pem": multi_valued_rdn,
     "integer-subject-value.pem": integer_subject_value,
     "invalid-utf8-subject.pem": invalid_utf8_subject,
+    "visible-string-common-name.pem": visible_string_common_name,
+    "universal-string-common-name.pem": universal_string_common_name,
+    "teletex-string-common-name.pem": teletex_string_common_name,
     "challenge-password.pem": challenge_password,
     "extension-request-twice.pem": extension_request_twice,
     "ms-extension-request.pem": ms_extension_request,
@@ -322,6 +362,7 @@ HANDMADE: dict[str, Callable[[], bytes]] = {
     "punycode-invalid.pem": punycode_invalid,
     "wildcard-request.pem": wildcard_request,
     "ipv4-mapped-ipv6.pem": ipv4_mapped_ipv6,
+    "non-ascii-email.pem": non_ascii_email,
 }
 
 

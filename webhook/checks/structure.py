@@ -3,7 +3,8 @@
 Yields the parser's `problems` unchanged, then, all with field paths under `spec.request`:
   csr.extension_duplicate, csr.san_multiple, csr.san_kind_not_allowed,
   csr.attribute_not_allowed, csr.control_character, csr.common_name_multiple,
-  csr.dns_syntax, csr.dns_ip_literal, csr.dns_punycode, csr.dns_unicode, csr.dns_wildcard
+  csr.dns_syntax, csr.dns_ip_literal, csr.dns_punycode, csr.dns_unicode, csr.dns_wildcard,
+  csr.uri_syntax, csr.email_unicode
 Not here: the extension OID allow-list, unknown critical extensions and whether wildcards are
 permitted at all; those depend on the rule.
 """
@@ -31,6 +32,28 @@ _ATTRIBUTE_NAMES = {
 # C0, DEL and C1: invisible in logs and UIs, and NUL truncates C strings.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _LDH_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
+# A URI SAN the signer writes back unchanged. Go's crypto/x509 parses it with net/url and issues
+# URL.String(), which re-escapes or drops what is outside this form (a backslash becomes %5C,
+# an empty '#' vanishes, an empty authority loses its '//'), and refuses bad escapes or host
+# characters. So: RFC 3986 characters, %XX escapes, a DNS-style host when there is an
+# authority, userinfo without escapes, a non-empty fragment. The scheme's case may differ: Go
+# lowercases it, and URI patterns compare it case-insensitively too.
+_U = "-A-Za-z0-9._~"
+_PCT = "%[0-9A-Fa-f]{2}"
+_PATH = rf"(?:[{_U}!$&'()*+,;=:@/]|{_PCT})*"
+_QUERY = rf"(?:[{_U}!$&'()*+,;=:@/?]|{_PCT})*"
+_GO_URI = re.compile(
+    rf"""[A-Za-z][A-Za-z0-9+.-]*:
+    (?: //(?:[{_U}$&+,;=]*(?::[{_U}$&+,;=]*)?@)?
+          [A-Za-z0-9_~-]+(?:\.[A-Za-z0-9_~-]+)*(?::[0-9]+)?
+          (?:/{_PATH})?
+      | (?!//){_PATH}
+    )
+    (?:\?{_QUERY})?
+    (?:\#(?:[{_U}!$&'()*+,;=:@/?]|{_PCT})+)?""",
+    re.VERBOSE,
+)
+_URI_CHARACTERS = re.compile(r"[^A-Za-z0-9._~!$&'()*+,;=:@/?#\[\]%-]")
 
 
 def _violation(code: str, path: str, message: str) -> Violation:
@@ -163,6 +186,22 @@ def _dns_name(name: str) -> Iterator[tuple[str, str]]:
         yield "csr.dns_syntax", f"DNS name {shown}: {found}; expected an LDH host name"
 
 
+def _uri(uri: str) -> str | None:
+    """Why the signer would not issue `uri` as it is, or None."""
+    if _GO_URI.fullmatch(uri):
+        return None
+    bad = _URI_CHARACTERS.search(uri)
+    if bad:
+        what = f"character {show(bad.group())} at offset {bad.start()}"
+    else:
+        what = "a form outside scheme://host[:port][/path][?query][#fragment]"
+    return (
+        f"URI {show(uri)} has {what}; Go's crypto/x509 would refuse it or issue it rewritten. "
+        "Expected an absolute URI of RFC 3986 characters with %XX escapes, a DNS host, "
+        "no IP literal and no empty fragment"
+    )
+
+
 def _sans(csr: ParsedCSR) -> Iterator[Violation]:
     kinds = (
         ("dnsNames", csr.dns_names),
@@ -178,6 +217,14 @@ def _sans(csr: ParsedCSR) -> Iterator[Violation]:
             elif kind == "dnsNames":
                 for code, message in _dns_name(value):
                     yield _violation(code, path, message)
+            elif kind == "uris" and (problem := _uri(value)) is not None:
+                yield _violation("csr.uri_syntax", path, problem)
+            elif kind == "emailAddresses" and not value.isascii():
+                message = (
+                    f"email address {show(value)} is not ASCII; Go's crypto/x509, which the API "
+                    "server parses requests with, refuses a non-ASCII rfc822Name"
+                )
+                yield _violation("csr.email_unicode", path, message)
 
 
 def check(csr: ParsedCSR) -> Iterator[Violation]:

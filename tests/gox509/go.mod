@@ -1,0 +1,3 @@
+module csr-webhook.invalid/gox509
+
+go 1.22
