@@ -21,7 +21,8 @@ from tests.contract import check_error_body
 from tests.reviews import create_review
 from tests.server import RunningServer, running_server, worker_pids
 from tests.slow_clients import ATTACKS, CLIENT_HELLO_START, legitimate_reviews
-from webhook.worker import REQUEST_DEADLINE_SECONDS as DEADLINE
+from webhook.connection import REQUEST_DEADLINE_SECONDS as DEADLINE
+from webhook.views import MAX_BODY_BYTES
 
 pytestmark = pytest.mark.server
 ALLOWED = create_review(build_csr(common_name="alice"), signer_name="example.com/signer")
@@ -184,7 +185,6 @@ def test_every_connection_is_closed_at_its_deadline_for_handshake_and_request(
         closed_after = {name: watcher.join() for name, watcher in watchers.items()}
         for sock in (silent, half, trickler, unfinished, reused):
             sock.close()
-    print(closed_after)
     for name, seconds in closed_after.items():
         assert DEADLINE - 0.5 < seconds < DEADLINE + 5, (name, closed_after)
     for name in ("trickler", "unfinished body", "kept-alive second request"):
@@ -317,3 +317,36 @@ def test_a_full_worker_evicts_the_oldest_idle_connection_instead_of_refusing(
     assert latencies.failures == []
     assert len(latencies.all()) >= 4
     assert "connections evicted so far: 236 open is this worker's limit" in log
+
+
+def test_incomplete_requests_share_a_bounded_buffer_per_worker(
+    tmp_path: Path, policies: Path
+) -> None:
+    """14 almost complete 3 MiB requests do not fit in a worker's 10-request budget: the
+    oldest are evicted, the worker's memory stays bounded, a small review still passes."""
+    almost = b"{" + b" " * (MAX_BODY_BYTES - 2)  # one byte short of the declared length
+    head = _request(b"").replace(b"Length: 0", b"Length: %d" % MAX_BODY_BYTES)
+    with running_server(tmp_path, policies, "--workers", "1") as server:
+        [worker] = _workers(server, 1)
+        stuck = []
+        for _ in range(14):
+            tls = _tls(server)
+            tls.sendall(head + almost)
+            stuck.append(tls)
+        watchers = [Closed(tls, time.monotonic()) for tls in stuck]
+        latencies = legitimate_reviews(server, ALLOWED, 1.0)
+        resident = _rss_bytes(worker)
+        evicted = sum(w.after is not None for w in watchers)
+        for tls in stuck:
+            tls.close()
+        log = server.log()
+    assert latencies.failures == []
+    assert evicted >= 4, evicted
+    assert "request buffers full" in log
+    assert resident < 200 * 1024 * 1024, resident
+
+
+def _rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1]) * 1024

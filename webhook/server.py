@@ -20,6 +20,7 @@ from gunicorn.app.base import BaseApplication
 from prometheus_client import CollectorRegistry
 
 from webhook.app import create_app
+from webhook.connection import CONNECTIONS_PER_WORKER
 from webhook.metrics import (
     ReviewMetrics,
     ServerState,
@@ -32,7 +33,7 @@ from webhook.reload import PolicyStore
 from webhook.settings import Settings
 from webhook.tls import ServingContext
 from webhook.views import ARRIVAL_KEY
-from webhook.worker import CONNECTIONS_PER_WORKER, WebhookWorker, arrival
+from webhook.worker import WebhookWorker, arrival
 
 KEEPALIVE_SECONDS = 75  # longer than the API server's idle pool timeout keeps connections warm
 GRACEFUL_TIMEOUT_SECONDS = 30

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
-import resource
 import selectors
 import socket
 import ssl
@@ -24,96 +22,33 @@ import time
 from collections import OrderedDict
 from concurrent.futures import Future
 from functools import partial
-from http import HTTPStatus
 from typing import Any
 
 from gunicorn import http, util
 from gunicorn import sock as gunicorn_sock
 from gunicorn.workers.gthread import ThreadWorker
 
-from webhook.framing import Complete, FramingError, RequestFramer
-from webhook.views import MAX_BODY_BYTES
+from webhook.connection import (
+    BUFFER_BUDGET_BYTES,
+    BUSY,
+    HANDSHAKE,
+    IDLE,
+    LINGER,
+    LINGER_MAX_BYTES,
+    LINGER_SECONDS,
+    READING,
+    REQUEST_DEADLINE_SECONDS,
+    Connection,
+    error_response,
+    new_framer,
+    raise_fd_limit,
+)
+from webhook.framing import Complete, FramingError
 
-# The API server sends a review at once and waits at most 30 s (its webhook timeout);
-# a request that needs longer to arrive (or a handshake) is not worth waiting for.
-REQUEST_DEADLINE_SECONDS = 10.0
-MAX_HEADER_BYTES = 64 * 1024
-CONNECTIONS_PER_WORKER = 4096
-# Bytes of requests held per worker (being read, queued or served): 10 of the largest.
-BUFFER_BUDGET_BYTES = 10 * (MAX_BODY_BYTES + MAX_HEADER_BYTES)
-LINGER_SECONDS = 2.0  # after the response, how long the peer may keep sending before the close
-LINGER_MAX_BYTES = MAX_BODY_BYTES + MAX_HEADER_BYTES
-RESERVED_FDS = 64  # listeners, pipes, policy and certificate files, logs
 READ_SIZE = 65536
 ACCEPT_BATCH = 64
 
 arrival = threading.local()  # .value: when the request being served began to arrive
-
-HANDSHAKE, READING, BUSY, IDLE, LINGER = "handshake", "reading", "busy", "idle", "linger"
-
-
-class Connection:
-    """One client connection and where it is in its life; owned by the worker's main thread
-    except while BUSY, when only the thread serving its request touches it."""
-
-    __slots__ = (
-        "arrival",
-        "buffer",
-        "client",
-        "continued",
-        "deadline",
-        "drained",
-        "framer",
-        "held",
-        "in_thread",
-        "phase",
-        "server",
-        "sock",
-        "watching",
-        "wrapped",
-    )
-
-    def __init__(self, sock: Any, client: Any, server: Any, phase: str, deadline: float) -> None:
-        self.sock, self.client, self.server = sock, client, server
-        self.phase, self.deadline = phase, deadline
-        self.wrapped = False
-        self.watching = 0  # the selector events registered, 0 when not registered
-        self.buffer = bytearray()
-        self.held = 0  # bytes charged to the worker's buffer budget
-        self.in_thread = 0  # of which the request a thread is serving
-        self.arrival: float | None = None
-        self.framer = _framer()
-        self.continued = False
-        self.drained = 0
-
-
-def _framer() -> RequestFramer:
-    return RequestFramer(max_header_bytes=MAX_HEADER_BYTES, max_body_bytes=MAX_BODY_BYTES)
-
-
-def raise_fd_limit(connections: int) -> int:
-    """Raise the soft RLIMIT_NOFILE toward the hard limit so that `connections` sockets fit;
-    return how many connections do fit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = connections + RESERVED_FDS
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-        if new > soft:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
-            soft = new
-    if soft == resource.RLIM_INFINITY:
-        return connections
-    return max(1, min(connections, soft - RESERVED_FDS))
-
-
-def error_response(status: int, message: str) -> bytes:
-    """The views' JSON error shape, for a request refused before it reached the app."""
-    body = json.dumps({"error": message, "code": status}).encode()
-    head = (
-        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    )
-    return head.encode() + body
 
 
 class WebhookWorker(ThreadWorker):  # type: ignore[misc]
@@ -329,7 +264,7 @@ class WebhookWorker(ThreadWorker):  # type: ignore[misc]
         conn.phase = READING
         conn.deadline = time.monotonic() + REQUEST_DEADLINE_SECONDS
         conn.arrival = time.monotonic() if conn.buffer else None
-        conn.framer, conn.continued = _framer(), False
+        conn.framer, conn.continued = new_framer(), False
         self.waiting[conn] = None
 
     def _read(self, conn: Connection) -> None:
