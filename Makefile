@@ -72,7 +72,8 @@ manifests-policies:
 # bench: the real server against a no-op Flask webhook on the same gunicorn/TLS setup; needs
 #   wrk (Debian: apt-get update && apt-get install -y wrk). Options: BENCH_ARGS="--help".
 # fuzz:  the hypothesis suite of `make test`, with many more examples.
-# soak:  fault and soak tests under load; SOAK_MINUTES shortens the memory soak.
+# soak:  fault and soak tests under load, and 30 s slow-client attacks; SOAK_MINUTES shortens
+#        the memory soak.
 BENCH_ARGS ?=
 FUZZ_EXAMPLES ?= 20000
 SOAK_MINUTES ?= 10
@@ -86,4 +87,4 @@ fuzz: $(VENV)/.installed-dev
 	CSR_WEBHOOK_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/test_fuzz.py -q
 
 soak: $(VENV)/.installed-dev
-	CSR_WEBHOOK_SOAK_MINUTES=$(SOAK_MINUTES) $(BIN)/pytest -m soak -s -q tests/test_soak.py
+	CSR_WEBHOOK_SOAK_MINUTES=$(SOAK_MINUTES) $(BIN)/pytest -m soak -s -q tests/test_soak.py tests/test_slow_clients.py

@@ -21,6 +21,11 @@ from tests.contract import check_admission_response, check_error_body
 from webhook.devcert import generate_dev_certificate
 
 CLI = Path(sys.executable).parent / "csr-webhook"
+# Runs the server under a file-descriptor limit (soft and hard, as a container's), same pid.
+LIMIT_FDS = (
+    "import os, resource, sys; n = int(sys.argv[1]); "
+    "resource.setrlimit(resource.RLIMIT_NOFILE, (n, n)); os.execv(sys.argv[2], sys.argv[2:])"
+)
 
 
 def free_port() -> int:
@@ -100,6 +105,7 @@ def running_server(
     use_flags: bool = True,
     tls: tuple[Path, Path] | None = None,
     client_cert: tuple[Path, Path] | None = None,
+    fd_limit: int | None = None,
 ) -> Iterator[RunningServer]:
     cert, key = tls or generate_dev_certificate(_fresh_dir(tmp_path / "tls"))
     port, metrics_port = free_port(), free_port()
@@ -121,6 +127,8 @@ def running_server(
     args += extra  # after the defaults: argparse keeps the last occurrence of a flag
     log_file = tmp_path / "server.log"
     with log_file.open("wb") as log:
+        if fd_limit is not None:
+            args = [sys.executable, "-c", LIMIT_FDS, str(fd_limit), *args]
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=environment)
     server = RunningServer(process, port, metrics_port, cert, log_file, client_cert)
     try:

@@ -1,30 +1,26 @@
 """Run the Flask app under gunicorn: TLS, threaded workers, HTTP/1.1 keep-alive.
 
-Owns gunicorn configuration, hooks and the worker class only. Policies are validated by the
-caller before the master starts, so an invalid set never reaches a worker. Only the master
-polls the policy directory; each worker serves the master's last good set (`snapshot`), and
-polls the certificate files itself. The multiprocess metrics directory must be set in the
-environment before this module is imported.
+Owns gunicorn configuration and hooks only (the worker class is webhook/worker.py). Policies
+are validated by the caller before the master starts, so an invalid set never reaches a
+worker. Only the master polls the policy directory; each worker serves the master's last good
+set (`snapshot`), and polls the certificate files itself. The multiprocess metrics directory
+must be set in the environment before this module is imported.
 """
 
 from __future__ import annotations
 
 import os
-import select
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
-
-# _DEFER: gthread's answer for "park this connection in the poller until it is readable".
-from gunicorn.workers.gthread import _DEFER, ThreadWorker
 from prometheus_client import CollectorRegistry
 
 from webhook.app import create_app
+from webhook.connection import CONNECTIONS_PER_WORKER
 from webhook.metrics import (
     HandoffMetrics,
     ReviewMetrics,
@@ -40,77 +36,16 @@ from webhook.settings import Settings
 from webhook.snapshot import SnapshotFollower, SnapshotPublisher, create_runtime_directory
 from webhook.tls import ServingContext
 from webhook.views import ARRIVAL_KEY
+from webhook.worker import WebhookWorker, arrival
 
 KEEPALIVE_SECONDS = 75  # longer than the API server's idle pool timeout keeps connections warm
 GRACEFUL_TIMEOUT_SECONDS = 30
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
-_arrival = threading.local()
-
-
-def _readable(sock: Any) -> bool:
-    if isinstance(sock, ssl.SSLSocket) and sock.pending():
-        return True
-    ready, _, _ = select.select([sock], [], [], 0)
-    return bool(ready)
-
-
-class WebhookWorker(ThreadWorker):  # type: ignore[misc]
-    """gthread, with two changes.
-
-    Idle connections wait in the poller, never in a thread: gthread gives a fresh connection
-    a thread for up to 5 s while it waits for bytes, then blocks that thread reading the
-    request line after the TLS handshake, so a few idle clients could starve every thread.
-    Here a connection gets a thread only while it has bytes to read (the handshake and each
-    request), and every read is bounded by the TLS context's I/O timeout.
-
-    Each request also carries the moment it became ready to serve, so a review that waited in
-    the queue past its `?timeout=` can be answered at once instead of evaluated.
-    """
-
-    _closer: ThreadPoolExecutor | None = None
-
-    def enqueue_req(self, conn: Any) -> None:
-        conn.csr_webhook_arrival = time.monotonic()
-        super().enqueue_req(conn)
-
-    def finish_request(self, conn: Any, fs: Any) -> None:
-        """Close finished connections off the main loop. gunicorn closes them gracefully in
-        the loop itself (half-close, then read until the peer hangs up, up to 2 s): a TLS
-        client that sends close_notify and waits for ours (Python's ssl.unwrap, asyncio)
-        would stall accepting and the heartbeat for 2 s each, and enough of them get the
-        worker killed by the master."""
-        closing = not fs.cancelled() and fs.exception() is None and fs.result() is False
-        if not closing:
-            super().finish_request(conn, fs)
-            return
-        if self._closer is None:
-            self._closer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="closer")
-        self.nr_conns -= 1
-        self._closer.submit(conn.close, graceful=True)
-
-    def handle(self, conn: Any) -> Any:
-        _arrival.value = getattr(conn, "csr_webhook_arrival", None)
-        if not conn.initialized:
-            if not conn.wait_for_data(0):
-                return _DEFER
-            try:
-                conn.sock.setblocking(True)
-                conn.init()  # the TLS handshake, bounded by the context's I/O timeout
-            except ssl.SSLError as exc:  # e.g. a client certificate from another CA
-                self.log.warning("TLS handshake from %s refused: %s", conn.client, exc)
-                return False
-            except (OSError, ValueError) as exc:
-                self.log.debug("connection from %s lost during the handshake: %s", conn.client, exc)
-                return False
-            if not _readable(conn.sock):
-                return _DEFER
-        return super().handle(conn)
-
 
 def _with_arrival(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
     def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        environ[ARRIVAL_KEY] = getattr(_arrival, "value", None)
+        environ[ARRIVAL_KEY] = getattr(arrival, "value", None)
         return app(environ, start_response)
 
     return wrapped
@@ -149,6 +84,7 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
             "workers": s.workers,
             "worker_class": WebhookWorker,
             "threads": s.threads,
+            "worker_connections": CONNECTIONS_PER_WORKER,
             "keepalive": KEEPALIVE_SECONDS,
             "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
             "timeout": 30,

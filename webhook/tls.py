@@ -3,8 +3,9 @@ and only if the new pair loads (a garbage or mismatched pair keeps the last good
 
 gunicorn asks for a context on every new connection; building one loads and parses the key
 pair each time, so the cached context is handed out instead. TLS 1.2 is the minimum. Every
-socket it wraps has an I/O timeout, even after gunicorn switches it back to blocking mode, so
-a client that stalls mid-handshake or mid-request cannot hold a worker thread for ever.
+socket it wraps has an I/O timeout whenever it is in blocking mode, so a client that stops
+reading its response cannot hold a worker thread for ever (the handshake and the request are
+read non-blocking, in the worker's poller: webhook/worker.py).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class BoundedContext(ssl.SSLContext):
     sslsocket_class = BoundedSSLSocket
 
     def wrap_socket(self, sock: Any, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
-        sock.settimeout(IO_TIMEOUT_SECONDS)  # bounds the handshake
+        sock.settimeout(IO_TIMEOUT_SECONDS)  # a handshake done in blocking mode is bounded too
         return super().wrap_socket(sock, *args, **kwargs)
 
 

@@ -1,0 +1,424 @@
+"""The gunicorn worker: a thread pool that only ever serves complete requests.
+
+gthread gives a connection a thread for its TLS handshake and for reading the request, so a
+client that sends a few bytes and stalls holds a thread. Here every connection is handled
+non-blocking in the worker's poller until its request has fully arrived: the handshake, then
+the request read into a bounded buffer (webhook/framing.py says where it ends), all within one
+deadline per request. Only then does a thread parse and serve it; the response is written in
+blocking mode, bounded by the TLS context's I/O timeout. Idle kept-alive connections and
+connections being closed wait in the poller too. When the worker is full, it evicts the oldest
+connection that has no request in a thread instead of refusing the new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import selectors
+import socket
+import ssl
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import Future
+from functools import partial
+from typing import Any
+
+from gunicorn import http, util
+from gunicorn import sock as gunicorn_sock
+from gunicorn.workers.gthread import ThreadWorker
+
+from webhook.connection import (
+    BUFFER_BUDGET_BYTES,
+    BUSY,
+    HANDSHAKE,
+    IDLE,
+    LINGER,
+    LINGER_MAX_BYTES,
+    LINGER_SECONDS,
+    READING,
+    REQUEST_DEADLINE_SECONDS,
+    Connection,
+    error_response,
+    new_framer,
+    raise_fd_limit,
+)
+from webhook.framing import Complete, FramingError
+
+READ_SIZE = 65536
+ACCEPT_BATCH = 64
+
+arrival = threading.local()  # .value: when the request being served began to arrive
+
+
+class WebhookWorker(ThreadWorker):  # type: ignore[misc]
+    """gthread's thread pool and request handling, with its own connection handling."""
+
+    def init_process(self) -> None:
+        self.worker_connections = raise_fd_limit(self.cfg.worker_connections)
+        self.max_keepalived = self.worker_connections - self.cfg.threads
+        # Each ordered by deadline: all of one kind get the same time limit from when they
+        # enter, so the first is always the next to expire (and the oldest, for eviction).
+        self.waiting: OrderedDict[Connection, None] = OrderedDict()  # handshake and reading
+        self.idle: OrderedDict[Connection, None] = OrderedDict()
+        self.lingering: OrderedDict[Connection, None] = OrderedDict()
+        self.keepalived_conns = self.idle  # gthread's handle_request counts them
+        self.buffered = 0
+        self.evicted = 0
+        super().init_process()
+
+    # --- the main loop ------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.poller.register(
+            self.method_queue.fileno(), selectors.EVENT_READ, self.method_queue.run_callbacks
+        )
+        self.set_accept_enabled(True)
+        while self.alive:
+            self.notify()
+            self.set_accept_enabled(self._can_accept())
+            self._dispatch_events(self._next_timeout())
+            if not self.is_parent_alive():
+                break
+            self._expire()
+        self._stop()
+
+    def _stop(self) -> None:
+        """Finish what was accepted, within the graceful timeout: requests being read keep
+        their deadline, connections without a request byte get LINGER_SECONDS."""
+        self.set_accept_enabled(False)
+        soon = time.monotonic() + LINGER_SECONDS
+        for conn in list(self.waiting):
+            if not conn.buffer:
+                conn.deadline = min(conn.deadline, soon)
+        self._reorder(self.waiting)
+        for conn in self.idle:
+            conn.deadline = min(conn.deadline, soon)
+        give_up = time.monotonic() + self.cfg.graceful_timeout
+        while self.nr_conns > 0 and time.monotonic() < give_up:
+            self.notify()
+            self._dispatch_events(self._next_timeout())
+            self._expire()
+        for pool in (self.waiting, self.idle, self.lingering):
+            for conn in list(pool):
+                self._close(conn)
+        self.tpool.shutdown(wait=False)
+        self.poller.close()
+        self.method_queue.close()
+        for listener in self.sockets:
+            listener.close()
+
+    @staticmethod
+    def _reorder(pool: OrderedDict[Connection, None]) -> None:
+        for conn in sorted(pool, key=lambda c: c.deadline):
+            pool.move_to_end(conn)
+
+    def _dispatch_events(self, timeout: float) -> None:
+        try:
+            events = self.poller.select(timeout)
+        except OSError as exc:
+            if exc.errno != errno.EINTR:
+                raise
+            return
+        for key, _ in events:
+            key.data(key.fileobj)
+
+    def _next_timeout(self) -> float:
+        now, timeout = time.monotonic(), 1.0
+        for pool in (self.waiting, self.idle, self.lingering):
+            if pool:
+                timeout = min(timeout, next(iter(pool)).deadline - now)
+        return max(timeout, 0.0)
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        while self.waiting and (conn := next(iter(self.waiting))).deadline <= now:
+            if conn.buffer:
+                self.log.info("request from %s not complete within its deadline", conn.client)
+                self._refuse(
+                    conn, 408, f"request not complete within {REQUEST_DEADLINE_SECONDS:g} s"
+                )
+            else:
+                self._close(conn)
+        for pool in (self.idle, self.lingering):
+            while pool and (conn := next(iter(pool))).deadline <= now:
+                self._close(conn)
+
+    # --- accepting and evicting ---------------------------------------------------------
+
+    def _can_accept(self) -> bool:
+        if self.nr_conns < self.worker_connections:
+            return True
+        return bool(self.lingering or self.waiting or self.idle)
+
+    def accept(self, listener: Any) -> None:
+        server = listener.getsockname()
+        for _ in range(ACCEPT_BATCH):
+            if self.nr_conns >= self.worker_connections and not self._evict_one():
+                return
+            try:
+                sock, client = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    self.log.warning("cannot accept: %s; evicting a connection", exc)
+                    if not self._evict_one():
+                        self.set_accept_enabled(False)
+                    return
+                if exc.errno == errno.ECONNABORTED:
+                    continue
+                raise
+            sock.setblocking(False)
+            self.nr_conns += 1
+            phase = HANDSHAKE if self.cfg.is_ssl else READING
+            conn = Connection(
+                sock, client, server, phase, time.monotonic() + REQUEST_DEADLINE_SECONDS
+            )
+            self.waiting[conn] = None
+            self._watch(conn, selectors.EVENT_READ)
+
+    def _evict_one(self) -> bool:
+        """Close the oldest connection that is not being served: lingering first, then one
+        still without a complete request, then the least recently used kept-alive one."""
+        for pool in (self.lingering, self.waiting, self.idle):
+            if pool:
+                conn = next(iter(pool))
+                self.evicted += 1
+                if self.evicted in (1, 10, 100) or self.evicted % 1000 == 0:
+                    self.log.warning(
+                        "%d connections evicted so far: %d open is this worker's limit",
+                        self.evicted,
+                        self.worker_connections,
+                    )
+                self._close(conn)
+                return True
+        return False
+
+    # --- connection events --------------------------------------------------------------
+
+    def _watch(self, conn: Connection, events: int) -> None:
+        if conn.watching == events:
+            return
+        callback = partial(self._on_event, conn)
+        if conn.watching:
+            self.poller.modify(conn.sock, events, callback)
+        else:
+            self.poller.register(conn.sock, events, callback)
+        conn.watching = events
+
+    def _unwatch(self, conn: Connection) -> None:
+        if conn.watching:
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self.poller.unregister(conn.sock)
+            conn.watching = 0
+
+    def _on_event(self, conn: Connection, _fileobj: Any) -> None:
+        if conn.phase == HANDSHAKE:
+            self._handshake(conn)
+        elif conn.phase == READING:
+            self._read(conn)
+        elif conn.phase == IDLE:
+            del self.idle[conn]
+            self._begin_request(conn)
+            self._read(conn)
+        elif conn.phase == LINGER:
+            self._drain(conn)
+
+    def _handshake(self, conn: Connection) -> None:
+        try:
+            if not conn.wrapped:
+                self._unwatch(conn)  # wrapping detaches the plain socket object
+                conn.wrapped = True
+                conn.sock = gunicorn_sock.ssl_context(self.cfg).wrap_socket(
+                    conn.sock,
+                    server_side=True,
+                    do_handshake_on_connect=False,
+                    suppress_ragged_eofs=self.cfg.suppress_ragged_eofs,
+                )
+                conn.sock.setblocking(False)
+            conn.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._watch(conn, selectors.EVENT_READ)
+            return
+        except ssl.SSLWantWriteError:
+            self._watch(conn, selectors.EVENT_WRITE)
+            return
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as exc:
+            self.log.debug("connection from %s closed during the handshake: %s", conn.client, exc)
+            self._close(conn)
+            return
+        except ssl.SSLError as exc:  # e.g. a client certificate from another CA
+            self.log.warning("TLS handshake from %s refused: %s", conn.client, exc)
+            self._close(conn)
+            return
+        except (OSError, ValueError) as exc:
+            self.log.debug("connection from %s lost during the handshake: %s", conn.client, exc)
+            self._close(conn)
+            return
+        conn.phase = READING
+        self._read(conn)
+
+    def _begin_request(self, conn: Connection) -> None:
+        """A request starts (its first byte arrived): it has a deadline of its own."""
+        conn.phase = READING
+        conn.deadline = time.monotonic() + REQUEST_DEADLINE_SECONDS
+        conn.arrival = time.monotonic() if conn.buffer else None
+        conn.framer, conn.continued = new_framer(), False
+        self.waiting[conn] = None
+
+    def _read(self, conn: Connection) -> None:
+        while True:
+            try:
+                complete = conn.framer.advance(conn.buffer)
+            except FramingError as exc:
+                self.log.info("request from %s refused: %s", conn.client, exc.message)
+                self._refuse(conn, exc.status, exc.message)
+                return
+            if complete is not None:
+                self._hand_over(conn, complete)
+                return
+            if conn.framer.expects_continue and not conn.continued:
+                conn.continued = True
+                self._send_quietly(conn, b"HTTP/1.1 100 Continue\r\n\r\n")
+            try:
+                data = conn.sock.recv(READ_SIZE)
+            except (ssl.SSLWantReadError, BlockingIOError):
+                self._watch(conn, selectors.EVENT_READ)
+                return
+            except ssl.SSLWantWriteError:
+                self._watch(conn, selectors.EVENT_WRITE)
+                return
+            except (OSError, ValueError) as exc:
+                self.log.debug("connection from %s lost while reading: %s", conn.client, exc)
+                self._close(conn)
+                return
+            if not data:
+                self._close(conn)
+                return
+            if not self._charge(conn, len(data)):
+                return
+            if conn.arrival is None:
+                conn.arrival = time.monotonic()
+            conn.buffer += data
+
+    def _charge(self, conn: Connection, size: int) -> bool:
+        """Keep the bytes held by all connections within the budget: evict the oldest
+        incomplete requests, or refuse this one if only requests in threads hold it."""
+        while self.buffered + size > BUFFER_BUDGET_BYTES:
+            victim = next((c for c in self.waiting if c.buffer and c is not conn), None)
+            if victim is None:
+                self._refuse(conn, 503, "the server holds too many large requests; retry")
+                return False
+            self.log.warning("evicting request from %s: request buffers full", victim.client)
+            self._close(victim)
+        self.buffered += size
+        conn.held += size
+        return True
+
+    def _hand_over(self, conn: Connection, complete: Complete) -> None:
+        request = bytes(conn.buffer[complete.start : complete.end])
+        del conn.buffer[: complete.end]
+        del self.waiting[conn]
+        self._unwatch(conn)
+        conn.phase, conn.in_thread = BUSY, complete.end
+        future = self.tpool.submit(self._serve, conn, request)
+        future.add_done_callback(lambda f: self.method_queue.defer(self._served, conn, f))
+
+    def _served(self, conn: Connection, future: Future[bool]) -> None:
+        """Back on the main thread after the response."""
+        self.buffered -= conn.in_thread
+        conn.held -= conn.in_thread
+        conn.in_thread = 0
+        keep = not future.cancelled() and future.exception() is None and future.result()
+        try:
+            conn.sock.setblocking(False)
+        except OSError:
+            keep = False
+        if not keep:
+            self._linger(conn)
+            return
+        if conn.buffer:  # the client sent its next request already
+            self._begin_request(conn)
+            conn.arrival = time.monotonic()
+            self._read(conn)
+            return
+        conn.phase = IDLE
+        conn.deadline = time.monotonic() + (self.cfg.keepalive if self.alive else LINGER_SECONDS)
+        self.idle[conn] = None
+        self._watch(conn, selectors.EVENT_READ)
+
+    def _linger(self, conn: Connection) -> None:
+        """Close like RFC 9112 §9.6: stop sending, read what the client still sends (so the
+        kernel does not reset the connection under the response), then close."""
+        self.waiting.pop(conn, None)
+        self.idle.pop(conn, None)
+        self._release(conn)
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except (OSError, ValueError):
+            self._close(conn)
+            return
+        conn.phase, conn.deadline, conn.drained = LINGER, time.monotonic() + LINGER_SECONDS, 0
+        self.lingering[conn] = None
+        self._watch(conn, selectors.EVENT_READ)
+
+    def _drain(self, conn: Connection) -> None:
+        try:
+            data = conn.sock.recv(READ_SIZE)
+        except (BlockingIOError, ssl.SSLWantReadError):
+            return
+        except (OSError, ValueError):
+            data = b""
+        conn.drained += len(data)
+        if not data or conn.drained > LINGER_MAX_BYTES:
+            self._close(conn)
+
+    def _refuse(self, conn: Connection, status: int, message: str) -> None:
+        self._send_quietly(conn, error_response(status, message))
+        self._linger(conn)
+
+    def _send_quietly(self, conn: Connection, data: bytes) -> None:
+        """A small answer on a non-blocking socket: the kernel takes it whole or it is lost."""
+        try:
+            conn.sock.send(data)
+        except (OSError, ValueError, ssl.SSLError) as exc:
+            self.log.debug("could not answer %s: %s", conn.client, exc)
+
+    def _release(self, conn: Connection) -> None:
+        self.buffered -= conn.held - conn.in_thread
+        conn.held = conn.in_thread
+        conn.buffer = bytearray()
+
+    def _close(self, conn: Connection) -> None:
+        for pool in (self.waiting, self.idle, self.lingering):
+            pool.pop(conn, None)
+        self._unwatch(conn)
+        self._release(conn)
+        util.close(conn.sock)
+        self.nr_conns -= 1
+
+    # --- in a thread --------------------------------------------------------------------
+
+    def _serve(self, conn: Connection, request: bytes) -> bool:
+        """Parse and answer one complete request; whether the connection stays open."""
+        arrival.value = conn.arrival
+        req = None
+        try:
+            conn.sock.setblocking(True)  # writes bounded by the TLS context's I/O timeout
+            parser = http.get_parser(self.cfg, [request], conn.client)
+            req = next(parser)
+            keep = bool(self.handle_request(req, conn))
+            if keep and not (parser.finish_body() and not parser.unreader.take_buffered()):
+                self.log.warning("request from %s framed ambiguously; closing", conn.client)
+                return False
+            return keep
+        except http.errors.NoMoreData as exc:
+            self.log.debug("request from %s ended early: %s", conn.client, exc)
+        except StopIteration as exc:
+            self.log.debug("closing connection to %s: %s", conn.client, exc)
+        except OSError as exc:
+            self.log.debug("connection to %s lost while answering: %s", conn.client, exc)
+        except Exception as exc:  # gunicorn's answer to an unparsable request: 400
+            self.handle_error(req, conn.sock, conn.client, exc)
+        return False
