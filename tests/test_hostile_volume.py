@@ -72,7 +72,10 @@ def test_the_61_kb_csr_with_15000_dns_names_gets_one_violation(make_app: MakeApp
     """The issue's case: 24 s of CPU and a 2.2 MB response before."""
     pem = build_csr(common_name="app", dns_names=[chr(97 + i % 26) for i in range(15000)])
     assert 60_000 < len(pem) < 64 * 1024  # under the request size limit: the parse succeeds
-    response, size = validate(client_for(make_app), pem)
+    client = client_for(make_app)
+    started = time.process_time()
+    response, size = validate(client, pem)
+    print(f"61 KB CSR, 15000 DNS names: {time.process_time() - started:.3f} s CPU, {size} bytes")
     causes = response["status"]["details"]["causes"]
     assert [(c["reason"], c["field"]) for c in causes] == [
         ("dns.too_many", "spec.request.dnsNames")
