@@ -20,18 +20,15 @@ from dataclasses import dataclass, field
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import PublicKeyAlgorithmOID
 
 from webhook import der
+from webhook.csr import parse_extension
 from webhook.decision import Violation
 from webhook.oids import EXTENSION_NAMES, KEY_USAGE_BITS
 from webhook.pem import decode_pem_blocks
 
 MAX_CERTIFICATE_BYTES = 1024 * 1024
 FIELD = "status.certificate"
-# PKCS#9 extensionRequest: a one-extension CSR is how cryptography is made to parse a single
-# extension (its extension parser is the one it uses for certificates).
-_EXTENSION_REQUEST_OID = "1.2.840.113549.1.9.14"
 # What cryptography raises from a lazy access. UserWarning too: it warns on some names (a
 # directoryName CN over 64 characters), and under -W error the warning is raised.
 _LAZY_ERRORS = (
@@ -206,18 +203,6 @@ class _Extensions:
     eku: list[str] = field(default_factory=list)
 
 
-def _parse_extension(raw: bytes) -> x509.ExtensionType:
-    carrier = der.single_extension_request(
-        raw,
-        request_oid=_EXTENSION_REQUEST_OID,
-        ed25519_oid=PublicKeyAlgorithmOID.ED25519.dotted_string,
-    )
-    extension: x509.Extension[x509.ExtensionType] = next(
-        iter(x509.load_der_x509_csr(carrier).extensions)
-    )
-    return extension.value
-
-
 def _extensions(raws: list[der.TLV], index: int, out: _Extensions) -> Iterator[Violation]:
     """Each extension parsed on its own, so that a bad one is named: one cryptography cannot
     represent (an x400Address or ediPartyName GeneralName in any certificate of the chain) is
@@ -235,7 +220,7 @@ def _extensions(raws: list[der.TLV], index: int, out: _Extensions) -> Iterator[V
             continue
         seen.add(oid)
         try:
-            _collect(_parse_extension(raw.raw), out)
+            _collect(parse_extension(raw.raw).value, out)
         except _LAZY_ERRORS as exc:
             yield _bad_extension(index, f"{label} cannot be parsed: {exc}")
 

@@ -293,9 +293,11 @@ def _raw_extensions(
     return attribute_oids, extensions
 
 
-def _parse_extension(raw: bytes) -> x509.Extension[x509.ExtensionType]:
-    """One extension, parsed by cryptography alone: `csr.extensions` parses all at once and
-    fails on the first bad or duplicate one without saying which, and we must name each."""
+def parse_extension(raw: bytes) -> x509.Extension[x509.ExtensionType]:
+    """One extension (its DER), parsed by cryptography alone inside a minimal unsigned CSR:
+    cryptography parses a CSR's or a certificate's extensions all at once and fails on the
+    first bad or duplicate one without saying which, and we must name each. Raises what
+    cryptography raises for a bad extension."""
     carrier = der.single_extension_request(
         raw,
         request_oid=EXTENSION_REQUEST_OID,
@@ -392,14 +394,14 @@ def _extensions(
         yield ExtensionInfo(oid=oid, critical=critical, name=name, value=value)
         try:
             try:
-                extension = bulk.get(oid) or _parse_extension(raw.raw)
+                extension = bulk.get(oid) or parse_extension(raw.raw)
             except x509.UnsupportedGeneralNameType:
                 if oid != ExtensionOID.SUBJECT_ALTERNATIVE_NAME.dotted_string:
                     raise
                 # Keep reading the names cryptography can represent; record the others.
                 cleaned, dropped = der.without_general_names(raw, _GENERAL_NAME_KINDS)
                 out.others.extend(_GENERAL_NAME_KINDS[tag] for tag in dropped)
-                extension = _parse_extension(cleaned)
+                extension = parse_extension(cleaned)
             _collect(extension.value, out)
         except _LAZY_ERRORS as exc:
             message = f"extension {oid} ({name}) cannot be parsed: {exc}"
