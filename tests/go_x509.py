@@ -75,10 +75,13 @@ def build(out_dir: Path) -> Path:
     return binary
 
 
-def go_views(binary: Path, requests: Sequence[bytes]) -> list[dict[str, Any]]:
-    """Go's view of each spec.request (PEM bytes), in order, from one process."""
+def go_views(
+    binary: Path, requests: Sequence[bytes], *, pem_only: bool = False
+) -> list[dict[str, Any]]:
+    """Go's view of each spec.request (PEM bytes), in order, from one process; with
+    `pem_only`, just the PEM blocks that repeated pem.Decode calls find."""
     lines = "".join(
-        json.dumps({"id": str(i), "request": base64.b64encode(r).decode()}) + "\n"
+        json.dumps({"id": str(i), "request": base64.b64encode(r).decode(), "pem": pem_only}) + "\n"
         for i, r in enumerate(requests)
     )
     result = subprocess.run([str(binary)], input=lines, capture_output=True, text=True, check=False)

@@ -53,81 +53,82 @@ def _decode_base64(raw: bytes) -> bytes | None:
         return None
 
 
-class _EndFinder:
-    """Finds the next END marker, remembering the last answer: scans only move forward, so
-    many BEGIN lines without an END stay linear instead of searching the rest every time."""
+def _decode_next(data: bytes, start: int) -> tuple[PemBlock, int] | None:
+    """One call of Go's `pem.Decode` on `data[start:]`, as rewritten in Go 1.25.2 to be
+    linear: find the first END line, then the last BEGIN line before it; a malformed block
+    is skipped up to that END. Returns the block and where the rest begins, or None when no
+    block is left."""
+    rest = start
+    while True:
+        end_index = data.find(_END, rest)
+        if end_index < 0:
+            return None
+        end_trailer = end_index + len(_END)
+        begin = data.rfind(_BEGIN, rest, end_index)
+        # Go checks the byte before BEGIN only inside what is left of the input, so a BEGIN
+        # right after a skipped END marker counts as starting a line.
+        if begin < 0 or (begin > rest and data[begin - 1] != 0x0A):
+            rest = end_trailer
+            continue
+        block = _parse_block(data, begin + len(_BEGIN), end_index, end_trailer)
+        if block is _STOP:
+            return None
+        if block is None:
+            rest = end_trailer
+            continue
+        return block
 
-    __slots__ = ("data", "found", "searched_from")
 
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.searched_from = len(data) + 1
-        self.found = -1
-
-    def find(self, pos: int) -> int:
-        if not (self.searched_from <= pos and (self.found < 0 or self.found >= pos)):
-            self.searched_from, self.found = pos, self.data.find(_END, pos)
-        return self.found
+_STOP = (PemBlock(type="", headers=(), body=b""), -1)  # Go gives up on the whole input
 
 
-def _decode_one(data: bytes, pos: int, ends: _EndFinder) -> tuple[PemBlock | None, int]:
-    """Try the block whose BEGIN marker ends at `pos`.
-
-    Returns the block (or None when it is malformed) and where scanning resumes: past the block
-    on success, past the type line and headers on failure, as Go's loop does.
-    """
+def _parse_block(
+    data: bytes, pos: int, end_index: int, end_trailer: int
+) -> tuple[PemBlock, int] | None:
+    """The block whose type line starts at `pos` and whose END marker starts at `end_index`
+    (the newline before `-----END `); None when it is malformed, _STOP where Go's Decode
+    returns no block at all (headers that run past the END marker or to the end of input)."""
     type_line, pos = _get_line(data, pos)
     if not type_line.endswith(_DASHES):
-        return None, pos
+        return None
     block_type = type_line[: -len(_DASHES)]
-
     headers: dict[str, str] = {}
     while True:
         if pos >= len(data):
-            return None, pos
+            return _STOP
         line, nxt = _get_line(data, pos)
         key, colon, value = line.partition(b":")
         if not colon:
             break
         headers[_text(key.strip())] = _text(value.strip())
         pos = nxt
-
-    # Without headers the END line may follow the BEGIN line directly (an empty body).
-    if not headers and data.startswith(_END[1:], pos):
-        end_index, trailer_index = pos, pos + len(_END) - 1
-    else:
-        end_index = ends.find(pos)
-        if end_index < 0:
-            return None, pos
-        trailer_index = end_index + len(_END)
-
+    if headers and end_index < pos:
+        # Headers need a newline between them and the END line. Go then skips past the END
+        # marker, or gives up on the whole input when the headers ran past it.
+        return None if pos <= end_trailer else _STOP
     expected = block_type + _DASHES
-    if not data.startswith(expected, trailer_index):
-        return None, pos
-    rest_of_line, after = _get_line(data, trailer_index + len(expected))
+    if not data.startswith(expected, end_trailer):
+        return None
+    rest_of_line, after = _get_line(data, end_trailer + len(expected))
     if rest_of_line:
-        return None, pos
-
-    body = _decode_base64(data[pos:end_index])
-    if body is None:
-        return None, pos
+        return None
+    body = b""
+    if end_index > pos:
+        decoded = _decode_base64(data[pos:end_index])
+        if decoded is None:
+            return None
+        body = decoded
+    # The END marker starts with the newline ending the body; with an empty body it may be the
+    # newline ending the type line, which _get_line has consumed already.
     return PemBlock(type=_text(block_type), headers=tuple(headers.items()), body=body), after
 
 
 def decode_pem_blocks(data: bytes) -> list[PemBlock]:
-    """Every well-formed PEM block in `data`, in order; malformed ones and other text skipped."""
+    """Every well-formed PEM block in `data`, in order, as repeated calls of Go's `pem.Decode`
+    find them; malformed ones and other text skipped. Linear in the size of `data`."""
     blocks: list[PemBlock] = []
-    ends = _EndFinder(data)
     pos = 0
-    while pos < len(data):
-        if data.startswith(_BEGIN, pos):
-            pos += len(_BEGIN)
-        else:
-            found = data.find(b"\n" + _BEGIN, pos)
-            if found < 0:
-                break
-            pos = found + 1 + len(_BEGIN)
-        block, pos = _decode_one(data, pos, ends)
-        if block is not None:
-            blocks.append(block)
+    while (found := _decode_next(data, pos)) is not None:
+        block, pos = found
+        blocks.append(block)
     return blocks

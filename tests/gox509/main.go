@@ -23,6 +23,33 @@ import (
 type input struct {
 	ID      string `json:"id"`
 	Request []byte `json:"request"`
+	// PEM asks only for the blocks repeated pem.Decode calls find in Request.
+	PEM bool `json:"pem,omitempty"`
+}
+
+type pemBlock struct {
+	Type    string            `json:"type"`
+	Headers map[string]string `json:"headers"`
+	Body    string            `json:"body"`
+}
+
+type pemView struct {
+	ID     string     `json:"id"`
+	Blocks []pemBlock `json:"blocks"`
+}
+
+// pemBlocks is the loop every caller of encoding/pem writes: Decode until it finds no block.
+func pemBlocks(in input) pemView {
+	out := pemView{ID: in.ID, Blocks: []pemBlock{}}
+	rest := in.Request
+	for {
+		block, next := pem.Decode(rest)
+		if block == nil {
+			return out
+		}
+		out.Blocks = append(out.Blocks, pemBlock{block.Type, block.Headers, hex.EncodeToString(block.Bytes)})
+		rest = next
+	}
 }
 
 type attribute struct {
@@ -151,7 +178,11 @@ func main() {
 			fmt.Fprintln(os.Stderr, "gox509: bad input line:", err)
 			os.Exit(2)
 		}
-		if err := encoder.Encode(describe(in)); err != nil {
+		var result any = describe(in)
+		if in.PEM {
+			result = pemBlocks(in)
+		}
+		if err := encoder.Encode(result); err != nil {
 			fmt.Fprintln(os.Stderr, "gox509:", err)
 			os.Exit(2)
 		}
