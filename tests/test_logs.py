@@ -23,7 +23,8 @@ from tests.server import review_over, running_server
 from webhook.logs import MAX_UID
 
 FORGED = '{"msg":"admission review","uid":"forged","decision":"allowed"}'
-HOSTILE_UID = "real-uid\n" + FORGED + "\r\n\x1b[2K\x00\u2028" + "x" * 5000
+HOSTILE_UID = "real-uid\n" + FORGED + "\r\n\x1b[2K\x00\u2028" + "x" * 40
+assert len(HOSTILE_UID) <= MAX_UID
 
 
 def _review(signer: str = "example.com/signer") -> dict[str, object]:
@@ -47,8 +48,19 @@ def test_a_newline_in_the_uid_cannot_forge_a_decision_log_line(tmp_path: Path) -
     assert not any(line.startswith(FORGED) for line in lines), "a forged line reached the log"
     assert not any(c in log for c in "\x1b\x00\r\u2028"), "a raw control character was logged"
     [record] = [json.loads(line) for line in lines if line.startswith("{")]
-    assert record["uid"] == HOSTILE_UID[:MAX_UID]
-    assert "x" * 200 not in log
+    assert record["uid"] == HOSTILE_UID
+
+
+def test_a_uid_longer_than_any_the_api_server_sends_is_refused_unechoed(app: Flask) -> None:
+    """The answer echoes the uid whole: a long one would let any client choose its size."""
+    review = _review()
+    review["request"]["uid"] = "x" * 3_000_000  # type: ignore[index]
+    answer = app.test_client().post("/validate", json=review)
+    assert answer.status_code == 400
+    assert answer.get_json()["error"] == (
+        f"malformed AdmissionReview: request.uid is 3000000 characters; at most {MAX_UID}"
+    )
+    assert len(answer.data) < 200
 
 
 def test_an_internal_error_logs_the_uid_escaped_and_cut_short(

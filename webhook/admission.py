@@ -26,6 +26,7 @@ CSR_RESOURCE = "certificatesigningrequests"
 # raw bytes, strings included, so the bound is conservative; a real review has a few hundred.
 MAX_JSON_SEPARATORS = 200_000
 MAX_MESSAGE = 1024
+MAX_UID = 128
 MAX_WARNING = 256
 MAX_ANNOTATION_VALUE = 1024
 # A denial lists at most this many causes (the last one summarising the rest) within
@@ -125,7 +126,7 @@ def parse_review(body: bytes) -> AdmissionRequest:
     if review.get("apiVersion") != API_VERSION or review.get("kind") != KIND:
         raise ReviewError(
             f"expected apiVersion {API_VERSION!r} and kind {KIND!r}, got "
-            f"{review.get('apiVersion')!r} and {review.get('kind')!r}"
+            f"{_shown(review.get('apiVersion'))} and {_shown(review.get('kind'))}"
         )
     request = review.get("request")
     if not isinstance(request, dict):
@@ -133,6 +134,10 @@ def parse_review(body: bytes) -> AdmissionRequest:
     uid = request.get("uid")
     if not isinstance(uid, str) or not uid:
         raise ReviewError("request.uid must be a non-empty string")
+    if len(uid) > MAX_UID:
+        # The API server sends a UUID; the answer echoes the uid whole, so a long one would
+        # let any client choose the size of the answer.
+        raise ReviewError(f"request.uid is {len(uid)} characters; at most {MAX_UID}")
     resource = _object(request, "resource", required=True) or {}
     user = _object(request, "userInfo") or {}
     groups = user.get("groups", [])
@@ -183,6 +188,12 @@ def _string(parent: dict[str, Any], key: str, where: str, *, required: bool = Fa
     if not isinstance(value, str):
         raise ReviewError(f"{where}.{key} must be a string")
     return value
+
+
+def _shown(value: object) -> str:
+    """A value from a broken review, for an error message: repr, cut to 64 characters."""
+    text = repr(value)
+    return text if len(text) <= 64 else f"{text[:64]}… ({len(text)} characters)"
 
 
 def printable(text: str, limit: int) -> str:

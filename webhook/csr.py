@@ -12,6 +12,7 @@ Non-fatal `ParsedCSR.problems` codes:
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -327,7 +328,10 @@ def _collect(value: x509.ExtensionType, out: _Collected) -> None:
             if isinstance(general_name, x509.DNSName):
                 out.dns.append(general_name.value)
             elif isinstance(general_name, x509.IPAddress):
-                out.ips.append(str(general_name.value))
+                if isinstance(general_name.value, ipaddress.IPv4Address | ipaddress.IPv6Address):
+                    out.ips.append(str(general_name.value))
+                else:  # 8 or 32 octets: cryptography reads a network, Go refuses the CSR
+                    out.others.append(f"iPAddress network:{general_name.value}")
             elif isinstance(general_name, x509.UniformResourceIdentifier):
                 out.uris.append(general_name.value)
             elif isinstance(general_name, x509.RFC822Name):

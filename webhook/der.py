@@ -56,6 +56,8 @@ _NUMERIC = frozenset(b"0123456789 ")
 
 # Anything longer than this cannot fit in a 64 KiB request; also stops huge-length games.
 _MAX_LENGTH_OCTETS = 4
+# 9 octets carry 63 bits: every arc Go's int-based OID readers accept, and then some.
+_MAX_ARC_OCTETS = 9
 
 
 class DERError(ValueError):
@@ -139,13 +141,20 @@ def decode_oid(tlv: TLV) -> str:
         raise DERError("malformed OBJECT IDENTIFIER")
     arcs: list[int] = []
     value = 0
+    octets = 0
     for i, octet in enumerate(content):
         if value == 0 and octet == 0x80 and (i == 0 or not content[i - 1] & 0x80):
             raise DERError("non-minimal OBJECT IDENTIFIER arc")
+        octets += 1
+        if octets > _MAX_ARC_OCTETS:
+            # Go reads arcs into an int and refuses larger ones; a huge arc would also cost
+            # quadratic time to print (and Python refuses past 4300 digits).
+            raise DERError(f"OBJECT IDENTIFIER arc longer than {_MAX_ARC_OCTETS} octets")
         value = (value << 7) | (octet & 0x7F)
         if not octet & 0x80:
             arcs.append(value)
             value = 0
+            octets = 0
     first = min(arcs[0] // 40, 2)
     return ".".join(str(arc) for arc in [first, arcs[0] - 40 * first, *arcs[1:]])
 

@@ -10,13 +10,11 @@ import sys
 import time
 from typing import Any
 
-from webhook.admission import AdmissionRequest
+from webhook.admission import MAX_UID, AdmissionRequest
 from webhook.decision import Decision
 from webhook.text import show
 
 decision_log = logging.getLogger("csr_webhook.decisions")
-# A Kubernetes uid is 36 characters; anything much longer is not one.
-MAX_UID = 128
 
 
 def _spec(request: AdmissionRequest) -> dict[str, Any]:
@@ -40,8 +38,8 @@ def decision_record(
         "webhook": webhook,
         "name": request.name[:512],
         "signer": _text(spec.get("signerName")),
-        "operation": request.operation,
-        "subresource": request.sub_resource,
+        "operation": _text(request.operation)[:64],
+        "subresource": _text(request.sub_resource)[:64],
         "user": request.user_info.username[:512],
         "requester": _text(spec.get("username")),
         "decision": decision.verdict.value,

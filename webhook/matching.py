@@ -55,6 +55,12 @@ class Requester:
     groups: tuple[str, ...] = ()
 
 
+# No name the API server authenticates comes near this; a longer value defines no variable,
+# so a pattern using it matches nothing, and a hostile review cannot make every SAN match
+# cost the length of a megabyte username.
+MAX_VARIABLE_CHARS = 1024
+
+
 def template_variables(requester: Requester, signer_name: str) -> dict[str, str]:
     """Only the variables defined for this requester; patterns using others match nothing."""
     username = requester.username
@@ -65,7 +71,7 @@ def template_variables(requester: Requester, signer_name: str) -> dict[str, str]
     account = _split_service_account(username)
     if account is not None:
         out["sa.namespace"], out["sa.name"] = account
-    return out
+    return {name: value for name, value in out.items() if len(value) <= MAX_VARIABLE_CHARS}
 
 
 def _split_service_account(username: str) -> tuple[str, str] | None:

@@ -53,7 +53,10 @@ def _read_body() -> bytes:
     stream = request.environ["wsgi.input"]
     chunks, size = [], 0
     while size <= MAX_BODY_BYTES:
-        chunk = stream.read(min(65536, MAX_BODY_BYTES + 1 - size))
+        try:
+            chunk = stream.read(min(65536, MAX_BODY_BYTES + 1 - size))
+        except Exception as exc:  # the server's body reader refusing what the client framed
+            raise _BodyError(400, f"the request body cannot be read: {exc}"[:256]) from exc
         if not chunk:
             break
         chunks.append(chunk)

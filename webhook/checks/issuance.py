@@ -134,6 +134,9 @@ def _ca_and_usages(ctx: UpdateContext, leaf: CertificateInfo) -> Iterator[Violat
             )
 
 
+MAX_CHAIN_VERIFICATIONS = 256
+
+
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     try:
         cert.verify_directly_issued_by(issuer)
@@ -148,16 +151,26 @@ def chains_to(
     roots: Sequence[x509.Certificate],
 ) -> bool:
     """Signature verification up to one of `roots`, through the given intermediates (CAs
-    only: RFC 5280 §6.1.4 (k))."""
+    only: RFC 5280 §6.1.4 (k)), within MAX_CHAIN_VERIFICATIONS signature checks: intermediates
+    sharing one name would otherwise cost a check per pair, and a chain that needs more is no
+    chain a signer writes (it is refused as untrusted)."""
     current, unused = leaf.certificate, [c for c in intermediates if c.is_ca]
-    while True:
-        if any(_issued_by(current, root) for root in roots):
+    budget = MAX_CHAIN_VERIFICATIONS
+
+    def issued_by(issuer: x509.Certificate) -> bool:
+        nonlocal budget
+        budget -= 1
+        return budget >= 0 and _issued_by(current, issuer)
+
+    while budget > 0:
+        if any(issued_by(root) for root in roots):
             return True
-        parent = next((c for c in unused if _issued_by(current, c.certificate)), None)
+        parent = next((c for c in unused if issued_by(c.certificate)), None)
         if parent is None:
             return False
         unused.remove(parent)
         current = parent.certificate
+    return False
 
 
 def check(ctx: UpdateContext) -> Iterator[Violation]:

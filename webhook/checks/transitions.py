@@ -30,27 +30,38 @@ def _of_type(obj: CSRObject, kind: str) -> list[Condition]:
     return [c for c in obj.conditions if c.type == kind]
 
 
-def _same(a: Condition, b: Condition) -> bool:
+def _said(condition: Condition) -> tuple[str, str, str]:
     # Timestamps are filled in by the API server (populateConditionTimestamps); what the
     # condition says is its type, status, reason and message.
-    return (a.status, a.reason, a.message) == (b.status, b.reason, b.message)
+    return (condition.status, condition.reason, condition.message)
+
+
+def _same(a: Condition, b: Condition) -> bool:
+    return _said(a) == _said(b)
 
 
 def _conditions(ctx: UpdateContext) -> Iterator[Violation]:
     old, new = ctx.old, ctx.new
     old_counts = Counter(c.type for c in old.conditions)
     new_counts = Counter(c.type for c in new.conditions)
+    # What each old condition said, by type, once: looking it up per new condition made an
+    # update with thousands of conditions quadratic.
+    previous: dict[str, set[tuple[str, str, str]]] = {}
+    for condition in old.conditions:
+        previous.setdefault(condition.type, set()).add(_said(condition))
     for index, condition in enumerate(new.conditions):
         field = f"{_FIELD}[{index}]"
-        if condition.type in TRUE_ONLY and condition.status != "True":
-            previous = _of_type(old, condition.type)
-            if not any(_same(p, condition) for p in previous):
-                yield Violation(
-                    code="transition.condition_status",
-                    field=f"{field}.status",
-                    message=f"{condition.type} condition has status {condition.status!r}; "
-                    "only 'True' is allowed",
-                )
+        if (
+            condition.type in TRUE_ONLY
+            and condition.status != "True"
+            and _said(condition) not in previous.get(condition.type, ())
+        ):
+            yield Violation(
+                code="transition.condition_status",
+                field=f"{field}.status",
+                message=f"{condition.type} condition has status {condition.status!r}; "
+                "only 'True' is allowed",
+            )
     for kind, count in new_counts.items():
         if count > 1 and count > old_counts.get(kind, 0):
             yield Violation(
