@@ -188,6 +188,10 @@ def run_check(
     result = load_policies([Path(p) for p in paths], lint=True)
     for problem in result.problems:
         print(problem)
+    # What must travel with the policy files (make manifests-policies carries it; an overlay
+    # must list it in its configMapGenerator).
+    for name, needed in result.needs:
+        print(f"policy {name!r} needs: {', '.join(needed)}")
     warnings = len(result.problems) - len(result.errors)
     if result.errors:
         print(f"{len(result.errors)} problem(s) in {len(result.files)} file(s)", file=sys.stderr)
