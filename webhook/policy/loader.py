@@ -121,8 +121,7 @@ def _inside_policy_directory(path: Path) -> Path:
         raise SourceError(f"cannot resolve it: {exc}") from None
     if not target.is_relative_to(directory):
         raise SourceError(
-            f"it is a symlink to {str(target)!r}, outside the policy directory "
-            f"{str(directory)!r}"
+            f"it is a symlink to {str(target)!r}, outside the policy directory {str(directory)!r}"
         )
     return target
 
