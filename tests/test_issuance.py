@@ -105,9 +105,6 @@ def policies(
     issuers: dict[str, Any] | None = None,
     ca_bundle: Sequence[TestCA] = (),
 ) -> dict[str, str]:
-    trust = tmp_path / "trust"
-    trust.mkdir(exist_ok=True)
-    (trust / "root.pem").write_bytes(root_ca().pem)
     apps_issuance: dict[str, Any] = {
         "issuers": issuers if issuers is not None else {"users": ["signer-bot"]},
         "caBundle": b"".join(ca.pem for ca in (ca_bundle or (root_ca(),))).decode(),
@@ -131,8 +128,9 @@ def policies(
             "bundle-file",
             BUNDLE_FILE,
             _rule(),
-            issuance={"caBundleFile": str(trust / "root.pem")},
+            issuance={"caBundleFile": "root.pem"},
         ),
+        "root.pem": root_ca().pem.decode(),  # beside the policy files, as in a ConfigMap
     }
 
 

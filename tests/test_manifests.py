@@ -31,6 +31,7 @@ import yaml
 from flask import Flask
 
 from tests.test_dockerfile import dockerfile_env
+from webhook.authoring.configmap import configmap_files
 from webhook.cli import ENV_PREFIX, build_parser
 from webhook.policy.loader import is_policy_file, load_policies
 from webhook.views import blueprint
@@ -666,7 +667,9 @@ def _policy_files() -> list[Path]:
 
 def test_policies_configmap_holds_every_policy_file() -> None:
     config_map = one(rendered("base"), "ConfigMap", POLICIES_CONFIGMAP)
-    expected = {p.name: p.read_text() for p in _policy_files()}
+    # The policy files and the files they name (issuance.caBundleFile).
+    expected = {p.name: p.read_text() for p in configmap_files(POLICIES)}
+    assert {p.name for p in _policy_files()} <= set(expected)
     assert set(config_map["data"]) == set(expected)
     assert not any(name.endswith((".test.yaml", ".test.yml")) for name in config_map["data"])
     for name, text in expected.items():
@@ -675,7 +678,7 @@ def test_policies_configmap_holds_every_policy_file() -> None:
 
 def test_generated_policy_directory_is_in_sync() -> None:
     stale = "manifests/base/policies is stale: run `make manifests-policies`"
-    expected = {p.name for p in _policy_files()}
+    expected = {p.name for p in configmap_files(POLICIES)}
     assert "kustomization.yaml" not in expected
     present = {p.name for p in GENERATED_POLICIES.iterdir()}
     assert present == expected | {"kustomization.yaml"}, stale

@@ -9,20 +9,26 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import ssl
 import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from types import FrameType
 
 from webhook import __version__
-from webhook.devcert import generate_dev_certificate
+from webhook.devcert import temporary_dev_certificate
 from webhook.logs import configure_decision_log
-from webhook.policy.loader import load_policies
+from webhook.policy.loader import LoadResult, load_policies
 from webhook.settings import Settings
 
 ENV_PREFIX = "CSR_WEBHOOK_"
+ALLOW_EMPTY_HELP = (
+    "accept a policy set with no policy (every CSR then falls to --unmatched-signers); "
+    "refused by default"
+)
 log = logging.getLogger("csr_webhook")
 
 
@@ -52,6 +58,15 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
     return value
+
+
+def _env_flag(name: str) -> bool:
+    text = _env(name, "") or ""
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("", "0", "false", "no", "off"):
+        return False
+    raise UsageError(f"{ENV_PREFIX}{name}={text!r} is not a boolean (use true or false)")
 
 
 def _host_port(text: str) -> str:
@@ -90,6 +105,12 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
             choices=choices,
             help=f"{text} (env {ENV_PREFIX}{env_name}; default {default})",
         )
+    serve.add_argument(
+        "--allow-empty-policies",
+        action="store_true",
+        default=None,
+        help=f"{ALLOW_EMPTY_HELP} (env {ENV_PREFIX}ALLOW_EMPTY_POLICIES=true)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="lint policy files and directories")
     check.add_argument("paths", nargs="*", default=["policies"], help="files or directories")
     check.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    check.add_argument("--allow-empty-policies", action="store_true", help=ALLOW_EMPTY_HELP)
     test = sub.add_parser(
         "test",
         help="run policy test suites (*.test.yaml); exit 1 on a failing case, 2 on a broken suite",
@@ -145,16 +167,39 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         unmatched_signers=args.unmatched_signers,
         reload_interval=args.reload_interval,
         log_level=args.log_level,
+        allow_empty_policies=(
+            args.allow_empty_policies
+            if args.allow_empty_policies is not None
+            else _env_flag("ALLOW_EMPTY_POLICIES")
+        ),
     )
 
 
-def run_check(paths: Sequence[str], *, strict: bool = False) -> int:
+def empty_set_refusal(where: str) -> str:
+    return (
+        f"no policy in {where}: every CSR in the cluster would fall to --unmatched-signers "
+        "(deny by default); add a policy, or pass --allow-empty-policies if this is meant"
+    )
+
+
+def run_check(
+    paths: Sequence[str], *, strict: bool = False, allow_empty_policies: bool = False
+) -> int:
     result = load_policies([Path(p) for p in paths], lint=True)
     for problem in result.problems:
         print(problem)
+    # What must travel with the policy files (make manifests-policies carries it; an overlay
+    # must list it in its configMapGenerator).
+    for name, needed in result.needs:
+        print(f"policy {name!r} needs: {', '.join(needed)}")
     warnings = len(result.problems) - len(result.errors)
     if result.errors:
         print(f"{len(result.errors)} problem(s) in {len(result.files)} file(s)", file=sys.stderr)
+        return 1
+    empty = result.policy_set is not None and not result.policy_set.policies
+    if empty and not allow_empty_policies:
+        shown = ", ".join(repr(p) for p in paths)
+        print(f"csr-webhook check: {empty_set_refusal(shown)}", file=sys.stderr)
         return 1
     if strict and warnings:
         print(f"{warnings} warning(s) in {len(result.files)} file(s) (--strict)", file=sys.stderr)
@@ -178,15 +223,31 @@ def run_serve(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 1
-    if settings.tls_cert is None:
-        cert, key = generate_dev_certificate()
-        settings = replace(settings, tls_cert=cert, tls_key=key)
+    if not result.policy_set.policies and not settings.allow_empty_policies:
+        refusal = empty_set_refusal(f"--policies {str(settings.policies)!r}")
+        print(f"refusing to start: {refusal}", file=sys.stderr)
+        return 1
+    if settings.tls_cert is not None:
+        return _serve(settings, result)
+    # Until gunicorn installs its own handlers, SIGTERM must unwind through the block below,
+    # which removes the development key.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    with temporary_dev_certificate() as (cert, key):
         print(f"development certificate written to {cert.parent}", file=sys.stderr)
         log.warning(
-            "no --tls-cert/--tls-key: serving a self-signed development certificate from %s; "
-            "not for production",
+            "no --tls-cert/--tls-key: serving a self-signed development certificate from %s "
+            "(removed at exit); not for production",
             cert.parent,
         )
+        return _serve(replace(settings, tls_cert=cert, tls_key=key), result)
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    sys.exit(128 + signum)
+
+
+def _serve(settings: Settings, result: LoadResult) -> int:
+    assert result.policy_set is not None
     assert settings.tls_cert is not None
     assert settings.tls_key is not None
     try:
@@ -231,7 +292,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         if args.command == "check":
-            return run_check(args.paths, strict=args.strict)
+            return run_check(
+                args.paths, strict=args.strict, allow_empty_policies=args.allow_empty_policies
+            )
         if args.command == "eval":
             from webhook.authoring.evaluate import run_eval  # noqa: PLC0415 - only for `eval`
 

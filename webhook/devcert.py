@@ -1,7 +1,8 @@
 """Generate a self-signed development serving certificate for localhost/127.0.0.1.
 
 Only for `serve` without --tls-cert/--tls-key; the key is written 0600 into a fresh
-temporary directory, never into the working tree.
+temporary directory, never into the working tree, and `temporary_dev_certificate` removes that
+directory when the server exits.
 """
 
 from __future__ import annotations
@@ -9,7 +10,10 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from cryptography import x509
@@ -59,3 +63,17 @@ def generate_dev_certificate(directory: Path | None = None) -> tuple[Path, Path]
             )
         )
     return cert_path, key_path
+
+
+@contextmanager
+def temporary_dev_certificate() -> Iterator[tuple[Path, Path]]:
+    """cert.pem and key.pem in a fresh temporary directory, removed (key included) on leaving
+    the block, by the process that made it only: a gunicorn worker is forked inside the block
+    and leaves it too, by SystemExit, while the master still serves the certificate."""
+    directory = Path(tempfile.mkdtemp(prefix="csr-webhook-devcert-"))
+    owner = os.getpid()
+    try:
+        yield generate_dev_certificate(directory)
+    finally:
+        if os.getpid() == owner:
+            shutil.rmtree(directory, ignore_errors=True)

@@ -19,3 +19,4 @@ class Settings:
     unmatched_signers: str = "deny"
     reload_interval: float = 5.0
     log_level: str = "info"
+    allow_empty_policies: bool = False

@@ -1,7 +1,8 @@
 """HTTP endpoints: /validate, /mutate, /healthz, /readyz.
 
 The only place that maps outcomes to HTTP: a broken review is 400/413/415 with a JSON error
-body, a policy violation is 200 with `allowed: false`, a bug is 500.
+body, a policy violation is 200 with `allowed: false`, a bug is 500. Every other HTTP error
+(an unknown path, a wrong method) has the same JSON shape, never an HTML page.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import re
 import time
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from webhook.admission import ReviewError, build_response, parse_review
 from webhook.decision import Decision
@@ -18,12 +20,14 @@ from webhook.engine import EngineOptions, evaluate
 from webhook.logs import log_decision, shown_uid
 from webhook.metrics import ReviewMetrics
 from webhook.reload import PolicyView
+from webhook.text import show
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
 # WSGI environ key: time.monotonic() when the request became ready to serve (set by the
 # server's worker; absent under the test client).
 ARRIVAL_KEY = "csr_webhook.arrival"
 _TIMEOUT = re.compile(r"([0-9]{1,4})s")
+ENDPOINTS = "POST /validate, POST /mutate, GET /healthz, GET /readyz"
 
 log = logging.getLogger("csr_webhook")
 blueprint = Blueprint("webhook", __name__)
@@ -38,6 +42,29 @@ class _BodyError(Exception):
 
 def _error(status: int, message: str) -> tuple[Response, int]:
     return jsonify({"error": message, "code": status}), status
+
+
+@blueprint.app_errorhandler(HTTPException)
+def http_error(exc: HTTPException) -> Response:
+    """werkzeug's own answers (404, 405, 413 from MAX_CONTENT_LENGTH, 500 for an exception no
+    view caught) in the JSON error shape, keeping their headers (405's `Allow`)."""
+    status = exc.code or 500
+    if isinstance(exc, NotFound):
+        message = f"no endpoint at {show(request.path)}; the endpoints are {ENDPOINTS}"
+    elif isinstance(exc, MethodNotAllowed):
+        allowed = ", ".join(sorted(exc.valid_methods or ()))
+        message = (
+            f"method {show(request.method)} is not allowed on {show(request.path)} "
+            f"(allowed: {allowed})"
+        )
+    else:
+        message = f"{exc.name}: {exc.description}"
+    response, _ = _error(status, message)
+    response.status_code = status
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
 
 
 def _read_body() -> bytes:

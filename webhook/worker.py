@@ -51,10 +51,19 @@ ACCEPT_BATCH = 64
 arrival = threading.local()  # .value: when the request being served began to arrive
 
 
+def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """Stands in for gunicorn's `util.write_error` (an HTML page): the request gunicorn could
+    not parse, or whose application crashed, is answered in the views' JSON error shape."""
+    util.write_nonblock(sock, error_response(status_int, mesg or reason))
+
+
 class WebhookWorker(ThreadWorker):  # type: ignore[misc]
     """gthread's thread pool and request handling, with its own connection handling."""
 
     def init_process(self) -> None:
+        # gunicorn's handle_error answers through `util.write_error`, looked up at each call;
+        # replaced here, in the worker process only.
+        util.write_error = write_json_error
         self.worker_connections = raise_fd_limit(self.cfg.worker_connections)
         self.max_keepalived = self.worker_connections - self.cfg.threads
         # Each ordered by deadline: all of one kind get the same time limit from when they

@@ -39,10 +39,12 @@ from webhook.policy.source import (
     format_path,
     read_bounded,
 )
+from webhook.text import show
 
 MIN_LIFETIME = 600
 _DURATION = re.compile(r"(\d+)(d|h|m|s)")
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+_CONFIGMAP_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 _OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
 _SIGNATURE_ALGORITHMS = ACCEPTABLE_SIGNATURE_ALGORITHMS
 _SAN_KINDS = {
@@ -51,6 +53,19 @@ _SAN_KINDS = {
     "uris": PatternKind.URI,
     "emailAddresses": PatternKind.EMAIL,
 }
+
+
+def is_flat_file_name(name: str) -> bool:
+    """A name that is a valid ConfigMap key, and so a file directly in the mounted directory."""
+    return bool(_CONFIGMAP_KEY.fullmatch(name)) and name not in (".", "..") and len(name) <= 253
+
+
+def flat_file_name_problem(name: str) -> str:
+    return (
+        f"{show(name)} must be the name of a file beside the policy file (letters, digits, "
+        "'-', '_' and '.'; no '/'): policies are mounted from a ConfigMap, one flat directory "
+        "whose keys cannot hold a path"
+    )
 
 
 def parse_duration(value: object) -> int:
@@ -90,6 +105,7 @@ class PolicyBuilder:
         self.problems = problems
         self.policy_name = "?"
         self.read_file = read_file  # bounded; raises SourceError
+        self.files_needed: list[str] = []  # beside the policy file, by name
 
     def problem(self, path: PathKey, message: str, severity: str = "error") -> None:
         line = self.document.line_of(path)
@@ -363,13 +379,16 @@ class PolicyBuilder:
             where: PathKey = (*path, "caBundle")
         elif isinstance(raw.get("caBundleFile"), str):
             where = (*path, "caBundleFile")
-            file = Path(str(raw["caBundleFile"]))
-            if not file.is_absolute():
-                file = Path(self.document.file).parent / file
-            try:
-                bundle = self.read_file(file)
-            except SourceError as exc:
-                self.problem(where, f"cannot read {str(file)!r}: {exc}")
+            name = str(raw["caBundleFile"])
+            if not is_flat_file_name(name):
+                self.problem(where, flat_file_name_problem(name))
+            else:
+                file = Path(self.document.file).parent / name
+                self.files_needed.append(name)
+                try:
+                    bundle = self.read_file(file)
+                except SourceError as exc:
+                    self.problem(where, f"cannot read {str(file)!r}: {exc}")
         certificates: tuple[bytes, ...] = ()
         if bundle is not None:
             try:

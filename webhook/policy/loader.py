@@ -61,6 +61,8 @@ class LoadResult:
     problems: list[Problem] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     sources: Sources = field(default_factory=Sources)
+    # (policy name, file names) for each policy that reads files beside its own file
+    needs: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Problem]:
@@ -102,10 +104,26 @@ def load_policies(paths: Iterable[Path], *, lint: bool = False) -> LoadResult:
     def read_ca_file(path: Path) -> bytes:
         key = str(path)
         if key not in ca_files:
-            ca_files[key] = read_bounded(path)
+            ca_files[key] = read_bounded(_inside_policy_directory(path))
         return ca_files[key]
 
     return _build(read, read_ca_file, ca_files, problems, [str(f) for f in files], lint=lint)
+
+
+def _inside_policy_directory(path: Path) -> Path:
+    """Where `path`, a file named beside a policy file, really is: in the policy file's own
+    directory (through the symlinks of a ConfigMap mount), or refused. A symlink out of it
+    would work on a workstation and fail in the pod, or read a file nobody reviewed."""
+    try:
+        directory = path.parent.resolve()
+        target = path.resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
+        raise SourceError(f"cannot resolve it: {exc}") from None
+    if not target.is_relative_to(directory):
+        raise SourceError(
+            f"it is a symlink to {str(target)!r}, outside the policy directory {str(directory)!r}"
+        )
+    return target
 
 
 def build_policy_set(sources: Sources) -> LoadResult:
@@ -140,17 +158,20 @@ def _build(
         documents.extend(docs)
         problems.extend(file_problems)
     policies = []
+    needs = []
     for document in documents:
         builder = PolicyBuilder(document, problems, read_ca_file)
         policy = builder.build()
         if policy is not None:
             policies.append(policy)
+            if builder.files_needed:
+                needs.append((policy.name, tuple(builder.files_needed)))
             if lint:
                 problems.extend(lint_policy(policy, document))
     _check_across(policies, problems)
     problems.sort(key=lambda p: (p.file, p.line))
     sources = Sources(tuple(policy_files), tuple(sorted(ca_files.items())))
-    result = LoadResult(None, problems, files, sources)
+    result = LoadResult(None, problems, files, sources, needs)
     if not result.errors:
         result.policy_set = PolicySet(tuple(policies), sources.digest())
     return result
