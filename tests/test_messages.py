@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 import yaml
 from flask.testing import FlaskClient
+from prometheus_client import CollectorRegistry
 
 from tests.builders import build_csr
-from tests.conftest import MakeApp
+from tests.conftest import MakeApp, write_policies
 from tests.issuance_builders import sign_csr
 from tests.reviews import create_review, user_info
 from tests.update_reviews import (
@@ -29,11 +30,15 @@ from tests.update_reviews import (
     validate,
 )
 from webhook.admission import MAX_CAUSE_TEXT, build_causes
+from webhook.app import create_app
 from webhook.cli import main
 from webhook.engine import EngineOptions, evaluate_create
 from webhook.matching import Requester
+from webhook.metrics import ReviewMetrics
 from webhook.policy.loader import load_policies
+from webhook.reload import PolicyStore
 from webhook.resource import parse_csr_object
+from webhook.settings import Settings
 
 SPIFFE = "spiffe.example.com/workload"
 WORKLOADS = """
@@ -303,3 +308,40 @@ def test_a_transition_message_does_not_say_denied(client: FlaskClient) -> None:
     reasons = [c["reason"] for c in causes(response)]
     assert "transition.denied_after_issue" in reasons
     assert not _says_denied(response["status"]["message"])
+
+
+def test_violation_metrics_name_the_reporting_rule_and_none_for_the_policys_own(
+    tmp_path: Path,
+) -> None:
+    """The dashboard's violations by rule: a guardrail hit and an issuance problem are the
+    policy's (`rule="none"`), even when a rule permits the CSR or also found something."""
+    directory = write_policies(tmp_path / "policies", **{"workloads.yaml": WORKLOADS})
+    policies = load_policies([directory]).policy_set
+    assert policies is not None
+    registry = CollectorRegistry()
+    app = create_app(
+        Settings(policies=directory), PolicyStore(directory, policies), ReviewMetrics(registry)
+    )
+    client = app.test_client()
+    spiffe_create(client, "spiffe://cluster.local/ns/shop/sa/default")
+    pem = build_csr(uris=["spiffe://cluster.local/ns/shop/sa/web"])
+    old = stored_csr(
+        pem,
+        signer_name=SPIFFE,
+        usages=USAGES,
+        username=WEB,
+        groups=WEB_GROUPS,
+        conditions=[approved()],
+    )
+    certificate = sign_csr(pem, usages=USAGES, extra_dns=["extra.example.com"])
+    validate(client, status_update(old, certificate=certificate, caller=SIGNER))
+
+    def count(rule: str, code: str) -> float | None:
+        labels = {"policy": "workloads", "rule": rule, "code": code}
+        return registry.get_sample_value("csr_webhook_violations_total", labels)
+
+    assert count("none", "deny.uri") == 1
+    assert count("svid", "uri.not_allowed") == 1
+    assert count("none", "issuance.san_not_requested") == 1
+    assert count("svid", "deny.uri") is None
+    assert count("svid", "issuance.san_not_requested") is None
