@@ -36,6 +36,7 @@ from tests.builders import (
     utf8_name,
 )
 from webhook import der
+from webhook.admission import MAX_CAUSE_TEXT
 from webhook.checks import structure
 from webhook.csr import CSRError, ParsedCSR, parse_csr
 from webhook.oids import EKU_USAGE_NAMES
@@ -727,10 +728,16 @@ def test_collects_every_violation_at_once() -> None:
     )
 
 
-def test_cuts_long_values_short_in_messages() -> None:
-    csr = dataclasses.replace(parse_csr(build_csr(common_name="a")), dns_names=("a" * 300,))
-    (violation,) = structure.check(csr)
-    assert len(violation.message) < 250
+def test_shows_values_whole_up_to_256_characters_and_cuts_longer_ones_with_their_length() -> None:
+    names = ("b" * 256, "a" * 300, ".".join(f"x_{i}" for i in range(200)))
+    csr = dataclasses.replace(parse_csr(build_csr(common_name="a")), dns_names=names)
+    whole, cut, many = structure.check(csr)
+    assert whole.message.startswith(f"DNS name {'b' * 256!r}: ")
+    assert cut.message.startswith(f"DNS name {'a' * 256!r}… (300 characters): ")
+    # too long, and 200 distinct bad labels: four problems named, the rest counted, within a
+    # cause's bound
+    assert "; … 197 more; expected an LDH host name" in many.message
+    assert len(many.message) <= MAX_CAUSE_TEXT
 
 
 # ---- never raises ------------------------------------------------------------------------------

@@ -79,8 +79,9 @@ def test_denial_message_names_policy_rule_field_value_and_allowed(make_app: Make
     assert response["allowed"] is False
     assert codes(response) == ["dns.not_allowed"]
     message = response["status"]["message"]
+    # kubectl prefixes `admission webhook "..." denied the request: `; the line says who and what
     assert message == (
-        "policy 'apps' rule(s) 'web' denied the request: spec.request.dnsNames[0]: "
+        "policy 'apps', rule 'web': spec.request.dnsNames[0]: "
         "DNS name 'a.b.apps.example.com' matches none of ['*.apps.example.com']"
     )
 
@@ -114,7 +115,17 @@ def test_collects_every_violation_of_every_applicable_rule(make_app: MakeApp) ->
         ]
     )
     assert response["auditAnnotations"]["rule"] == "web,batch"
-    assert "rule(s) 'web', 'batch'" in response["status"]["message"]
+    # the guardrail hit is the policy's; each rule's violations follow under its name
+    message = response["status"]["message"]
+    assert message.startswith(
+        "policy 'apps': spec.request.dnsNames[0]: DNS name 'x.internal.example.com' matches "
+        "guardrail '**.internal.example.com' of deny.dnsNames; rule 'web': "
+        "spec.request.subject.commonName: commonName 'mallory' matches none of "
+        "['${username}' (here 'alice')]; "
+    )
+    assert "; rule 'batch': spec.request.subject.commonName: commonName 'mallory' matches " in (
+        message
+    )
 
 
 def test_deny_list_wins_over_a_permitting_rule(make_app: MakeApp) -> None:

@@ -26,8 +26,8 @@ trial-1  example.com/trial    alice           warned   trial      people  subjec
 node-w1  example.com/nodes    system:node:w1  allowed  nodes      node    -
 other-1  example.com/other    carol           denied   unmatched  -       signer.unmatched
 
-alice-2: subject.not_allowed: spec.request.subject.commonName: commonName 'bob' matches none of ['${username}']
-trial-1: subject.not_allowed: spec.request.subject.commonName: commonName 'bob' matches none of ['${username}']
+alice-2: subject.not_allowed: spec.request.subject.commonName: commonName 'bob' matches none of ['${username}' (here 'alice')]
+trial-1: subject.not_allowed: spec.request.subject.commonName: commonName 'bob' matches none of ['${username}' (here 'alice')]
 other-1: signer.unmatched: spec.signerName: no policy governs signer 'example.com/other'
 """
 
@@ -115,7 +115,7 @@ def test_json_output_is_a_list_of_verdicts(capsys: pytest.CaptureFixture[str]) -
             {
                 "code": "subject.not_allowed",
                 "field": "spec.request.subject.commonName",
-                "message": "commonName 'bob' matches none of ['${username}']",
+                "message": "commonName 'bob' matches none of ['${username}' (here 'alice')]",
             }
         ],
     }

@@ -33,8 +33,10 @@ MAX_ANNOTATION_VALUE = 1024
 # CAUSES_BUDGET bytes of JSON, and the warnings stay within the API server's own warning
 # budget (4096 characters); with the 1024-character message the whole response stays far
 # under 64 KiB however many violations a request earns.
+# A cause's message is the violation's whole message: a value is shown whole up to 256
+# characters beside what was allowed (webhook/text.py), which stays within MAX_CAUSE_TEXT.
 MAX_CAUSES = 100
-MAX_CAUSE_TEXT = 256
+MAX_CAUSE_TEXT = 1024
 CAUSES_BUDGET = 24 * 1024
 WARNINGS_BUDGET = 4096
 MORE_CAUSES_REASON = "csr-webhook.more_violations"
@@ -202,11 +204,38 @@ def printable(text: str, limit: int) -> str:
     return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 
 
+def _message_parts(decision: Decision) -> list[str]:
+    """`field: message` per violation; where the reporter changes, a `rule 'x': ` (or
+    `rules 'x', 'y': `, or back to `policy 'p': `) prefix says whose violations follow."""
+    parts: list[str] = []
+    scope: tuple[str, ...] = ()
+    for violation in decision.violations:
+        text = f"{violation.field}: {violation.message}"
+        rules = decision.reported_by.get(violation, ())
+        if rules != scope:
+            if len(rules) == 1:
+                owner = f"rule {rules[0]!r}"
+            elif rules:
+                owner = f"rules {', '.join(repr(r) for r in rules)}"
+            else:
+                owner = f"policy {decision.policy!r}"
+            text = f"{owner}: {text}"
+            scope = rules
+        parts.append(text)
+    return parts
+
+
 def build_message(decision: Decision) -> str:
-    """One line naming the policy, rule(s) and each violation, ≤ MAX_MESSAGE characters."""
-    head = decision.summary or f"policy {decision.policy!r} denied the request"
-    parts = [f"{v.field}: {v.message}" for v in decision.violations]
-    message = printable(head + (": " if parts else ""), MAX_MESSAGE)
+    """One line naming the policy, each violation and the rule(s) that reported it, ≤
+    MAX_MESSAGE characters. The API server prefixes `admission webhook "..." denied the
+    request: `, so the line does not say "denied" again."""
+    head = decision.summary or f"policy {decision.policy!r}"
+    parts = _message_parts(decision)
+    # `policy 'p', rule 'r': field: …` when the first violation is a rule's.
+    first_is_rule = bool(decision.violations) and bool(
+        decision.reported_by.get(decision.violations[0])
+    )
+    message = printable(head + (", " if first_is_rule else ": " if parts else ""), MAX_MESSAGE)
     for index, part in enumerate(parts):
         candidate = message + ("; " if index else "") + printable(part, MAX_MESSAGE)
         remaining = len(parts) - index - 1

@@ -5,6 +5,7 @@ Pure data; nothing here knows about HTTP, Flask or metrics.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -31,7 +32,9 @@ class Decision:
     """The outcome of evaluating one admission request.
 
     `policy` is a policy name, "unmatched" (no policy governs the signer) or "none"
-    (nothing to evaluate); it is safe to use as a metric label.
+    (nothing to evaluate); it is safe to use as a metric label. `reported_by` names the rules
+    that reported a violation; one it does not list is the policy's own (structure, deny
+    lists, requester, approval, issuance), so messages never blame a rule for it.
     """
 
     verdict: Verdict
@@ -42,6 +45,7 @@ class Decision:
     patch: tuple[dict[str, object], ...] | None = None
     summary: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    reported_by: Mapping[Violation, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def allowed(self) -> bool:

@@ -6,7 +6,7 @@ Pure: no Flask, no metrics, no I/O. Bad input becomes violations; only bugs rais
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from hashlib import sha256
 from typing import Any
@@ -126,9 +126,12 @@ def evaluate_create(
     if permitting and not violations:
         return Decision(verdict=Verdict.ALLOWED, policy=policy.name, rules=(permitting[0],))
     names = tuple(name for name, _ in per_rule)
-    for _, found in per_rule:
+    reported_by: dict[Violation, tuple[str, ...]] = {}
+    for name, found in per_rule:
         violations.update(dict.fromkeys(found))
-    return _enforce(policy, names, list(violations))
+        for violation in dict.fromkeys(found):
+            reported_by[violation] = (*reported_by.get(violation, ()), name)
+    return _enforce(policy, names, list(violations), reported_by)
 
 
 def evaluate_update(  # noqa: PLR0917 - the six facts of an update, all required
@@ -188,14 +191,19 @@ def evaluate_update(  # noqa: PLR0917 - the six facts of an update, all required
         )
         violations.extend(recheck.violations)
     if broken:
-        return _illegal(new, label, recheck.rules, [*broken, *violations])
+        return _illegal(new, label, recheck.rules, [*broken, *violations], recheck.reported_by)
     if not violations:
         return Decision(verdict=Verdict.ALLOWED, policy=policy.name, rules=recheck.rules)
-    return _enforce(policy, recheck.rules, violations)
+    # Approval and issuance violations are the policy's; the recheck's keep their rules.
+    return _enforce(policy, recheck.rules, violations, recheck.reported_by)
 
 
 def _illegal(
-    new: CSRObject, label: str, rules: tuple[str, ...], violations: list[Violation]
+    new: CSRObject,
+    label: str,
+    rules: tuple[str, ...],
+    violations: list[Violation],
+    reported_by: Mapping[Violation, tuple[str, ...]] | None = None,
 ) -> Decision:
     """Transition violations deny whatever the policy's enforcement says."""
     return Decision(
@@ -204,6 +212,7 @@ def _illegal(
         rules=rules,
         violations=tuple(violations),
         summary=f"illegal update of CSR {new.name!r}",
+        reported_by=reported_by or {},
     )
 
 
@@ -331,9 +340,16 @@ def _unmatched(obj: CSRObject, options: EngineOptions) -> Decision:
     )
 
 
-def _enforce(policy: SignerPolicy, rules: tuple[str, ...], violations: list[Violation]) -> Decision:
-    rule_text = f" rule(s) {', '.join(repr(r) for r in rules)}" if rules else ""
-    summary = f"policy {policy.name!r}{rule_text} denied the request"
+def _enforce(
+    policy: SignerPolicy,
+    rules: tuple[str, ...],
+    violations: list[Violation],
+    reported_by: Mapping[Violation, tuple[str, ...]] | None = None,
+) -> Decision:
+    # kubectl prints `admission webhook "..." denied the request: <message>`: the summary
+    # names who decided and the message says what, without a second "denied".
+    summary = f"policy {policy.name!r}"
+    reported_by = reported_by or {}
     if policy.enforcement is Enforcement.WARN:
         return Decision(
             verdict=Verdict.WARNED,
@@ -342,6 +358,7 @@ def _enforce(policy: SignerPolicy, rules: tuple[str, ...], violations: list[Viol
             violations=tuple(violations),
             warnings=tuple(f"{v.code}: {v.field}: {v.message}" for v in violations),
             summary=summary,
+            reported_by=reported_by,
         )
     verdict = Verdict.AUDITED if policy.enforcement is Enforcement.AUDIT else Verdict.DENIED
     return Decision(
@@ -350,4 +367,5 @@ def _enforce(policy: SignerPolicy, rules: tuple[str, ...], violations: list[Viol
         rules=rules,
         violations=tuple(violations),
         summary=summary,
+        reported_by=reported_by,
     )

@@ -466,6 +466,23 @@ class Pattern:
             return False
         return self._matcher.match(value, defined)
 
+    def expand(self, variables: Mapping[str, str] | None = None) -> str | None:
+        """The pattern text with this requester's template variables filled in, as it is
+        matched; None when one of them is undefined for the requester (it matches nothing)."""
+        if not self.variables:
+            return self.text
+        defined = variables if variables is not None else {}
+        if not all(name in defined for name in self.variables):
+            return None
+        # Every `${` of a compiled pattern opens a known variable (compile_pattern refused others).
+        parts, start = [], 0
+        while (opening := self.text.find("${", start)) >= 0:
+            closing = self.text.index("}", opening)
+            parts += [self.text[start:opening], defined[self.text[opening + 2 : closing]]]
+            start = closing + 1
+        parts.append(self.text[start:])
+        return "".join(parts)
+
 
 @lru_cache(maxsize=4096)
 def compile_pattern(kind: PatternKind, text: str) -> Pattern:

@@ -80,14 +80,16 @@ class ReviewMetrics:
         self.duration.labels(webhook).observe(seconds)
         if decision is None or decision.verdict is Verdict.ALLOWED:
             return
-        rule = decision.rules[0] if len(decision.rules) == 1 else "none"
-        if len(decision.rules) > 1:
-            rule = "multiple"
-        # One increment per code: a hostile CSR can earn thousands of violations of one code.
-        counts: dict[str, int] = {}
+        # One increment per (rule, code): a hostile CSR can earn thousands of violations of
+        # one code. `rule` is the rule that reported the violation, "multiple" when several
+        # did, "none" for the policy's own (structure, deny lists, approval, issuance).
+        counts: dict[tuple[str, str], int] = {}
         for violation in decision.violations:
-            counts[violation.code] = counts.get(violation.code, 0) + 1
-        for code, count in counts.items():
+            rules = decision.reported_by.get(violation, ())
+            rule = rules[0] if len(rules) == 1 else "multiple" if rules else "none"
+            key = (rule, violation.code)
+            counts[key] = counts.get(key, 0) + 1
+        for (rule, code), count in counts.items():
             self.violations.labels(policy, rule, code).inc(count)
 
 

@@ -243,7 +243,7 @@ def render_text(results: Sequence[Result]) -> str:
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
     ]
     details = [
-        printable(f"{r.item.name}: {v.code}: {v.field}: {v.message}", 1024)
+        printable(f"{r.item.name}: {v.code}: {v.field}: {v.message}", 4096)
         for r in results
         for v in r.decision.violations
     ]

@@ -12,7 +12,7 @@ from webhook.csr import ParsedCSR
 from webhook.decision import Violation
 from webhook.matching import Pattern
 from webhook.policy.model import DenyLists
-from webhook.text import show
+from webhook.text import show, show_pattern
 
 
 def _first_match(
@@ -35,7 +35,8 @@ def check(csr: ParsedCSR, deny: DenyLists, variables: Mapping[str, str]) -> Iter
                 yield Violation(
                     code=f"deny.{family}",
                     field=f"spec.request.{key}[{index}]",
-                    message=f"{label} {show(value)} is denied by guardrail {hit.text!r}",
+                    message=f"{label} {show(value)} matches guardrail "
+                    f"{show_pattern(hit, variables)} of deny.{key}",
                 )
     for attribute in csr.subject:
         patterns = deny.subject.get(attribute.name or "", ())
@@ -44,6 +45,6 @@ def check(csr: ParsedCSR, deny: DenyLists, variables: Mapping[str, str]) -> Iter
             yield Violation(
                 code="deny.subject",
                 field=f"spec.request.subject.{attribute.name}",
-                message=f"{attribute.name} {show(attribute.value)} is denied by guardrail "
-                f"{hit.text!r}",
+                message=f"{attribute.name} {show(attribute.value)} matches guardrail "
+                f"{show_pattern(hit, variables)} of deny.subject.{attribute.name}",
             )

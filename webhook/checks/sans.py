@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from webhook.context import CreateContext
 from webhook.decision import Violation
 from webhook.policy.model import ValueRule
-from webhook.text import show, show_list
+from webhook.text import show, show_patterns
 
 _KINDS = (
     ("dnsNames", "dns", "DNS name"),
@@ -71,7 +71,7 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
                     code=f"{family}.not_allowed",
                     field=field,
                     message=f"{label} {show(value)} matches none of "
-                    f"{show_list(p.text for p in spec.values)}",
+                    f"{show_patterns(spec.values, ctx.variables)}",
                 )
         if spec is None:
             continue
@@ -80,7 +80,7 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
                 code=f"{family}.required",
                 field=f"spec.request.{key}",
                 message=f"a {label} SAN is required "
-                f"(one of {show_list(p.text for p in spec.values)})",
+                f"(one of {show_patterns(spec.values, ctx.variables)})",
             )
         if spec.max_items is not None and len(values) > spec.max_items:
             yield Violation(

@@ -20,7 +20,7 @@ from cryptography.x509.oid import AttributeOID, ExtensionOID
 
 from webhook.csr import MS_EXTENSION_REQUEST_OID, ParsedCSR
 from webhook.decision import Violation
-from webhook.text import show
+from webhook.text import show, show_list
 
 _FIELD = "spec.request"
 _SAN_OID = ExtensionOID.SUBJECT_ALTERNATIVE_NAME.dotted_string
@@ -105,9 +105,9 @@ def _subject(csr: ParsedCSR) -> Iterator[Violation]:
             yield _violation("csr.control_character", f"subject.{label}", message)
     common_names = csr.subject_values("commonName")
     if len(common_names) > 1:
-        shown = ", ".join(show(v) for v in common_names)
         message = (
-            f"{len(common_names)} commonName values ({shown}); at most one is allowed "
+            f"{len(common_names)} commonName values {show_list(common_names)}; at most one is "
+            "allowed "
             "(Go-based signers read only the last)"
         )
         yield _violation("csr.common_name_multiple", "subject.commonName", message)
@@ -182,7 +182,9 @@ def _dns_name(name: str) -> Iterator[tuple[str, str]]:
                 (f"DNS name {shown} has label {show(label)}, which is not valid punycode"),
             )
     if syntax:
-        found = "; ".join(dict.fromkeys(syntax))
+        problems = list(dict.fromkeys(syntax))
+        more = f"; … {len(problems) - 4} more" if len(problems) > 4 else ""
+        found = "; ".join(problems[:4]) + more
         yield "csr.dns_syntax", f"DNS name {shown}: {found}; expected an LDH host name"
 
 

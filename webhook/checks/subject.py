@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from webhook.context import CreateContext
 from webhook.decision import Violation
-from webhook.text import show, show_list
+from webhook.text import show, show_patterns
 
 _FIELD = "spec.request.subject"
 
@@ -44,7 +44,7 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
                 code="subject.not_allowed",
                 field=field,
                 message=f"{attribute.name} {show(attribute.value)} matches none of "
-                f"{show_list(p.text for p in spec.values)}",
+                f"{show_patterns(spec.values, ctx.variables)}",
             )
     for name, spec in allowed.items():
         count = seen.get(name, 0)
@@ -52,7 +52,7 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
             yield Violation(
                 code="subject.required",
                 field=f"{_FIELD}.{name}",
-                message=f"{name} is required (one of {show_list(p.text for p in spec.values)})",
+                message=f"{name} is required (one of {show_patterns(spec.values, ctx.variables)})",
             )
         if spec.max_items is not None and count > spec.max_items:
             yield Violation(

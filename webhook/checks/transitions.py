@@ -19,7 +19,7 @@ from webhook.certificate import CertificateFormatError, parse_certificates
 from webhook.context import UpdateContext
 from webhook.decision import Violation
 from webhook.resource import Condition, CSRObject
-from webhook.text import show, show_list
+from webhook.text import show
 
 _FIELD = "status.conditions"
 TRUE_ONLY = ("Approved", "Denied", "Failed")
@@ -112,7 +112,7 @@ def _added(ctx: UpdateContext, kind: str) -> Iterator[Violation]:
         yield Violation(
             code="transition.denied_after_issue",
             field=_FIELD,
-            message="a CSR whose certificate was issued cannot be denied",
+            message="Denied cannot be added to a CSR whose certificate was issued",
         )
 
 
@@ -207,7 +207,7 @@ def _render(spec: dict[str, Any], key: str) -> str:
         return "absent"
     value = spec[key]
     if isinstance(value, str):
-        return show(value, 40)
+        return show(value)
     if value is None or isinstance(value, bool | int | float):
         return json.dumps(value)[:40]
     return "a list" if isinstance(value, list) else "an object"
@@ -223,8 +223,14 @@ def _spec_changed(ctx: UpdateContext) -> Iterator[Violation]:
     if not changed:
         return
     first = changed[0]
-    path = f"spec.{first}" if first.isidentifier() and len(first) <= 64 else f"spec[{show(first)}]"
-    others = f"; also changed: {show_list(changed[1:])}" if len(changed) > 1 else ""
+    path = (
+        f"spec.{first}" if first.isidentifier() and len(first) <= 64 else f"spec[{show(first, 64)}]"
+    )
+    # Keys are named short and at most three more listed: the two values are shown whole.
+    others = ""
+    if len(changed) > 1:
+        more = f", … {len(changed) - 4} more" if len(changed) > 4 else ""
+        others = f"; also changed: [{', '.join(show(k, 64) for k in changed[1:4])}{more}]"
     yield Violation(
         code="transition.spec_changed",
         field=path,

@@ -204,8 +204,9 @@ def _check_across(policies: list[SignerPolicy], problems: list[Problem]) -> None
         policy, pattern = owners[found.first]
         other, other_pattern = owners[found.second]
         file, line = _where(policy)
-        first = f"{show(pattern.text)} of policy {policy.name!r}"
-        second = f"{show(other_pattern.text)} of policy {other.name!r}"
+        # Two patterns, two files and the reason on one line: each pattern's start is enough.
+        first = f"{show(pattern.text, 64)} of policy {policy.name!r}"
+        second = f"{show(other_pattern.text, 64)} of policy {other.name!r}"
         if isinstance(found, GaveUp):
             message = (
                 f"signer selection tie check gave up after {found.compared} comparisons, "
