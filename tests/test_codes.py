@@ -18,9 +18,13 @@ def _emitted() -> set[str]:
         if path == PACKAGE / "codes.py":
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                if CODE.fullmatch(node.value) and node.value not in NOT_CODES:
-                    found.add(node.value)
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and CODE.fullmatch(node.value)
+                and node.value not in NOT_CODES
+            ):
+                found.add(node.value)
     for template, families in FSTRING_CODES.items():
         found.update(template.replace("{family}", family) for family in families)
     return found

@@ -26,6 +26,7 @@ from webhook.policy.source import PathKey
 
 BACKDATE = datetime.timedelta(minutes=5)
 DEFAULT_LIFETIME = 8760 * 3600  # kube-controller-manager --cluster-signing-duration
+MAX_LIFETIME = 36500 * 86400  # a hundred years: far past any bound, well inside X.509 dates
 MAX_CA_FILE = 64 * 1024
 _KEY_USAGE_BITS = {
     "digital signature": "digital_signature",
@@ -75,8 +76,11 @@ def parse_certificate_spec(raw: Mapping[str, Any], path: PathKey) -> Certificate
             lifetime = parse_duration(raw["lifetime"])
         except ValueError as exc:
             raise SpecError((*path, "lifetime"), str(exc)) from exc
-        if lifetime < 1:
-            raise SpecError((*path, "lifetime"), "a certificate lifetime must be positive")
+        if not 1 <= lifetime <= MAX_LIFETIME:
+            raise SpecError(
+                (*path, "lifetime"),
+                f"a certificate lifetime must be between 1s and 36500d, got {raw['lifetime']!r}",
+            )
     sans: list[x509.GeneralName] = []
     for kind, values in (raw.get("extraSANs") or {}).items():
         for index, value in enumerate(values):
@@ -159,7 +163,8 @@ def issue_certificate(  # noqa: PLR0917 - what the signer reads, and the knobs
     public_key = csr.public_key()
     if spec.key == "other":
         public_key = other_keys.get(_key_type(csr)).public_key()
-    lifetime = spec.lifetime or expiration_seconds or DEFAULT_LIFETIME
+    # The in-tree signer issues for min(expirationSeconds, --cluster-signing-duration).
+    lifetime = spec.lifetime or min(expiration_seconds or DEFAULT_LIFETIME, DEFAULT_LIFETIME)
     now = _now()
     builder = (
         x509.CertificateBuilder()

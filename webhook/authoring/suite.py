@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 
 from webhook import codes
 from webhook.authoring import generate
@@ -253,8 +254,8 @@ class _SuiteBuilder:
     ) -> CertificateSpec | None:
         if isinstance(request, bytes):
             try:
-                x509.load_pem_x509_csr(request)
-            except ValueError as exc:
+                x509.load_pem_x509_csr(request).public_key()
+            except (ValueError, UnsupportedAlgorithm) as exc:
                 self.problem(
                     (*path, "csr", "requestFile"),
                     f"an issue case needs a CSR the signer can read: {exc}",

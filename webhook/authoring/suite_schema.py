@@ -79,7 +79,7 @@ _CERTIFICATE = obj(
             description="ca: the suite's CA; rogue: a CA generated for the run that no policy "
             "trusts",
         ),
-        "lifetime": duration("notAfter - now; default spec.expirationSeconds, else 8760h"),
+        "lifetime": duration("notAfter - now; default spec.expirationSeconds, at most 8760h"),
         "extraSANs": obj(_SANS, "SANs the certificate has beyond the CSR's"),
         "isCA": boolean("a CA certificate (basicConstraints CA:TRUE, cert sign)"),
         "usages": array(enum(*KNOWN_USAGES), "key usages and EKUs; default spec.usages"),
@@ -117,8 +117,8 @@ _CASE = obj(
 )
 _CA = obj(
     {
-        "certificateFile": string("PEM CA certificate, relative to the test file"),
-        "keyFile": string("its PEM private key, relative to the test file; never commit it"),
+        "certificateFile": string("PEM CA certificate, relative to the test file or absolute"),
+        "keyFile": string("its unencrypted PEM private key (RSA or ECDSA); never commit it"),
     },
     "the CA that signs issue cases' certificates; default: one generated for the run, which "
     "stands in for the caBundle of every policy under test",
