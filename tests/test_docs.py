@@ -1,9 +1,11 @@
 """docs/policy-reference.md against the code: the matching table row by row, the violation code
-catalogue in both directions, the cookbook policies (docs/examples/) and every metric name.
+catalogue in both directions, the cookbook policies and their test suites (docs/examples/) and
+every metric name.
 
 The doc marks what is checked: `<!-- matching-table signer=... -->` … `<!-- /matching-table -->`,
 `<!-- codes -->` … `<!-- /codes -->`, and `<!-- policy: docs/examples/x.yaml -->` (or a bare
-`<!-- policy -->`) right before a policy's YAML block.
+`<!-- policy -->`) right before a policy's YAML block, `<!-- suite: docs/examples/x.test.yaml -->`
+right before a suite's.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from typing import Any
 
 import pytest
 import yaml
+from cryptography import x509
 from jsonschema import Draft202012Validator
 
 from tests.builders import build_csr
+from webhook.authoring.policytest import run_tests
 from webhook.authoring.schema_cli import build_schema
+from webhook.authoring.suite import load_suites
 from webhook.engine import EngineOptions, evaluate_create
 from webhook.matching import (
     TEMPLATE_VARIABLES,
@@ -529,3 +534,54 @@ def test_every_internal_link_has_a_heading() -> None:
     anchors = {_github_anchor(h) for h in headings}
     links = set(re.findall(r"\]\(#([^)]+)\)", DOC))
     assert sorted(links - anchors) == []
+
+
+# ---- cookbook test suites -----------------------------------------------------------------
+
+SUITE_BLOCK = re.compile(
+    r"<!-- suite: (?P<path>\S+) -->\n```yaml\n(?P<body>.*?)^```$", re.MULTILINE | re.DOTALL
+)
+SUITE_BLOCKS = [(m.group("path"), m.group("body")) for m in SUITE_BLOCK.finditer(DOC)]
+EXAMPLE_SUITES = sorted(EXAMPLES.glob("*.test.yaml"))
+
+
+def test_every_example_suite_is_shown_in_the_doc_byte_for_byte() -> None:
+    assert DOC.count("<!-- suite:") == len(SUITE_BLOCKS)
+    assert {path for path, _ in SUITE_BLOCKS} == {str(p.relative_to(ROOT)) for p in EXAMPLE_SUITES}
+    for path, body in SUITE_BLOCKS:
+        assert (ROOT / path).read_text(encoding="utf-8") == body, f"{path} and the doc differ"
+
+
+@pytest.mark.parametrize("suite", EXAMPLE_SUITES, ids=lambda p: p.name)
+def test_example_suite_passes_against_its_recipe(
+    suite: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = run_tests([str(suite)])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0, "\n".join(lines)
+    assert lines[-1] == f"{len(lines) - 1} passed, 0 failed"
+    assert len(lines) > 10
+
+
+def test_spiffe_suite_covers_the_recipes_promises() -> None:
+    [suite], problems = load_suites(EXAMPLES / "spiffe-workloads.test.yaml")
+    assert problems == []
+    seen = {(c.operation, c.expect, c.violations) for c in suite.cases}
+    uris = {
+        u.value
+        for c in suite.cases
+        if not isinstance(c.request, bytes)
+        for u in c.request.sans
+        if isinstance(u, x509.UniformResourceIdentifier)
+    }
+    assert ("create", "allowed", ()) in seen
+    assert ("create", "denied", ("uri.not_allowed",)) in seen
+    assert "spiffe://cluster.local/ns/payments/sa/web" in uris  # another namespace's identity
+    assert "spiffe://cluster.local/ns/**/sa/web" in uris  # a ** path
+    assert {c.operation for c in suite.cases} == {"create", "mutate", "approve", "issue"}
+    assert {(c.operation, c.expect) for c in suite.cases} >= {
+        ("approve", "allowed"),
+        ("approve", "denied"),
+        ("issue", "allowed"),
+        ("issue", "denied"),
+    }

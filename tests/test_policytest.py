@@ -108,7 +108,9 @@ def test_every_shipped_policy_has_a_suite_with_allow_and_deny_cases() -> None:
         verdicts = {c.expect for c in suite.cases}
         operations = {c.operation for c in suite.cases}
         assert {"allowed", "denied"} <= verdicts, suite_file
-        assert {"create", "approve"} <= operations, suite_file
+        assert {"create", "mutate", "approve", "issue"} <= operations, suite_file
+        issued = {c.expect for c in suite.cases if c.operation == "issue"}
+        assert {"allowed", "denied"} <= issued, suite_file
 
 
 def test_shipped_suites_pass(capsys: pytest.CaptureFixture[str]) -> None:
@@ -140,14 +142,24 @@ def test_runner_and_validate_endpoint_agree_on_every_shipped_case(make_app: Make
         [suite], _ = load_suites(suite_file)
         for test_case in suite.cases:
             review = build_case_review(test_case, keys)
-            served = client.post("/validate", json=review)
+            mutating = test_case.operation == "mutate"
+            served = client.post("/mutate" if mutating else "/validate", json=review)
             assert served.status_code == 200
-            direct = review_response(review, policy_set)
+            direct = review_response(review, policy_set, mutating=mutating)
             assert served.get_json() == direct, test_case.name
             outcome = read_outcome(direct["response"])
             assert outcome.verdict == test_case.expect, test_case.name
-            seen.add((test_case.operation, outcome.verdict))
-    assert seen >= {("create", "allowed"), ("create", "denied"), ("approve", "denied")}
+            assert outcome.patch == test_case.patch, test_case.name
+            seen.add((test_case.operation, outcome.verdict, outcome.patch is not None))
+    assert seen >= {
+        ("create", "allowed", False),
+        ("create", "denied", False),
+        ("approve", "denied", False),
+        ("mutate", "allowed", True),
+        ("mutate", "allowed", False),
+        ("issue", "allowed", False),
+        ("issue", "denied", False),
+    }
 
 
 # ---- output and exit codes ------------------------------------------------------------------
@@ -336,7 +348,7 @@ def test_schema_problems_are_reported_with_file_and_line_and_exit_2(
     codes_line = 'violations: ["dns.not_allowed"]'
     assert lines == [
         f"{f}:{line_of(path, 'colour')}: spec.cases[0].colour: unknown field 'colour' (known: "
-        "name, requester, operation, actor, csr, expect, violations)",
+        "name, requester, operation, actor, csr, certificate, expect, violations, patch)",
         f"{f}:{line_of(path, 'rejected')}: spec.cases[1].expect: must be one of 'allowed', "
         "'denied', 'warned', 'audited', got 'rejected'",
         f"{f}:{line_of(path, 'approve without')}: spec.cases[2]: missing required field 'actor' "
@@ -429,12 +441,20 @@ def test_no_key_material_is_written(
         case("ecdsa", "allowed"),
         case("rsa", "allowed", request="request: {key: rsa-2048, subject: {commonName: a}}"),
         case("ed25519", "allowed", request="request: {key: ed25519, subject: {commonName: a}}"),
+        case("issued by a generated CA", "allowed", extra="operation: issue\nactor: {username: s}"),
+        case(
+            "by a rogue CA for another key",
+            "denied",
+            extra="operation: issue\nactor: {username: s}\n"
+            "certificate: {signedBy: rogue, key: other}\n"
+            'violations: ["issuance.public_key_mismatch"]',
+        ),
     )
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     monkeypatch.chdir(work)
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     code, lines = run(capsys, ".")
-    assert (code, lines[-1]) == (0, "3 passed, 0 failed")
+    assert (code, lines[-1]) == (0, "5 passed, 0 failed"), lines
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
     for path in tmp_path.rglob("*"):
         if path.is_file():

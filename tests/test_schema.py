@@ -17,6 +17,7 @@ from jsonschema import Draft7Validator, Draft202012Validator
 
 from webhook.authoring import generate
 from webhook.authoring.schema_cli import build_schema
+from webhook.authoring.suite_schema import POLICY_TEST
 from webhook.cli import main
 from webhook.policy import schema
 from webhook.policy.loader import is_policy_file, load_policies
@@ -50,7 +51,7 @@ def policy_test_problems(value: object) -> list[str]:
     value = copy.deepcopy(value)
     if isinstance(value, dict):
         generate.listify_subjects(value)
-    return [message for _, message in schema.validate_shape(schema.POLICY_TEST, value)]
+    return [message for _, message in schema.validate_shape(POLICY_TEST, value)]
 
 
 def loader_accepts(path: Path, value: object) -> bool:
@@ -126,7 +127,7 @@ def value_paths(value: object, prefix: tuple[str, ...] = ()) -> Iterator[tuple[s
 
 @pytest.mark.parametrize("kind", ["SignerPolicy", "PolicyTest"])
 def test_valid_corpus_uses_every_field(kind: str) -> None:
-    shape = schema.POLICY_TEST if kind == "PolicyTest" else schema.SIGNER_POLICY
+    shape = POLICY_TEST if kind == "PolicyTest" else schema.SIGNER_POLICY
     values = [only_document(p) for p in VALID]
     used = {
         p for v in values if is_policy_test(v) == (kind == "PolicyTest") for p in value_paths(v)
@@ -149,7 +150,7 @@ def object_paths(
 @pytest.mark.parametrize("name", ["every-field", "policytest-every-field"])
 def test_unknown_key_at_every_depth_fails_schema_and_shape(name: str) -> None:
     value = only_document(DATA / "valid" / f"{name}.yaml")
-    shape = schema.POLICY_TEST if is_policy_test(value) else schema.SIGNER_POLICY
+    shape = POLICY_TEST if is_policy_test(value) else schema.SIGNER_POLICY
     paths = list(object_paths(value))
     assert len(paths) > 10
     for path in paths:

@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
-from webhook.policy.schema import SUBJECT_ATTRIBUTES, TEST_KEY_TYPES
+from webhook.authoring.suite_schema import TEST_KEY_TYPES
+from webhook.policy.schema import SUBJECT_ATTRIBUTES
 from webhook.policy.source import PathKey
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
@@ -109,7 +110,7 @@ def parse_request_spec(raw: Mapping[str, Any], path: PathKey) -> RequestSpec:
     for kind in _SANS:
         for index, value in enumerate(raw.get(kind) or []):
             try:
-                sans.append(_general_name(kind, value))
+                sans.append(general_name(kind, value))
             except ValueError as exc:
                 raise SpecError((*path, kind, index), str(exc)) from exc
     key = str(raw.get("key", DEFAULT_KEY))
@@ -145,7 +146,8 @@ def listify_subjects(document: dict[str, Any]) -> None:
                     subject[name] = [item]
 
 
-def _general_name(kind: str, value: str) -> x509.GeneralName:
+def general_name(kind: str, value: str) -> x509.GeneralName:
+    """The GeneralName of a `dnsNames`/`ipAddresses`/`uris`/`emailAddresses` entry."""
     if kind == "dnsNames":
         return x509.DNSName(value)
     if kind == "ipAddresses":
@@ -229,12 +231,18 @@ def approval_review(
 ) -> dict[str, Any]:
     """PUT /approval adding one condition with status True; timestamps filled by the strategy
     (populateConditionTimestamps); spec and certificate unchanged."""
+    return _review(with_condition(csr, condition_type), csr, "UPDATE", "approval", actor)
+
+
+def with_condition(csr: dict[str, Any], condition_type: str) -> dict[str, Any]:
+    """The CSR after an /approval update added an Approved or Denied condition."""
     new = copy.deepcopy(csr)
-    new["metadata"]["resourceVersion"] = "2"
+    new["metadata"]["resourceVersion"] = str(int(csr["metadata"]["resourceVersion"]) + 1)
     now = _now()
     verb = "approved" if condition_type == "Approved" else "denied"
     new["status"] = {
         "conditions": [
+            *csr["status"].get("conditions", []),
             {
                 "type": condition_type,
                 "status": "True",
@@ -242,10 +250,20 @@ def approval_review(
                 "message": f"This CSR was {verb} by a csr-webhook policy test.",
                 "lastUpdateTime": now,
                 "lastTransitionTime": now,
-            }
+            },
         ]
     }
-    return _review(new, csr, "UPDATE", "approval", actor)
+    return new
+
+
+def issue_review(
+    approved: dict[str, Any], certificate_pem: bytes, signer: Mapping[str, Any]
+) -> dict[str, Any]:
+    """PUT /status by the signer: the approved CSR gains status.certificate, nothing else."""
+    new = copy.deepcopy(approved)
+    new["metadata"]["resourceVersion"] = str(int(approved["metadata"]["resourceVersion"]) + 1)
+    new["status"]["certificate"] = base64.b64encode(certificate_pem).decode()
+    return _review(new, approved, "UPDATE", "status", signer)
 
 
 def _review(

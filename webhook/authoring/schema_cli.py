@@ -11,17 +11,14 @@ from __future__ import annotations
 import json
 import sys
 
+from webhook.authoring.suite_schema import POLICY_TEST
 from webhook.policy import schema
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 
 def _kinds() -> dict[str, schema.Shape]:
-    kinds = {"SignerPolicy": schema.SIGNER_POLICY}
-    policy_test = getattr(schema, "POLICY_TEST", None)
-    if isinstance(policy_test, schema.Shape):
-        kinds["PolicyTest"] = policy_test
-    return kinds
+    return {"SignerPolicy": schema.SIGNER_POLICY, "PolicyTest": POLICY_TEST}
 
 
 def build_schema() -> dict[str, object]:

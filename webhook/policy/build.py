@@ -118,6 +118,15 @@ class PolicyBuilder:
         if not isinstance(value, dict):
             self.problem((), "a policy document must be a mapping")
             return None
+        if value.get("kind") == "PolicyTest":
+            # A suite handed to `check` by name: one pointer, not a SignerPolicy's knock-ons.
+            file = self.document.file
+            self.problem(
+                ("kind",),
+                f"{Path(file).name} is a PolicyTest suite, not a SignerPolicy: run it with "
+                f"`csr-webhook test {file}`",
+            )
+            return None
         before = len(self.problems)
         for path, message in schema.validate_shape(schema.SIGNER_POLICY, value):
             self.problem(path, message)

@@ -60,7 +60,7 @@ ECDSA_CURVES = ("P-256", "P-384", "P-521")
 class Shape:
     """A node of the declared document shape."""
 
-    kind: str  # object | array | string | strings | boolean | integer | duration | enum
+    kind: str  # object | array | string | strings | boolean | integer | duration | enum | either
     description: str = ""
     fields: Mapping[str, Shape] = field(default_factory=dict)
     required: tuple[str, ...] = ()
@@ -70,6 +70,7 @@ class Shape:
     maximum: int | None = None
     choices: tuple[str, ...] = ()
     default: object = None
+    alternatives: tuple[Shape, ...] = ()
 
 
 def obj(
@@ -105,6 +106,12 @@ def duration(description: str = "") -> Shape:
 
 def enum(*choices: str, description: str = "", default: str | None = None) -> Shape:
     return Shape("enum", description, choices=choices, default=default)
+
+
+def either(*alternatives: Shape, description: str = "") -> Shape:
+    """A value of one of the alternatives, none of them an object of required fields that an
+    alternative of another type could also satisfy (`patch: none` or `patch: {...}`)."""
+    return Shape("either", description, alternatives=alternatives)
 
 
 def _values(description: str, ceiling: int, wildcard: bool = False) -> Shape:
@@ -219,79 +226,6 @@ SIGNER_POLICY = obj(
     required=("apiVersion", "kind", "metadata", "spec"),
 )
 
-# PolicyTest suites (SPEC §7): `csr-webhook test` validates them against this shape. Subject
-# attributes other than commonName also take a single string, which the runner turns into a
-# one-item list before validation.
-TEST_KEY_TYPES = (
-    "rsa-2048",
-    "rsa-3072",
-    "rsa-4096",
-    "ecdsa-p256",
-    "ecdsa-p384",
-    "ecdsa-p521",
-    "ed25519",
-)
-_TEST_IDENTITY = obj(
-    {"username": string(), "groups": array(string())},
-    "an authenticated user: username and groups",
-    required=("username",),
-)
-_TEST_REQUEST = obj(
-    {
-        "key": enum(*TEST_KEY_TYPES, default="ecdsa-p256"),
-        "subject": obj(
-            {
-                name: string() if name == "commonName" else strings("one RDN per value")
-                for name in SUBJECT_ATTRIBUTES
-            }
-        ),
-        "dnsNames": array(string()),
-        "ipAddresses": array(string()),
-        "uris": array(string()),
-        "emailAddresses": array(string()),
-    },
-    "a CSR generated at run time; the key is never written to disk",
-)
-_TEST_CSR = obj(
-    {
-        "signerName": string(),
-        "usages": array(enum(*KNOWN_USAGES), min_items=1),
-        "expirationSeconds": integer("the API server rejects less than 600", minimum=600),
-        "request": _TEST_REQUEST,
-        "requestFile": string("a PEM file, relative to the test file"),
-    },
-    "the CertificateSigningRequest as created; exactly one of request and requestFile",
-    required=("signerName", "usages"),
-)
-_TEST_CASE = obj(
-    {
-        "name": string("unique within the suite"),
-        "requester": _TEST_IDENTITY,
-        "operation": enum("create", "approve", "deny", default="create"),
-        "actor": _TEST_IDENTITY,
-        "csr": _TEST_CSR,
-        "expect": enum("allowed", "denied", "warned", "audited"),
-        "violations": array(string(), "codes, or families ending in '.', that must all appear"),
-    },
-    required=("name", "requester", "csr", "expect"),
-)
-POLICY_TEST = obj(
-    {
-        "apiVersion": enum(API_VERSION),
-        "kind": enum("PolicyTest"),
-        "metadata": obj({"name": string()}, required=("name",)),
-        "spec": obj(
-            {
-                "policies": array(string(), "policy files relative to the test file"),
-                "cases": array(_TEST_CASE, min_items=1),
-            },
-            required=("cases",),
-        ),
-    },
-    "A PolicyTest suite",
-    required=("apiVersion", "kind", "metadata", "spec"),
-)
-
 _TYPE_NAMES = {
     "object": "a mapping",
     "array": "a list",
@@ -304,6 +238,8 @@ _TYPE_NAMES = {
 
 
 def _type_ok(shape: Shape, value: object) -> bool:
+    if shape.kind == "either":
+        return any(_type_ok(a, value) for a in shape.alternatives)
     checks: dict[str, Callable[[object], bool]] = {
         "object": lambda v: isinstance(v, dict),
         "array": lambda v: isinstance(v, list),
@@ -326,11 +262,17 @@ def validate_shape(
 ) -> Iterator[tuple[tuple[str | int, ...], str]]:
     """Yield (path, message) for every place the value departs from the shape."""
     if not _type_ok(shape, value):
-        if shape.kind == "enum":
+        if shape.kind == "either":
+            yield path, f"must be {_either_names(shape)}, got {_describe(value)}"
+        elif shape.kind == "enum":
             allowed = ", ".join(repr(c) for c in shape.choices)
             yield path, f"must be one of {allowed}, got {value!r}"
         else:
             yield path, f"must be {_TYPE_NAMES[shape.kind]}, got {_describe(value)}"
+        return
+    if shape.kind == "either":
+        chosen = next(a for a in shape.alternatives if _type_ok(a, value))
+        yield from validate_shape(chosen, value, path)
         return
     if shape.kind == "integer":
         assert isinstance(value, int)
@@ -353,6 +295,14 @@ def validate_shape(
                 yield (*path, key), f"unknown field {key!r} (known: {known})"
                 continue
             yield from validate_shape(shape.fields[key], item, (*path, key))
+
+
+def _either_names(shape: Shape) -> str:
+    names = [
+        " or ".join(repr(c) for c in a.choices) if a.kind == "enum" else _TYPE_NAMES[a.kind]
+        for a in shape.alternatives
+    ]
+    return " or ".join(names)
 
 
 def _describe(value: object) -> str:
@@ -390,6 +340,8 @@ def to_json_schema(shape: Shape) -> dict[str, object]:
             {"type": "string", "pattern": r"^(([0-9]+(d|h|m|s))+|[0-9]+)$"},
             {"type": "integer", "minimum": 0},
         ]
+    elif shape.kind == "either":
+        out["oneOf"] = [to_json_schema(a) for a in shape.alternatives]
     elif shape.kind == "strings":
         out["oneOf"] = [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
     else:

@@ -1,0 +1,143 @@
+"""The shape of a PolicyTest document (`*.test.yaml`), declared with the SignerPolicy's Shapes.
+
+`csr-webhook test` validates suites against it and `csr-webhook schema` renders it; what the
+shape cannot say (which fields an operation needs, known violation codes, files) is the suite
+loader's (`webhook.authoring.suite`).
+"""
+
+from __future__ import annotations
+
+from webhook.policy.schema import (
+    API_VERSION,
+    KNOWN_USAGES,
+    SUBJECT_ATTRIBUTES,
+    array,
+    boolean,
+    duration,
+    either,
+    enum,
+    integer,
+    obj,
+    string,
+    strings,
+)
+
+TEST_KEY_TYPES = (
+    "rsa-2048",
+    "rsa-3072",
+    "rsa-4096",
+    "ecdsa-p256",
+    "ecdsa-p384",
+    "ecdsa-p521",
+    "ed25519",
+)
+OPERATIONS = ("create", "mutate", "approve", "deny", "issue")
+
+_IDENTITY = obj(
+    {"username": string(), "groups": array(string())},
+    "an authenticated user: username and groups",
+    required=("username",),
+)
+_SANS = {
+    "dnsNames": array(string()),
+    "ipAddresses": array(string()),
+    "uris": array(string()),
+    "emailAddresses": array(string()),
+}
+# Subject attributes other than commonName also take a single string, which the loader turns
+# into a one-item list before validation.
+_REQUEST = obj(
+    {
+        "key": enum(*TEST_KEY_TYPES, default="ecdsa-p256"),
+        "subject": obj(
+            {
+                name: string() if name == "commonName" else strings("one RDN per value")
+                for name in SUBJECT_ATTRIBUTES
+            }
+        ),
+        **_SANS,
+    },
+    "a CSR generated at run time; the key is never written to disk",
+)
+_CSR = obj(
+    {
+        "signerName": string(),
+        "usages": array(enum(*KNOWN_USAGES), min_items=1),
+        "expirationSeconds": integer("the API server rejects less than 600", minimum=600),
+        "request": _REQUEST,
+        "requestFile": string("a PEM file, relative to the test file"),
+    },
+    "the CertificateSigningRequest as created; exactly one of request and requestFile",
+    required=("signerName", "usages"),
+)
+_CERTIFICATE = obj(
+    {
+        "signedBy": enum(
+            "ca",
+            "rogue",
+            default="ca",
+            description="ca: the suite's CA; rogue: a CA generated for the run that no policy "
+            "trusts",
+        ),
+        "lifetime": duration("notAfter - now; default spec.expirationSeconds, at most 8760h"),
+        "extraSANs": obj(_SANS, "SANs the certificate has beyond the CSR's"),
+        "isCA": boolean("a CA certificate (basicConstraints CA:TRUE, cert sign)"),
+        "usages": array(enum(*KNOWN_USAGES), "key usages and EKUs; default spec.usages"),
+        "key": enum(
+            "same",
+            "other",
+            default="same",
+            description="same: the CSR's public key; other: a key that is not the CSR's",
+        ),
+    },
+    "the certificate written to /status, issued as the in-tree signer does (5 min backdated)",
+)
+_PATCH = either(
+    enum("none"),
+    obj(
+        {"expirationSeconds": integer(minimum=0)},
+        "the value the JSON Patch sets",
+        required=("expirationSeconds",),
+    ),
+    description="mutate only: the expected patch of spec.expirationSeconds, or none",
+)
+_CASE = obj(
+    {
+        "name": string("unique within the suite"),
+        "requester": _IDENTITY,
+        "operation": enum(*OPERATIONS, default="create"),
+        "actor": _IDENTITY,
+        "csr": _CSR,
+        "certificate": _CERTIFICATE,
+        "expect": enum("allowed", "denied", "warned", "audited"),
+        "violations": array(string(), "codes, or families ending in '.', that must all appear"),
+        "patch": _PATCH,
+    },
+    required=("name", "requester", "csr"),
+)
+_CA = obj(
+    {
+        "certificateFile": string("PEM CA certificate, relative to the test file or absolute"),
+        "keyFile": string("its unencrypted PEM private key (RSA or ECDSA); never commit it"),
+    },
+    "the CA that signs issue cases' certificates; default: one generated for the run, which "
+    "stands in for the caBundle of every policy under test",
+    required=("certificateFile", "keyFile"),
+)
+POLICY_TEST = obj(
+    {
+        "apiVersion": enum(API_VERSION),
+        "kind": enum("PolicyTest"),
+        "metadata": obj({"name": string()}, required=("name",)),
+        "spec": obj(
+            {
+                "policies": array(string(), "policy files relative to the test file"),
+                "ca": _CA,
+                "cases": array(_CASE, min_items=1),
+            },
+            required=("cases",),
+        ),
+    },
+    "A PolicyTest suite",
+    required=("apiVersion", "kind", "metadata", "spec"),
+)
