@@ -31,6 +31,7 @@ from tests.reviews import create_review
 from tests.server import review_over, running_server
 from webhook.authoring.policytest import run_tests
 from webhook.cli import build_parser
+from webhook.authoring import suite_schema
 from webhook.policy import schema
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -197,7 +198,7 @@ def test_policytest_field_table_lists_every_field_of_the_shape() -> None:
     rows = table(DOCS / "policy-tests.md", "policytest-fields")
     documented = [code(row[0]) for row in rows]
     assert len(documented) == len(set(documented)), "a field is listed twice"
-    assert documented == list(_walk(schema.POLICY_TEST, ""))
+    assert documented == list(_walk(suite_schema.POLICY_TEST, ""))
     for field_name, _type, default, _meaning in rows:
         required = default == "*required*"
         parent, _, key = field_name.strip("`").rpartition(".")
@@ -206,7 +207,7 @@ def test_policytest_field_table_lists_every_field_of_the_shape() -> None:
 
 
 def _shape_at(path: str) -> schema.Shape:
-    shape = schema.POLICY_TEST
+    shape = suite_schema.POLICY_TEST
     for part in path.split(".") if path else []:
         shape = shape.fields[part.removesuffix("[]")]
         if part.endswith("[]"):
