@@ -14,12 +14,13 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from webhook import __version__
 from webhook.decision import Decision, Verdict
+from webhook.metrics_http import start_metrics_http
 
 # From 0.5 ms up, and including the API server's own webhook latency buckets
 # (0.005, 0.025, 0.1, 0.5, 1, 2.5: apiserver admission webhook metrics).
@@ -181,7 +182,7 @@ def build_master_registry(state: ServerState, multiprocess_dir: str | None) -> C
 
 def start_metrics_server(bind: str, registry: CollectorRegistry) -> None:
     host, _, port = bind.rpartition(":")
-    start_http_server(int(port), addr=host.strip("[]") or "0.0.0.0", registry=registry)
+    start_metrics_http(host.strip("[]") or "0.0.0.0", int(port), registry)
 
 
 def mark_worker_dead(pid: int) -> None:
