@@ -134,9 +134,17 @@ class PolicyBuilder:
         )
         for index, text in enumerate(_strings(spec.get("signerNames"))):
             if text.count("/") != 1:
+                # A signer name is exactly domain/name (ValidateSignerName), and `*` never
+                # crosses `/`: `*` or `**` alone would govern no signer at all.
+                hint = (
+                    "; '*' never crosses '/', so this pattern matches no signer: write "
+                    "'example.com/*' for every signer of one domain"
+                    if "*" in text and "/" not in text
+                    else ""
+                )
                 self.problem(
                     ("spec", "signerNames", index),
-                    f"signer name {text!r} must have the form 'example.com/signer-name'",
+                    f"signer name {text!r} must have the form 'example.com/signer-name'{hint}",
                 )
         rules = tuple(
             self.rule(_mapping(raw), ("spec", "rules", index))
