@@ -236,10 +236,9 @@ def _open_flow(text: str, before: yaml.Mark) -> yaml.Mark | None:
 
 def _syntax_problem(name: str, text: str, exc: yaml.MarkedYAMLError) -> Problem:
     """Point at the offending token, `file:line:column`. PyYAML reports where it gave up
-    (`problem_mark`); for a quote, key or bracket left open that is on a later line, and the
-    opener is what to fix: a quoted scalar or a key that runs past its line was not closed,
-    and a flow collection cannot go on at a line indented no deeper than the one it opened on.
-    """
+    (`problem_mark`), which for a quote, key or bracket left open is a token on a later line;
+    there the opener is what to fix: a quoted scalar or a key that runs past its line was not
+    closed, and a flow collection cannot go on at a line indented no deeper than its own."""
     context, problem = exc.context_mark, exc.problem_mark
     opener: tuple[yaml.Mark, str] | None = None
     if problem is not None and exc.context in _OPENERS and context is not None:
