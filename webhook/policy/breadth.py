@@ -2,8 +2,9 @@
 
 A `**` inside a URI path admits every prefix before the segments the author meant to bind; a
 signer pattern with a wildcard in its domain claims other organisations' signers, and `**` in
-a signer pattern is just two `*`. Each function takes one compiled pattern and returns the
-explanation (what it admits, what to write instead), or None. Pure; imports matching only.
+a signer pattern is just two `*`. Each function takes one compiled pattern and explains what
+it admits and what to write instead, or nothing when it is as narrow as it looks. Pure;
+imports matching and text only.
 """
 
 from __future__ import annotations
