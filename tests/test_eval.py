@@ -261,7 +261,7 @@ BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         (
             "syntax.yaml",
             "kind: List\nitems: []\n---\nkind: [\n",
-            "{f}:5: document 2: YAML syntax error: ",
+            "{f}:4:7: document 2: YAML syntax error: '[' is not closed: ",
         ),
         (
             "scalar.yaml",

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from webhook.cli import main
+from webhook.matching import PatternKind, Requester, compile_pattern, template_variables
 from webhook.policy.loader import load_policies
 
 REPO = Path(__file__).resolve().parent.parent
@@ -154,7 +155,8 @@ def test_warns_on_builtin_signer_rule_without_requesters(tmp_path: Path, signer:
         + rule("empty", "{}", 'usages: ["server auth"]')
         + rule("named", "{users: [a]}")
     )
-    assert warnings_of(tmp_path, text.replace("example.com/signer", signer)) == [
+    found = warnings_of(tmp_path, text.replace("example.com/signer", signer))
+    assert [w for w in found if "wildcard in the domain" not in w] == [
         f"7: spec.rules[0]: warning: rule 'open' has no requesters but serves built-in signer "
         f"{signer!r}: anyone RBAC lets create CSRs may use it; name the users, groups or "
         "service accounts",
@@ -309,3 +311,143 @@ def test_shipped_policies_raise_only_justified_warnings() -> None:
     assert result.errors == []
     found = {(Path(p.file).name, p.path) for p in result.problems}
     assert found <= JUSTIFIED, sorted(found - JUSTIFIED)
+
+
+SPIFFE_SA = "spiffe://cluster.local/ns/${sa.namespace}/sa/${sa.name}"
+
+
+def test_warns_on_double_star_inside_a_spiffe_path_and_says_what_to_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "p.yaml"
+    file.write_text(
+        policy(
+            rule(
+                requesters='{serviceAccounts: ["shop/*"]}',
+                allowed='uris: {values: ["spiffe://cluster.local/**/sa/${sa.name}"]}\n'
+                'usages: ["client auth"]',
+            )
+        )
+    )
+    warning = (
+        f"{file}:10: spec.rules[0].allowed.uris.values[0]: warning: '**' inside the path of "
+        "'spiffe://cluster.local/**/sa/${sa.name}' stands for any one or more path segments, "
+        "so a requester may also obtain 'spiffe://cluster.local/ns/another-namespace/sa/"
+        "${sa.name}': the identity of its namesake in every other namespace; spell each "
+        "segment out and bind the requester's own with templates "
+        f"('{SPIFFE_SA}')\n"
+    )
+    assert main(["check", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == warning
+    assert main(["check", "--strict", str(tmp_path)]) == 1
+    assert capsys.readouterr() == (warning, "1 warning(s) in 1 file(s) (--strict)\n")
+    file.write_text(file.read_text().replace("spiffe://cluster.local/**/sa/${sa.name}", SPIFFE_SA))
+    assert main(["check", "--strict", str(tmp_path)]) == 0
+
+
+def test_what_the_double_star_warning_claims_is_true() -> None:
+    """shop/web may not obtain payments/web's identity with the suggested pattern, but may
+    with the linted one."""
+    shop_web = template_variables(Requester("system:serviceaccount:shop:web"), "example.com/s")
+    other = "spiffe://cluster.local/ns/payments/sa/web"
+    linted = compile_pattern(PatternKind.URI, "spiffe://cluster.local/**/sa/${sa.name}")
+    assert linted.matches(other, shop_web)
+    assert not compile_pattern(PatternKind.URI, SPIFFE_SA).matches(other, shop_web)
+    assert compile_pattern(PatternKind.URI, SPIFFE_SA).matches(
+        "spiffe://cluster.local/ns/shop/sa/web", shop_web
+    )
+
+
+def test_warns_on_double_star_before_any_bound_segment(tmp_path: Path) -> None:
+    allowed = 'uris: {values: ["https://api.example.com/**/v1/*"]}\nusages: ["client auth"]'
+    assert warnings_of(tmp_path, policy(rule(allowed=allowed))) == [
+        "9: spec.rules[0].allowed.uris.values[0]: warning: '**' inside the path of "
+        "'https://api.example.com/**/v1/*' stands for any one or more path segments, so a "
+        "requester may also obtain 'https://api.example.com/any/other/path/v1/*': every other "
+        "URI that ends the same way under any prefix; spell each segment out and bind the "
+        "requester's own with templates (e.g. ${sa.namespace})"
+    ]
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "spiffe://cluster.local/ns/${sa.namespace}/**",
+        "spiffe://cluster.local/ns/*/sa/*",
+        "spiffe://cluster.local/**/*",
+        "spiffe://**/**",
+        SPIFFE_SA,
+    ],
+)
+def test_double_star_ending_a_uri_path_does_not_warn(tmp_path: Path, uri: str) -> None:
+    allowed = f'uris: {{values: ["{uri}"]}}\nusages: ["client auth"]'
+    found = warnings_of(tmp_path, policy(rule("r", '{serviceAccounts: ["a/b"]}', allowed)))
+    assert [w for w in found if "'**' inside" in w] == []
+
+
+BROAD_DOMAIN = (
+    "{pattern!r} has a wildcard in the domain {domain!r}, so this policy governs signers of "
+    "domains that are not yours{also}: each one no other policy claims gets this policy's "
+    "rules instead of the --unmatched-signers setting; name your own domain (e.g. "
+    "'example.com/*' or '*.example.com/mtls')"
+)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "domain", "also"),
+    [
+        ("*/*", "*", ", the cluster's own 'kubernetes.io/kube-apiserver-client' included"),
+        ("*.io/*", "*.io", ", the cluster's own 'kubernetes.io/kube-apiserver-client' included"),
+        (
+            "*.io/kubelet-serving",
+            "*.io",
+            ", the cluster's own 'kubernetes.io/kubelet-serving' included",
+        ),
+        ("example.*/issuer", "example.*", ""),
+        ("*example.com/issuer", "*example.com", ""),
+    ],
+)
+def test_warns_on_signer_pattern_wider_than_one_domain(
+    tmp_path: Path, pattern: str, domain: str, also: str
+) -> None:
+    expected = BROAD_DOMAIN.format(pattern=pattern, domain=domain, also=also)
+    found = warnings_of(tmp_path, policy(rule(requesters="{users: [a]}"), signer=pattern))
+    assert found == [f"5: spec.signerNames[0]: warning: signer pattern {expected}"]
+
+
+def test_warns_on_double_star_in_a_signer_pattern(tmp_path: Path) -> None:
+    text = policy(rule(), signer="example.com/**").replace(
+        '["example.com/**"]', '["example.com/exact", "example.com/**"]'
+    )
+    assert warnings_of(tmp_path, text) == [
+        "5: spec.signerNames[1]: warning: '**' in signer pattern 'example.com/**' is not a "
+        "multi-segment wildcard: a signer name is exactly 'domain/name', and there '**' is just "
+        "two '*' (two or more characters, never '/'), so the pattern claims every matching "
+        "signer, ones added later included; write 'example.com/*' if that is meant, or list "
+        "the signers"
+    ]
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["example.com/*", "example.com/team-*", "*.example.com/mtls", "eu.*.example.com/x"],
+)
+def test_signer_patterns_within_one_domain_do_not_warn(tmp_path: Path, pattern: str) -> None:
+    assert warnings_of(tmp_path, policy(rule(), signer=pattern)) == []
+
+
+@pytest.mark.parametrize("pattern", ["*", "**"])
+def test_a_signer_pattern_without_a_domain_is_an_error_that_says_it_matches_nothing(
+    tmp_path: Path, pattern: str
+) -> None:
+    (tmp_path / "p.yaml").write_text(policy(rule(), signer=pattern))
+    result = load_policies([tmp_path], lint=True)
+    assert [str(p).removeprefix(f"{tmp_path}/") for p in result.problems] == [
+        f"p.yaml:5: spec.signerNames[0]: signer name {pattern!r} must have the form "
+        "'example.com/signer-name'; '*' never crosses '/', so this pattern matches no signer: "
+        "write 'example.com/*' for every signer of one domain"
+    ]
+    assert not any(
+        compile_pattern(PatternKind.SIGNER, pattern).matches(signer)
+        for signer in ("example.com/a", "kubernetes.io/kubelet-serving", "example.com/ab")
+    )

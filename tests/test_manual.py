@@ -29,9 +29,9 @@ from tests.builders import build_csr
 from tests.conftest import BASIC_POLICY, write_policies
 from tests.reviews import create_review
 from tests.server import review_over, running_server
+from webhook.authoring import suite_schema
 from webhook.authoring.policytest import run_tests
 from webhook.cli import build_parser
-from webhook.authoring import suite_schema
 from webhook.policy import schema
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,6 +10,7 @@ import re
 import signal
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -136,6 +137,68 @@ def test_server_facts_and_bounded_labels(tmp_path: Path, policies: Path) -> None
     assert time.time() - 120 < reloaded <= time.time()
 
 
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.parent / f".{path.name}.tmp"
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
+@pytest.mark.server
+def test_policy_directory_pending_stays_1_while_refused_content_stays(
+    tmp_path: Path, policies: Path
+) -> None:
+    """The failure counter moves once per change, so an alert on its increase clears while
+    the broken ConfigMap stays; the gauge stays 1 until the directory is in force again."""
+    interval = 0.2
+    file = policies / "example.yaml"
+
+    def pending(server: RunningServer) -> float:
+        [(_, value)] = scrape(server)["csr_webhook_policy_directory_pending"]
+        return value
+
+    def failures(server: RunningServer) -> float:
+        return total(scrape(server), "csr_webhook_policy_reloads_total", result="failure")
+
+    with running_server(tmp_path, policies, "--reload-interval", str(interval)) as server:
+        assert pending(server) == 0
+        _write_atomically(file, BASIC_POLICY + "  enforcement: [\n")
+        _wait_for(lambda: failures(server) == 1)
+        seen = []
+        for _ in range(10):  # 10 scrapes over at least 10 polls of the unchanged directory
+            seen.append(pending(server))
+            time.sleep(interval)
+        assert seen == [1.0] * 10
+        assert failures(server) == 1  # counted once: what the old alert keyed on
+
+        # Valid YAML, still refused: it would leave example.com/signer without its policy.
+        _write_atomically(file, BASIC_POLICY.replace("example.com/signer", "example.com/other"))
+        _wait_for(lambda: failures(server) == 2)
+        assert pending(server) == 1
+
+        _write_atomically(file, BASIC_POLICY)  # back to the content in force
+        _wait_for(lambda: pending(server) == 0)
+        successes = total(scrape(server), "csr_webhook_policy_reloads_total", result="success")
+        assert (successes, failures(server)) == (1, 2)
+
+        wider = BASIC_POLICY.replace(
+            '["example.com/signer"]', '["example.com/signer", "example.com/other"]'
+        )
+        _write_atomically(file, BASIC_POLICY + "  enforcement: [\n")
+        _wait_for(lambda: pending(server) == 1)
+        _write_atomically(file, wider)  # fixed by a new valid set
+        _wait_for(lambda: pending(server) == 0)
+        samples = scrape(server)
+    assert total(samples, "csr_webhook_policy_reloads_total", result="success") == 2
+    assert total(samples, "csr_webhook_policy_reloads_total", result="failure") == 3
+
+
 @pytest.mark.server
 def test_decision_log_is_one_json_line_per_review_without_key_material(
     tmp_path: Path, policies: Path
@@ -243,8 +306,12 @@ def test_dashboard_and_alerts_use_only_metrics_the_server_exports(
         "Top violation codes (1h)",
         "Admission latency p50 / p99",
         "Policy reloads",
+        "Policy directory in force",
         "Serving certificate expires in",
     } <= titles
+    [reload_alert] = [a for a in alerts if a["alert"] == "CSRWebhookPolicyReloadFailing"]
+    # Firing for as long as the refused content stays, not for a window after the change.
+    assert _metric_names_in(reload_alert["expr"]) == {"csr_webhook_policy_directory_pending"}
     assert {a["alert"] for a in alerts} == {
         "CSRWebhookErrors",
         "CSRWebhookPolicyReloadFailing",

@@ -102,7 +102,10 @@ def test_respawned_worker_serves_the_masters_last_good_set(tmp_path: Path) -> No
             replacement_status = readyz(server)
         assert verdicts == [False] * 20, "the respawned worker serves an older set than v2"
         assert replacement_status["policySetHash"] == v2
-        assert "example.yaml:15: YAML syntax error" in replacement_status["lastReloadError"]
+        assert (
+            "example.yaml:14:16: YAML syntax error: '[' is not closed"
+            in replacement_status["lastReloadError"]
+        )
 
         assert [allowed(server) for _ in range(20)] == [False] * 20
         assert {readyz(server)["policySetHash"] for _ in range(8)} == {v2}

@@ -97,7 +97,7 @@ def test_reports_every_problem_in_every_file_at_once(tmp_path: Path) -> None:
     assert f"{tmp_path}/a.yaml:9: spec.rules[0].allowed.usages[1]: must be one of" in joined
     assert "'teleport'" in joined
     assert f"{tmp_path}/a.yaml:9: spec.rules[0].allowed.isCA: must be true or false" in joined
-    assert f"{tmp_path}/b.yaml:2: YAML syntax error" in joined
+    assert f"{tmp_path}/b.yaml:1:13: YAML syntax error: '[' is not closed" in joined
     assert len(found) == 4
 
 

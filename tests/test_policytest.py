@@ -373,7 +373,9 @@ def test_a_broken_suite_does_not_stop_the_others(
     code, lines = run(capsys, str(tmp_path))
     assert code == 2
     assert lines[0].startswith("PASS ") and lines[0].endswith("a.test.yaml:6: fine")
-    assert lines[1].startswith(f"{tmp_path / 'b.test.yaml'}:3: YAML syntax error")
+    assert lines[1].startswith(
+        f"{tmp_path / 'b.test.yaml'}:2:7: YAML syntax error: '[' is not closed"
+    )
     assert lines[-1] == "1 passed, 0 failed"
 
 

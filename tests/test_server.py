@@ -122,7 +122,7 @@ def test_startup_with_invalid_policies_exits_listing_every_problem(tmp_path: Pat
     )
     assert result.returncode == 1
     assert "a.yaml:13: spec.rules[0].allowed.usage: unknown field 'usage'" in result.stderr
-    assert "b.yaml:2: YAML syntax error" in result.stderr
+    assert "b.yaml:1:13: YAML syntax error: '[' is not closed" in result.stderr
     assert "refusing to start: 2 problem(s)" in result.stderr
 
 

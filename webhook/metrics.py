@@ -4,8 +4,8 @@ a decision, a rule name, a violation code.
 
 Workers count reviews into prometheus_client's multiprocess files; the master serves
 /metrics on --metrics-bind, merging those files with its own state (build info, policy
-reloads, certificate expiry), so counts are exact across workers and a scrape never touches
-a worker.
+reloads and whether the directory's content is in force, certificate expiry), so counts are
+exact across workers and a scrape never touches a worker.
 """
 
 from __future__ import annotations
@@ -104,6 +104,8 @@ class ServerState:
     certificate_not_after: Callable[[], float | None] = lambda: None
     # (role, pid, hash) of every process serving a policy set: the master's and each worker's
     policy_sets: Callable[[], list[tuple[str, int, str]]] = lambda: []
+    # True while the policy directory holds content that is not the set in force (refused)
+    policy_directory_pending: Callable[[], bool] = lambda: False
     certificate_reloads: dict[str, int] = field(
         default_factory=lambda: {"success": 0, "failure": 0}
     )
@@ -153,6 +155,14 @@ class ServerCollector(Collector):
                 "When a policy set was last loaded successfully",
                 value=state.last_reload_success,
             )
+        # A gauge, not the failure counter: it stays 1 for as long as the refused content
+        # stays, however long ago it was refused, so an alert on it does not clear by itself.
+        yield GaugeMetricFamily(
+            "csr_webhook_policy_directory_pending",
+            "1 while the policy directory's content is not the set in force (its last reload "
+            "was refused and the last good set serves), else 0",
+            value=1.0 if state.policy_directory_pending() else 0.0,
+        )
         sets = GaugeMetricFamily(
             "csr_webhook_policy_set_info",
             "The policy set each process serves, by content hash (as /readyz policySetHash)",

@@ -153,6 +153,12 @@ class PolicyStore:
     def last_error(self) -> str | None:
         return self._last_error
 
+    @property
+    def pending(self) -> bool:
+        """The directory's content is not the set in force: its last look was refused, and it
+        stays so, look after look, until a change of the directory is accepted."""
+        return self._last_error is not None
+
     def reload(self) -> bool:
         """Load the directory again; on any problem keep the current set and record why."""
         result = load_policies([self.directory])

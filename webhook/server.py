@@ -118,6 +118,7 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
             self.state.record_reload(ok, count, time.time())
 
         store.watch(self.settings.reload_interval, record)
+        self.state.policy_directory_pending = lambda: store.pending
         self.state.policy_sets = lambda: [
             ("master", os.getpid(), store.current.digest),
             *(("worker", pid, digest) for pid, digest in publisher.served()),

@@ -108,7 +108,9 @@ def parse_input(text: str, name: str) -> tuple[list[Document], bool]:
 
 
 def _describe(problem: Problem, text: str) -> str:
-    where = f"{problem.file}:{problem.line}: document {_document_number(text, problem.line)}"
+    column = "" if problem.column is None else f":{problem.column}"
+    number = _document_number(text, problem.line)
+    where = f"{problem.file}:{problem.line}{column}: document {number}"
     path = f"{problem.path}: " if problem.path else ""
     hint = ""
     if f"more than {MAX_INPUT_NODES} YAML nodes" in problem.message:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeGuard
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -93,7 +94,11 @@ def parse_duration(value: object) -> int:
 
 
 class PolicyBuilder:
-    """Builds one SignerPolicy from one validated document, recording semantic problems."""
+    """Builds one SignerPolicy from one validated document, recording semantic problems.
+
+    A value of the wrong shape is reported once, by the shape check: a semantic check never
+    reports on it again, nor on what it makes of it (`requiredUsages` against a broken
+    `allowed.usages`, a key type lost to a broken `rsa`)."""
 
     def __init__(
         self,
@@ -106,8 +111,20 @@ class PolicyBuilder:
         self.policy_name = "?"
         self.read_file = read_file  # bounded; raises SourceError
         self.files_needed: list[str] = []  # beside the policy file, by name
+        self.misshapen: set[PathKey] = set()  # where the shape check found a wrong type
+        self._holding_misshapen: set[PathKey] = set()  # those paths and every prefix of them
+
+    def _misshapen_at_or_above(self, path: PathKey) -> bool:
+        return any(path[:length] in self.misshapen for length in range(len(path) + 1))
+
+    def broken(self, path: PathKey) -> bool:
+        """The shape check reported a wrong type at `path`, on a value holding it, or inside
+        it. Costs the path's depth, whatever the number of problems."""
+        return path in self._holding_misshapen or self._misshapen_at_or_above(path)
 
     def problem(self, path: PathKey, message: str, severity: str = "error") -> None:
+        if self._misshapen_at_or_above(path):
+            return  # a knock-on of a value already reported with the wrong type
         line = self.document.line_of(path)
         self.problems.append(
             Problem(self.document.file, line, format_path(path), message, severity)
@@ -128,8 +145,11 @@ class PolicyBuilder:
             )
             return None
         before = len(self.problems)
-        for path, message in schema.validate_shape(schema.SIGNER_POLICY, value):
+        for path, message, wrong_type in schema.shape_problems(schema.SIGNER_POLICY, value):
             self.problem(path, message)
+            if wrong_type:
+                self.misshapen.add(path)
+                self._holding_misshapen.update(path[:length] for length in range(len(path) + 1))
         shape_ok = len(self.problems) == before
         metadata = _mapping(value.get("metadata"))
         self.policy_name = str(metadata.get("name", "?"))
@@ -139,17 +159,25 @@ class PolicyBuilder:
         )
         for index, text in enumerate(_strings(spec.get("signerNames"))):
             if text.count("/") != 1:
+                # A signer name is exactly domain/name (ValidateSignerName), and `*` never
+                # crosses `/`: `*` or `**` alone would govern no signer at all.
+                hint = (
+                    "; '*' never crosses '/', so this pattern matches no signer: write "
+                    "'example.com/*' for every signer of one domain"
+                    if "*" in text and "/" not in text
+                    else ""
+                )
                 self.problem(
                     ("spec", "signerNames", index),
-                    f"signer name {text!r} must have the form 'example.com/signer-name'",
+                    f"signer name {text!r} must have the form 'example.com/signer-name'{hint}",
                 )
         rules = tuple(
             self.rule(_mapping(raw), ("spec", "rules", index))
             for index, raw in enumerate(_list(spec.get("rules")))
         )
-        names = [r.name for r in rules]
+        names = [_mapping(raw).get("name") for raw in _list(spec.get("rules"))]
         for index, name in enumerate(names):
-            if name in names[:index]:
+            if isinstance(name, str) and name in names[:index]:
                 self.problem(("spec", "rules", index, "name"), f"duplicate rule name {name!r}")
         policy = SignerPolicy(
             name=self.policy_name,
@@ -199,7 +227,7 @@ class PolicyBuilder:
     def value_rule(self, raw: Mapping[str, object], path: PathKey, kind: PatternKind) -> ValueRule:
         values = self.patterns(raw.get("values"), (*path, "values"), kind)
         required = raw.get("required") is True
-        if required and not _list(raw.get("values")):
+        if required and not _list(raw.get("values")) and not self.broken((*path, "values")):
             self.problem((*path, "required"), "required is true but no values are allowed")
         max_items = raw.get("maxItems")
         return ValueRule(
@@ -257,9 +285,10 @@ class PolicyBuilder:
         self, raw: Mapping[str, object], path: PathKey, rule: Mapping[str, object]
     ) -> Constraints:
         allowed_usages = set(_strings(_mapping(rule.get("allowed")).get("usages")))
+        usages_ok = not self.broken((*path[:-1], "allowed", "usages"))
         required_usages = _strings(raw.get("requiredUsages"))
         for index, usage in enumerate(required_usages):
-            if usage in schema.KNOWN_USAGES and usage not in allowed_usages:
+            if usage in schema.KNOWN_USAGES and usage not in allowed_usages and usages_ok:
                 self.problem(
                     (*path, "requiredUsages", index),
                     f"required usage {usage!r} is not in allowed.usages, "
@@ -305,7 +334,7 @@ class PolicyBuilder:
                 (*path, "default"), f"default {raw['default']!r} is shorter than min {raw['min']!r}"
             )
         clamp = raw.get("onExceed") == "Clamp"
-        if clamp and high is None:
+        if clamp and high is None and not self.broken((*path, "max")):
             self.problem((*path, "onExceed"), "onExceed: Clamp needs a max")
         return Lifetime(min=low, max=high, default=default, clamp=clamp)
 
@@ -318,7 +347,7 @@ class PolicyBuilder:
             rsa_raw = _mapping(keys["rsa"])
             low = rsa_raw.get("minBits", 2048)
             high = rsa_raw.get("maxBits", 8192)
-            if isinstance(low, int) and isinstance(high, int):
+            if _integer(low) and _integer(high):
                 if low > high:
                     self.problem((*path, "rsa", "minBits"), f"minBits {low} exceeds maxBits {high}")
                 rsa = (low, high)
@@ -333,7 +362,9 @@ class PolicyBuilder:
             ed25519=keys.get("ed25519") is True,
             ed448=keys.get("ed448") is True,
         )
-        if not (rules.rsa or rules.ecdsa_curves or rules.ed25519 or rules.ed448):
+        if not (rules.rsa or rules.ecdsa_curves or rules.ed25519 or rules.ed448) and not (
+            self.broken(path)
+        ):
             self.problem(path, "no key type is accepted (list rsa, ecdsa, ed25519 or ed448)")
         return rules
 
@@ -420,6 +451,10 @@ def _mapping(value: object) -> Mapping[str, object]:
 
 def _list(value: object) -> list[object]:
     return value if isinstance(value, list) else []
+
+
+def _integer(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _strings(value: object) -> list[str]:

@@ -2,7 +2,7 @@
 
 Each lint is a pure function of the policy and its document's line map yielding warning
 `Problem`s; none changes a decision. The checks are syntactic and conservative: they may miss
-a case, never invent one. Policy layer: imports model, matching and source only.
+a case, never invent one. Policy layer: imports model, matching, breadth and source only.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
 from webhook.matching import Pattern, PatternError, PatternKind, compile_pattern
+from webhook.policy.breadth import broad_signer, uri_double_star_inside
 from webhook.policy.model import KeyRules, Rule, SignerPolicy, Subjects, ValueRule
 from webhook.policy.source import Document, PathKey, Problem, format_path
 
@@ -97,6 +98,24 @@ def lint_admits_everything(policy: SignerPolicy, document: Document) -> Iterator
                 )
 
 
+def lint_uri_double_star_inside_path(policy: SignerPolicy, document: Document) -> Iterator[Problem]:
+    """`**` before a segment meant to be bound (breadth.uri_double_star_inside)."""
+    for index, rule in enumerate(policy.rules):
+        for pattern in rule.allowed.uris.values if rule.allowed.uris is not None else ():
+            message = uri_double_star_inside(pattern)
+            if message is not None:
+                where = _rule_path(index, "allowed", "uris", "values")
+                yield _warn(document, _raw_index(document, where, pattern.text), message)
+
+
+def lint_broad_signer(policy: SignerPolicy, document: Document) -> Iterator[Problem]:
+    """A signerNames pattern wider than one domain, or with `**` (breadth.broad_signer)."""
+    for pattern in policy.signer_names:
+        for message in broad_signer(pattern):
+            path = _raw_index(document, ("spec", "signerNames"), pattern.text)
+            yield _warn(document, path, message)
+
+
 def lint_any_usage(policy: SignerPolicy, document: Document) -> Iterator[Problem]:
     for index, rule in enumerate(policy.rules):
         if "any" in rule.allowed.usages:
@@ -133,6 +152,8 @@ def lint_long_lifetime(policy: SignerPolicy, document: Document) -> Iterator[Pro
 
 def _kubernetes_signer(policy: SignerPolicy) -> str | None:
     for pattern in policy.signer_names:
+        if pattern.text.count("/") != 1:
+            continue  # an error of its own, and it matches no signer
         domain = pattern.text.partition("/")[0]
         try:
             if domain and compile_pattern(PatternKind.GLOB, domain).matches("kubernetes.io"):
@@ -305,7 +326,9 @@ def lint_unreachable_rule(policy: SignerPolicy, document: Document) -> Iterator[
 
 
 LINTS: tuple[Lint, ...] = (
+    lint_broad_signer,
     lint_admits_everything,
+    lint_uri_double_star_inside_path,
     lint_any_usage,
     lint_is_ca,
     lint_long_lifetime,

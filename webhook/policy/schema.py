@@ -261,40 +261,50 @@ def validate_shape(
     shape: Shape, value: object, path: tuple[str | int, ...] = ()
 ) -> Iterator[tuple[tuple[str | int, ...], str]]:
     """Yield (path, message) for every place the value departs from the shape."""
+    for where, message, _wrong_type in shape_problems(shape, value, path):
+        yield where, message
+
+
+def shape_problems(
+    shape: Shape, value: object, path: tuple[str | int, ...] = ()
+) -> Iterator[tuple[tuple[str | int, ...], str, bool]]:
+    """As `validate_shape`, flagging the problems that make the value unusable (a wrong type
+    or an unknown enum value) apart from those about an otherwise usable value (a bound, a
+    missing or unknown field)."""
     if not _type_ok(shape, value):
         if shape.kind == "either":
-            yield path, f"must be {_either_names(shape)}, got {_describe(value)}"
+            yield path, f"must be {_either_names(shape)}, got {_describe(value)}", True
         elif shape.kind == "enum":
             allowed = ", ".join(repr(c) for c in shape.choices)
-            yield path, f"must be one of {allowed}, got {value!r}"
+            yield path, f"must be one of {allowed}, got {value!r}", True
         else:
-            yield path, f"must be {_TYPE_NAMES[shape.kind]}, got {_describe(value)}"
+            yield path, f"must be {_TYPE_NAMES[shape.kind]}, got {_describe(value)}", True
         return
     if shape.kind == "either":
         chosen = next(a for a in shape.alternatives if _type_ok(a, value))
-        yield from validate_shape(chosen, value, path)
+        yield from shape_problems(chosen, value, path)
         return
     if shape.kind == "integer":
         assert isinstance(value, int)
         if shape.minimum is not None and value < shape.minimum:
-            yield path, f"must be at least {shape.minimum}, got {value}"
+            yield path, f"must be at least {shape.minimum}, got {value}", False
         if shape.maximum is not None and value > shape.maximum:
-            yield path, f"must be at most {shape.maximum}, got {value}"
+            yield path, f"must be at most {shape.maximum}, got {value}", False
     if isinstance(value, list) and shape.items is not None:
         if len(value) < shape.min_items:
-            yield path, f"must have at least {shape.min_items} item(s)"
+            yield path, f"must have at least {shape.min_items} item(s)", False
         for index, item in enumerate(value):
-            yield from validate_shape(shape.items, item, (*path, index))
+            yield from shape_problems(shape.items, item, (*path, index))
     if isinstance(value, dict):
         for name in shape.required:
             if name not in value:
-                yield path, f"missing required field {name!r}"
+                yield path, f"missing required field {name!r}", False
         for key, item in value.items():
             if key not in shape.fields:
                 known = ", ".join(shape.fields)
-                yield (*path, key), f"unknown field {key!r} (known: {known})"
+                yield (*path, key), f"unknown field {key!r} (known: {known})", False
                 continue
-            yield from validate_shape(shape.fields[key], item, (*path, key))
+            yield from shape_problems(shape.fields[key], item, (*path, key))
 
 
 def _either_names(shape: Shape) -> str:

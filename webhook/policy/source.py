@@ -23,18 +23,21 @@ PathKey = tuple[str | int, ...]
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One thing wrong with a policy file, printed as `file:line: path: message`."""
+    """One thing wrong with a policy file, printed as `file:line: path: message`, or
+    `file:line:column: message` when it has a column (YAML syntax errors)."""
 
     file: str
     line: int
     path: str
     message: str
     severity: str = "error"
+    column: int | None = None
 
     def __str__(self) -> str:
         where = f"{self.path}: " if self.path else ""
         prefix = "" if self.severity == "error" else f"{self.severity}: "
-        return f"{self.file}:{self.line}: {where}{prefix}{self.message}"
+        column = "" if self.column is None else f":{self.column}"
+        return f"{self.file}:{self.line}{column}: {where}{prefix}{self.message}"
 
 
 @dataclass(slots=True)
@@ -189,13 +192,80 @@ def parse_documents(
                 continue
             documents.append(document)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        message = " ".join(str(part) for part in (exc.context, exc.problem) if part)
-        problems.append(Problem(name, line, "", f"YAML syntax error: {message}"))
+        problems.append(_syntax_problem(name, text, exc))
     except (yaml.YAMLError, RecursionError) as exc:
         problems.append(Problem(name, 1, "", f"YAML error: {exc}"))
     return documents, problems
+
+
+# Scanner contexts whose mark is an opener that a later token must close.
+_OPENERS = {
+    "while scanning a quoted scalar": "the quoted scalar is not closed",
+    "while scanning a double-quoted scalar": "the quoted scalar is not closed",
+    "while scanning a simple key": "the key has no ':'",
+}
+_FLOW_START = (yaml.FlowSequenceStartToken, yaml.FlowMappingStartToken)
+_FLOW_END = (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken)
+
+
+def _indent(text: str, line: int) -> int:
+    lines = text.split("\n")
+    row = lines[line] if line < len(lines) else ""
+    return len(row) - len(row.lstrip(" "))
+
+
+def _at(mark: yaml.Mark) -> str:
+    return f"{mark.line + 1}:{mark.column + 1}"
+
+
+def _open_flow(text: str, before: yaml.Mark) -> yaml.Mark | None:
+    """The innermost '[' or '{' still open where the parser gave up (one linear scan)."""
+    stack: list[yaml.Mark] = []
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if token.start_mark.index >= before.index:
+                break
+            if isinstance(token, _FLOW_START):
+                stack.append(token.start_mark)
+            elif isinstance(token, _FLOW_END) and stack:
+                stack.pop()
+    except yaml.YAMLError:
+        pass  # the scanner stops where the parser did, or earlier: what it saw stands
+    return stack[-1] if stack else None
+
+
+def _syntax_problem(name: str, text: str, exc: yaml.MarkedYAMLError) -> Problem:
+    """Point at the offending token, `file:line:column`. PyYAML reports where it gave up
+    (`problem_mark`), which for a quote, key or bracket left open is a token on a later line;
+    there the opener is what to fix: a quoted scalar or a key that runs past its line was not
+    closed, and a flow collection cannot go on at a line indented no deeper than its own."""
+    context, problem = exc.context_mark, exc.problem_mark
+    opener: tuple[yaml.Mark, str] | None = None
+    if problem is not None and exc.context in _OPENERS and context is not None:
+        if problem.line > context.line:
+            opener = context, _OPENERS[exc.context]
+    elif problem is not None:
+        flow = _open_flow(text, problem)
+        if (
+            flow is not None
+            and problem.line > flow.line
+            and _indent(text, problem.line) <= _indent(text, flow.line)
+        ):
+            opener = flow, f"{text[flow.index]!r} is not closed"
+    if opener is not None and problem is not None:
+        mark: yaml.Mark | None = opener[0]
+        message = f"{opener[1]}: {exc.problem} at {_at(problem)}"
+    else:
+        mark = problem or context
+        message = str(exc.problem or exc.context)
+        if exc.context and exc.problem and context is not None and mark is problem:
+            message += f" ({exc.context} starting at {_at(context)})"
+        elif exc.context and exc.problem:
+            message = f"{exc.context}: {exc.problem}"
+    if mark is None:
+        return Problem(name, 1, "", f"YAML syntax error: {message}")
+    line, column = mark.line + 1, mark.column + 1
+    return Problem(name, line, "", f"YAML syntax error: {message}", column=column)
 
 
 def _compose_all(text: str) -> Iterator[yaml.Node | None]:
