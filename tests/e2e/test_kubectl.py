@@ -33,6 +33,19 @@ from tests.e2e.webhook import REPO, Webhook
 pytestmark = pytest.mark.e2e
 
 CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client"
+WEBHOOK_KINDS = {
+    "validatingwebhookconfiguration.admissionregistration.k8s.io",
+    "mutatingwebhookconfiguration.admissionregistration.k8s.io",
+}
+EXPECTED_KINDS = {
+    "namespace",
+    "serviceaccount",
+    "service",
+    "deployment.apps",
+    "poddisruptionbudget.policy",
+    "configmap",
+    *WEBHOOK_KINDS,
+}
 DENIED_BY_US = 'admission webhook "validate.csr-webhook.io" denied the request: '
 
 
@@ -83,16 +96,12 @@ def signer_paused(cluster: Cluster) -> Iterator[Process]:
 
 
 def _write_certificate(cluster: Cluster, name: str, pem: bytes, *identity: str) -> str:
-    patch = {"status": {"certificate": base64.b64encode(pem).decode()}}
+    """PUT /status with the certificate set, as a signer does (`kubectl replace
+    --subresource=status`; unlike patch it needs no `get` on the subresource)."""
+    obj = cluster.get_json("csr", name)
+    obj["status"]["certificate"] = base64.b64encode(pem).decode()
     done = cluster.kubectl(
-        "patch",
-        "csr",
-        name,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps(patch),
-        *identity,
+        "replace", "--subresource=status", "-f", "-", *identity, input=json.dumps(obj)
     )
     assert done.returncode != 0, f"the forged certificate was accepted: {done.stdout}"
     return done.stderr
@@ -119,7 +128,7 @@ def test_forged_certificates_written_through_status_are_refused(
                     {
                         "apiGroups": ["certificates.k8s.io"],
                         "resources": ["certificatesigningrequests/status"],
-                        "verbs": ["update", "patch"],
+                        "verbs": ["update"],
                     },
                     {
                         "apiGroups": ["certificates.k8s.io"],
@@ -181,13 +190,16 @@ def test_manifests_base_pass_a_server_side_dry_run(cluster: Cluster, webhook: We
     as_shipped = cluster.kubectl(
         "apply", "--dry-run=server", "-k", str(REPO / "manifests" / "base")
     )
-    refused = [line for line in as_shipped.stderr.splitlines() if line.strip()]
+    errors = as_shipped.stderr.split("Error from server")[1:]
     assert as_shipped.returncode != 0
-    assert all("caBundle" in line or "base64" in line for line in refused), as_shipped.stderr
-    assert (
-        "created (server dry run)" in as_shipped.stdout
-        or "configured (server dry run)" in as_shipped.stdout
-    )
+    assert len(errors) == 2, as_shipped.stderr
+    for error in errors:
+        assert "webhookconfigurations" in error
+        assert "illegal base64 data" in error
+    shipped_kinds = {
+        line.split("/")[0] for line in as_shipped.stdout.splitlines() if "(server dry run)" in line
+    }
+    assert shipped_kinds == EXPECTED_KINDS - WEBHOOK_KINDS, as_shipped.stdout
 
     rendered = list(
         yaml.safe_load_all(cluster.kubectl_ok("kustomize", str(REPO / "manifests" / "base")))
