@@ -21,6 +21,8 @@ from flask import Flask
 
 from tests.conftest import ContractClient
 from tests.e2e.recorder import BOOTSTRAP_TOKEN, JWT
+from tests.reviews import create_review, mutating_create_review, user_info
+from tests.update_reviews import approval_update, main_update, status_update, stored_csr
 from webhook.app import create_app
 from webhook.policy.loader import load_policies
 from webhook.reload import PolicyStore
@@ -126,11 +128,133 @@ def shape(value: Any, path: str = "") -> set[str]:
     return found
 
 
-def _recorded(path: str, operation: str, sub_resource: str) -> list[dict[str, Any]]:
-    return [
-        v["request"]
-        for v in map(_load, VECTORS)
-        if v["path"] == path
-        and v["request"]["request"]["operation"] == operation
-        and v["request"]["request"].get("subResource", "") == sub_resource
-    ]
+# Not compared: metadata.managedFields (the server's field-ownership bookkeeping, present only
+# on some objects, read by neither the webhook nor the builders), and the options the client picks (kubectl sends a field manager and field validation, the kubelet and
+# kube-controller-manager do not): present or not in a real review, never a builder's business.
+CLIENT_CHOSEN = {
+    "request.options.fieldManager: string",
+    "request.options.fieldValidation: string",
+}
+
+
+def _caller(user: dict[str, Any]) -> dict[str, Any]:
+    return user_info(
+        user["username"], user.get("groups"), uid=user.get("uid", ""), extra=user.get("extra")
+    )
+
+
+def _inputs(obj: dict[str, Any]) -> dict[str, Any]:
+    """The builder arguments that describe this CSR (the values the test chooses)."""
+    spec, metadata = obj["spec"], obj["metadata"]
+    return {
+        "name": metadata.get("name"),
+        "generate_name": metadata.get("generateName"),
+        "signer_name": spec["signerName"],
+        "usages": spec["usages"],
+        "expiration_seconds": spec.get("expirationSeconds"),
+    }
+
+
+def _requester(obj: dict[str, Any]) -> dict[str, Any]:
+    spec = obj["spec"]
+    return {
+        "username": spec["username"],
+        "groups": spec.get("groups"),
+        "uid": spec.get("uid"),
+        "extra": spec.get("extra"),
+    }
+
+
+def _pem(value: str | None) -> bytes | None:
+    return base64.b64decode(value) if value else None
+
+
+def builder_review(vector: dict[str, Any]) -> dict[str, Any]:
+    """What our builders make for the same operation, subresource, CSR and caller."""
+    request = vector["request"]["request"]
+    caller = _caller(request["userInfo"])
+    obj = request["object"]
+    pem = base64.b64decode(obj["spec"]["request"])
+    dry_run = request["dryRun"]
+    if vector["path"] == "/mutate":
+        review = mutating_create_review(
+            pem,
+            requester=caller["username"],
+            groups=caller.get("groups"),
+            dry_run=dry_run,
+            **_inputs(obj),
+        )
+    elif request["operation"] == "CREATE":
+        requester = _requester(obj)
+        review = create_review(
+            pem,
+            requester=requester["username"],
+            groups=requester["groups"],
+            uid=requester["uid"],
+            extra=requester["extra"],
+            dry_run=dry_run,
+            **_inputs(obj),
+        )
+    else:
+        old_status = request["oldObject"].get("status", {})
+        old = stored_csr(
+            pem,
+            conditions=old_status.get("conditions", ()),
+            certificate=_pem(old_status.get("certificate")),
+            labels=request["oldObject"]["metadata"].get("labels"),
+            **_requester(obj),
+            **_inputs(obj),
+        )
+        new_status = obj.get("status", {})
+        sub_resource = request.get("subResource", "")
+        if sub_resource == "approval":
+            review = approval_update(old, new_status.get("conditions", []), caller=caller)
+        elif sub_resource == "status":
+            review = status_update(
+                old,
+                certificate=_pem(new_status.get("certificate")),
+                conditions=new_status.get("conditions"),
+                caller=caller,
+            )
+        else:
+            review = main_update(
+                old,
+                labels=obj["metadata"].get("labels"),
+                annotations=obj["metadata"].get("annotations"),
+                caller=caller,
+            )
+    review["request"]["userInfo"] = caller
+    return review
+
+
+def _compared(review: dict[str, Any]) -> set[str]:
+    return {
+        entry
+        for entry in shape(review)
+        if entry not in CLIENT_CHOSEN and ".metadata.managedFields" not in entry
+    }
+
+
+@pytest.mark.parametrize("path", VECTORS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_builders_make_the_fields_and_types_the_real_server_sends(path: Path) -> None:
+    vector = _load(path)
+    recorded = _compared(vector["request"])
+    built = _compared(builder_review(vector))
+    assert built == recorded, (
+        f"builder-only: {sorted(built - recorded)}; server-only: {sorted(recorded - built)}"
+    )
+
+
+UPDATES = [p for p in VECTORS if _load(p)["request"]["request"]["operation"] == "UPDATE"]
+
+
+@pytest.mark.parametrize("path", UPDATES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_builders_keep_the_resource_version_the_client_read(path: Path) -> None:
+    """On UPDATE the real server shows both objects with the resourceVersion the client read."""
+    vector = _load(path)
+    for review in (vector["request"], builder_review(vector)):
+        request = review["request"]
+        assert (
+            request["object"]["metadata"]["resourceVersion"]
+            == request["oldObject"]["metadata"]["resourceVersion"]
+        )

@@ -8,6 +8,8 @@ Validating admission runs after the endpoint's PrepareForUpdate
 - `/status`: Approved/Denied instances restored from the stored object when their count did
   not change (preserveConditionInstances), timestamps filled; certificate and other conditions
   as submitted.
+Both objects carry the same metadata.resourceVersion (the one the client read: the new one is
+assigned on write, after admission), as recorded from kube-apiserver v1.37.2.
 `request.userInfo` is the caller (approver on /approval, signer on /status);
 `object.spec.username` stays the original requester. `raw_update` bypasses the strategy, for
 defence-in-depth cases a differently configured server could send.
@@ -131,11 +133,6 @@ def _preserve_instances(
     return result
 
 
-def _next_version(obj: dict[str, Any]) -> None:
-    metadata = obj["metadata"]
-    metadata["resourceVersion"] = str(int(metadata.get("resourceVersion", "100")) + 1)
-
-
 def _conditions(obj: dict[str, Any]) -> list[dict[str, Any]]:
     conditions: list[dict[str, Any]] = obj.get("status", {}).get("conditions", [])
     return conditions
@@ -149,7 +146,6 @@ def approval_update(
     """PUT /approval with `new_conditions`; the stored certificate is kept (a submitted one
     is dropped silently by csrApprovalStrategy.PrepareForUpdate)."""
     new = copy.deepcopy(old)
-    _next_version(new)
     status = copy.deepcopy(old.get("status", {}))
     status["conditions"] = _populate_timestamps(list(new_conditions), _conditions(old))
     if not status["conditions"]:
@@ -169,7 +165,6 @@ def status_update(
     `conditions`: None keeps the stored list, else the submitted list (Approved/Denied
     restored from storage when their count is unchanged)."""
     new = copy.deepcopy(old)
-    _next_version(new)
     status = new.setdefault("status", {})
     old_conditions = _conditions(old)
     if conditions is not None:
@@ -197,7 +192,6 @@ def main_update(
 ) -> dict[str, Any]:
     """PUT/PATCH on the main resource: only metadata survives PrepareForUpdate."""
     new = copy.deepcopy(old)
-    _next_version(new)
     metadata = new["metadata"]
     if labels is not None:
         metadata["labels"] = dict(labels)
@@ -225,7 +219,6 @@ def with_status(
 ) -> dict[str, Any]:
     """A copy of `obj` with its status replaced as given (for raw_update's new object)."""
     new = copy.deepcopy(obj)
-    _next_version(new)
     status = new.setdefault("status", {})
     if conditions is not None:
         status["conditions"] = _populate_timestamps(list(conditions), _conditions(obj))

@@ -231,3 +231,20 @@ def test_manifests_base_pass_a_server_side_dry_run(cluster: Cluster, webhook: We
         cluster.kubectl_ok("get", "validatingwebhookconfiguration", "csr-webhook", "-o", "json")
     )
     assert stored["webhooks"][0]["clientConfig"]["url"].startswith("https://127.0.0.1:")
+
+
+def test_metadata_only_update_and_a_denial_pass_the_gate(
+    cluster: Cluster, webhook: Webhook, requester_rbac: None
+) -> None:
+    """A label on the main resource (metadata only) and `kubectl certificate deny` by the
+    admin are both allowed, and stored as sent."""
+    manifest, _ = client_csr("e2e-labelled", "labelled")
+    assert create_as_requester(cluster, manifest).returncode == 0
+    label = cluster.kubectl("label", "csr", "e2e-labelled", "team=e2e")
+    assert label.returncode == 0, label.stderr
+    deny = cluster.kubectl("certificate", "deny", "e2e-labelled")
+    assert deny.returncode == 0, deny.stderr
+    stored = cluster.get_json("csr", "e2e-labelled")
+    assert stored["metadata"]["labels"] == {"team": "e2e"}
+    assert conditions(stored)["Denied"]["reason"] == "KubectlDeny"
+    assert issued(stored) is None
