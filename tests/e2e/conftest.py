@@ -174,7 +174,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         return
     write = terminalreporter.write_line
     terminalreporter.section("csr-webhook end to end")
-    latency: list[Latency] = SUMMARY.get("latency", [])
+    latency: list[Latency] = SUMMARY.get("direct", []) + SUMMARY.get("latency", [])
     for row in latency:
         write(row.line())
     if "vectors" in SUMMARY:

@@ -1,16 +1,17 @@
 """Our webhooks' latency as the API server measures it: its own
 apiserver_admission_webhook_admission_duration_seconds histogram, scraped from /metrics.
 
-The figure includes everything between the API server and csr-webhook (TLS, the recording
-proxy of this suite, gunicorn, the decision); p50/p99 are reported as the bucket bound that
-holds that quantile, which is all a histogram can say.
+The figure covers everything between the API server and csr-webhook (TLS, gunicorn, the
+decision, and the recording proxy when the call went through it); p50/p99 are reported as the
+bucket bound that holds that quantile, which is all a histogram can say. `Histogram.minus`
+isolates one phase of a run (two scrapes).
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -20,6 +21,29 @@ METRIC = "apiserver_admission_webhook_admission_duration_seconds"
 OUR_WEBHOOKS = ("mutate.csr-webhook.io", "validate.csr-webhook.io")
 
 
+@dataclass
+class Histogram:
+    buckets: dict[float, float] = field(default_factory=lambda: defaultdict(float))
+    count: float = 0.0
+    total: float = 0.0
+
+    def minus(self, earlier: Histogram) -> Histogram:
+        return Histogram(
+            defaultdict(
+                float, {b: v - earlier.buckets.get(b, 0.0) for b, v in self.buckets.items()}
+            ),
+            self.count - earlier.count,
+            self.total - earlier.total,
+        )
+
+    def quantile_bucket(self, quantile: float) -> float:
+        """The upper bound of the first cumulative bucket holding `quantile` of the calls."""
+        for bound in sorted(self.buckets):
+            if self.buckets[bound] >= quantile * self.count:
+                return bound
+        return math.inf
+
+
 @dataclass(frozen=True)
 class Latency:
     webhook: str
@@ -27,27 +51,19 @@ class Latency:
     total_seconds: float
     p50_bucket: float
     p99_bucket: float
+    label: str = "whole run"
 
     def line(self) -> str:
         mean = self.total_seconds / self.count if self.count else math.nan
         return (
-            f"{self.webhook}: {self.count} calls observed by kube-apiserver, "
+            f"{self.webhook} ({self.label}): {self.count} calls observed by kube-apiserver, "
             f"mean {mean * 1000:.1f} ms, p50 <= {self.p50_bucket:g} s, p99 <= {self.p99_bucket:g} s"
         )
 
 
-def quantile_bucket(buckets: dict[float, float], count: float, quantile: float) -> float:
-    """The upper bound of the first cumulative bucket holding `quantile` of the observations."""
-    for bound in sorted(buckets):
-        if buckets[bound] >= quantile * count:
-            return bound
-    return math.inf
-
-
-def parse_latency(metrics_text: str) -> list[Latency]:
-    buckets: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
-    counts: dict[str, float] = defaultdict(float)
-    sums: dict[str, float] = defaultdict(float)
+def parse_histograms(metrics_text: str) -> dict[str, Histogram]:
+    """Our two webhooks' histograms, summed over operation, rejected and type labels."""
+    found: dict[str, Histogram] = defaultdict(Histogram)
     for family in text_string_to_metric_families(metrics_text):
         if family.name != METRIC:
             continue
@@ -56,23 +72,32 @@ def parse_latency(metrics_text: str) -> list[Latency]:
             if name not in OUR_WEBHOOKS:
                 continue
             if sample.name.endswith("_bucket"):
-                buckets[name][float(sample.labels["le"])] += sample.value
+                found[name].buckets[float(sample.labels["le"])] += sample.value
             elif sample.name.endswith("_count"):
-                counts[name] += sample.value
+                found[name].count += sample.value
             elif sample.name.endswith("_sum"):
-                sums[name] += sample.value
+                found[name].total += sample.value
+    return dict(found)
+
+
+def summarize(histograms: dict[str, Histogram], label: str = "whole run") -> list[Latency]:
     return [
         Latency(
             webhook=name,
-            count=int(counts[name]),
-            total_seconds=sums[name],
-            p50_bucket=quantile_bucket(buckets[name], counts[name], 0.50),
-            p99_bucket=quantile_bucket(buckets[name], counts[name], 0.99),
+            count=round(histograms[name].count),
+            total_seconds=histograms[name].total,
+            p50_bucket=histograms[name].quantile_bucket(0.50),
+            p99_bucket=histograms[name].quantile_bucket(0.99),
+            label=label,
         )
         for name in OUR_WEBHOOKS
-        if counts[name]
+        if name in histograms and histograms[name].count > 0
     ]
 
 
+def scrape_histograms(cluster: Cluster) -> dict[str, Histogram]:
+    return parse_histograms(cluster.raw("/metrics"))
+
+
 def scrape_latency(cluster: Cluster) -> list[Latency]:
-    return parse_latency(cluster.raw("/metrics"))
+    return summarize(scrape_histograms(cluster))

@@ -92,6 +92,19 @@ class RecordingProxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            upstream: list[http.client.HTTPSConnection]  # one kept-alive upstream, per connection
+            # Headers and body are written separately: without TCP_NODELAY the body waits for
+            # the API server's delayed ACK (about 40 ms) and the harness would be measured.
+            disable_nagle_algorithm = True
+
+            def setup(self) -> None:
+                super().setup()
+                self.upstream = []
+
+            def finish(self) -> None:
+                for connection in self.upstream:
+                    connection.close()
+                super().finish()
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
@@ -100,7 +113,9 @@ class RecordingProxy:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
                 try:
-                    status, answer, content_type = proxy.forward(self.path, body, self.headers)
+                    status, answer, content_type = proxy.forward(
+                        self.upstream, self.path, body, self.headers
+                    )
                 except OSError:
                     # The webhook is down: answer nothing, as the webhook itself could not.
                     self.close_connection = True
@@ -126,25 +141,38 @@ class RecordingProxy:
             self._server.server_close()
             self._server = None
 
-    def forward(self, path: str, body: bytes, headers: Any) -> tuple[int, bytes, str]:
-        connection = http.client.HTTPSConnection(
-            "127.0.0.1", self._upstream_port, context=self._upstream_context, timeout=10
-        )
-        try:
-            connection.request(
-                "POST",
-                path,
-                body=body,
-                headers={"Content-Type": headers.get("Content-Type", "application/json")},
-            )
-            answer = connection.getresponse()
-            return (
-                answer.status,
-                answer.read(),
-                answer.getheader("Content-Type", "application/json"),
-            )
-        finally:
-            connection.close()
+    def forward(
+        self, kept: list[http.client.HTTPSConnection], path: str, body: bytes, headers: Any
+    ) -> tuple[int, bytes, str]:
+        """POST upstream on a kept-alive connection (one per API server connection, as the API
+        server keeps its own), reconnecting once if the webhook closed it."""
+        for attempt in (1, 2):
+            if not kept:
+                kept.append(
+                    http.client.HTTPSConnection(
+                        "127.0.0.1", self._upstream_port, context=self._upstream_context, timeout=10
+                    )
+                )
+            connection = kept[0]
+            try:
+                connection.request(
+                    "POST",
+                    path,
+                    body=body,
+                    headers={"Content-Type": headers.get("Content-Type", "application/json")},
+                )
+                answer = connection.getresponse()
+                return (
+                    answer.status,
+                    answer.read(),
+                    answer.getheader("Content-Type", "application/json"),
+                )
+            except (OSError, http.client.HTTPException):
+                connection.close()
+                kept.clear()
+                if attempt == 2:
+                    raise OSError("the webhook did not answer") from None
+        raise AssertionError("unreachable")
 
     def record(self, path: str, query: str, body: bytes, status: int, answer: bytes) -> None:
         try:

@@ -167,9 +167,10 @@ def for_loopback(configuration: dict[str, Any], proxy_port: int, ca_pem: bytes) 
     return changed
 
 
-def register(cluster: Cluster, webhook: Webhook) -> list[dict[str, Any]]:
+def register(cluster: Cluster, webhook: Webhook, port: int | None = None) -> list[dict[str, Any]]:
+    """Register at the recording proxy, or at `port` (csr-webhook itself: the same CA)."""
     configurations = [
-        for_loopback(c, webhook.proxy.port, webhook.pki.webhook_ca.cert.read_bytes())
+        for_loopback(c, port or webhook.proxy.port, webhook.pki.webhook_ca.cert.read_bytes())
         for c in rendered_webhook_configurations(cluster)
     ]
     assert sorted(c["kind"] for c in configurations) == sorted(WEBHOOK_KINDS)
