@@ -141,7 +141,7 @@ def approver_rules(signer: str) -> list[dict[str, Any]]:
         {
             "apiGroups": ["certificates.k8s.io"],
             "resources": ["certificatesigningrequests/approval"],
-            "verbs": ["update", "patch"],
+            "verbs": ["get", "update", "patch"],
         },
         {
             "apiGroups": ["certificates.k8s.io"],

@@ -8,6 +8,7 @@ reviews reached csr-webhook.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -235,36 +236,35 @@ def test_kubelet_serving_certificate_needs_an_approver_who_is_not_the_requester(
 ) -> None:
     assert kubelet.run.returncode == 0, kubelet.run.log
     requester = f"system:node:{NODE}"
-    with webhook.overlay("serving-approvers"):
-        process = start_kubelet_certs(
+    process = start_kubelet_certs(
+        cluster,
+        "serving",
+        f"--kubeconfig={kubelet.kubeconfig}",
+        f"--cert-dir={kubelet.cert_dir}",
+        f"--node={NODE}",
+        f"--address={NODE_IP}",
+        "--timeout=150s",
+    )
+    try:
+        pending = wait_for_csr(
             cluster,
-            "serving",
-            f"--kubeconfig={kubelet.kubeconfig}",
-            f"--cert-dir={kubelet.cert_dir}",
-            f"--node={NODE}",
-            f"--address={NODE_IP}",
-            "--timeout=150s",
+            "the kubelet's serving CSR",
+            lambda c: (
+                c["spec"]["signerName"] == SERVING_SIGNER and c["spec"]["username"] == requester
+            ),
         )
-        try:
-            pending = wait_for_csr(
-                cluster,
-                "the kubelet's serving CSR",
-                lambda c: (
-                    c["spec"]["signerName"] == SERVING_SIGNER and c["spec"]["username"] == requester
-                ),
-            )
-            name = pending["metadata"]["name"]
-            assert not conditions(pending)
-            assert pending["spec"]["expirationSeconds"] == ONE_YEAR
-            request = csr_request(pending)
-            sans = request.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-            assert sans.get_values_for_type(x509.DNSName) == [NODE]
-            assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == [NODE_IP]
-            assert (
-                request.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value
-                == "system:nodes"
-            )
+        name = pending["metadata"]["name"]
+        assert not conditions(pending)
+        assert pending["spec"]["expirationSeconds"] == ONE_YEAR
+        request = csr_request(pending)
+        sans = request.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert sans.get_values_for_type(x509.DNSName) == [NODE]
+        assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == [NODE_IP]
+        organization = request.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+        assert [o.value for o in organization] == ["system:nodes"]
 
+        # The shipped policy leaves who approves to RBAC; the overlay names csr-approvers.
+        with webhook.overlay("serving-approvers", probe=lambda: _approval_refused(cluster, name)):
             self_approval = cluster.kubectl(
                 "certificate", "approve", name, "--as", requester, "--as-group", "system:nodes"
             )
@@ -290,10 +290,10 @@ def test_kubelet_serving_certificate_needs_an_approver_who_is_not_the_requester(
             )
             assert approve.returncode == 0, approve.stderr
             run = finish(process)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
     assert run.returncode == 0, run.log
     assert run.result["subject"] == f"CN=system:node:{NODE},O=system:nodes"
     assert run.result["dnsNames"] == [NODE]
@@ -309,8 +309,35 @@ def test_kubelet_serving_certificate_needs_an_approver_who_is_not_the_requester(
         (e.request["request"]["userInfo"]["username"], _allowed(e))
         for e in reviews_of(recorder.exchanges, name)
         if e.request["request"].get("subResource") == "approval"
+        and not e.request["request"]["dryRun"]
     ]
     assert approvals == [(requester, False), ("mallory", False), ("carol", True)]
+
+
+def _approval_refused(cluster: Cluster, name: str) -> bool:
+    """A server-side dry run of mallory's approval: refused once the overlay is in force."""
+    patch = {
+        "status": {
+            "conditions": [
+                {"type": "Approved", "status": "True", "reason": "Probe", "message": "dry run"}
+            ]
+        }
+    }
+    done = cluster.kubectl(
+        "patch",
+        "csr",
+        name,
+        "--subresource=approval",
+        "--type=merge",
+        "-p",
+        json.dumps(patch),
+        "--dry-run=server",
+        "--as",
+        "mallory",
+        "--as-group",
+        "e2e-not-approvers",
+    )
+    return done.returncode != 0 and "'mallory' may not add Approved" in done.stderr
 
 
 def _pem(certificate: x509.Certificate) -> str:

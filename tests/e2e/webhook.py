@@ -31,6 +31,7 @@ from tests.server import free_port
 REPO = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).parent / "csr-webhook"
 OVERLAYS = Path(__file__).resolve().parent / "policies"
+PROBES = 4
 WEBHOOK_KINDS = ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
 
 
@@ -91,7 +92,13 @@ class Webhook:
             # within two reload intervals (README, "Behaviour").
             time.sleep(1.5)
             if probe is not None:
-                wait_for(f"policy overlay {name} in force", probe, 30, self.process)
+                # Several answers in a row: the API server's connections reach either worker.
+                wait_for(
+                    f"policy overlay {name} in force",
+                    lambda: all(probe() for _ in range(PROBES)),
+                    30,
+                    self.process,
+                )
             yield
         finally:
             reloads = self.metric("csr_webhook_policy_reloads_total", 'result="success"')
