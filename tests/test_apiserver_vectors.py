@@ -208,13 +208,16 @@ def builder_review(vector: dict[str, Any]) -> dict[str, Any]:
         new_status = obj.get("status", {})
         sub_resource = request.get("subResource", "")
         if sub_resource == "approval":
-            review = approval_update(old, new_status.get("conditions", []), caller=caller)
+            review = approval_update(
+                old, new_status.get("conditions", []), caller=caller, dry_run=dry_run
+            )
         elif sub_resource == "status":
             review = status_update(
                 old,
                 certificate=_pem(new_status.get("certificate")),
                 conditions=new_status.get("conditions"),
                 caller=caller,
+                dry_run=dry_run,
             )
         else:
             review = main_update(
@@ -222,6 +225,7 @@ def builder_review(vector: dict[str, Any]) -> dict[str, Any]:
                 labels=obj["metadata"].get("labels"),
                 annotations=obj["metadata"].get("annotations"),
                 caller=caller,
+                dry_run=dry_run,
             )
     review["request"]["userInfo"] = caller
     return review

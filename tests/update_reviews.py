@@ -142,6 +142,8 @@ def approval_update(
     old: dict[str, Any],
     new_conditions: Sequence[dict[str, Any]],
     caller: dict[str, Any] = APPROVER,
+    *,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
     """PUT /approval with `new_conditions`; the stored certificate is kept (a submitted one
     is dropped silently by csrApprovalStrategy.PrepareForUpdate)."""
@@ -151,7 +153,7 @@ def approval_update(
     if not status["conditions"]:
         del status["conditions"]
     new["status"] = status
-    return raw_update(old, new, "approval", caller)
+    return raw_update(old, new, "approval", caller, dry_run=dry_run)
 
 
 def status_update(
@@ -160,6 +162,7 @@ def status_update(
     certificate: bytes | None = None,
     conditions: Sequence[dict[str, Any]] | None = None,
     caller: dict[str, Any] = SIGNER,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
     """PUT /status. `certificate`: None keeps the stored one, b"" clears it, else the PEM.
     `conditions`: None keeps the stored list, else the submitted list (Approved/Denied
@@ -179,7 +182,7 @@ def status_update(
             status["certificate"] = base64.b64encode(certificate).decode()
         else:
             status.pop("certificate", None)  # []byte with omitempty
-    return raw_update(old, new, "status", caller)
+    return raw_update(old, new, "status", caller, dry_run=dry_run)
 
 
 def main_update(
@@ -189,6 +192,7 @@ def main_update(
     annotations: dict[str, str] | None = None,
     finalizers: Sequence[str] | None = None,
     caller: dict[str, Any] | None = None,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
     """PUT/PATCH on the main resource: only metadata survives PrepareForUpdate."""
     new = copy.deepcopy(old)
@@ -199,15 +203,26 @@ def main_update(
         metadata["annotations"] = dict(annotations)
     if finalizers is not None:
         metadata["finalizers"] = list(finalizers)
-    return raw_update(old, new, "", caller or user_info("alice", ["system:authenticated"]))
+    caller = caller or user_info("alice", ["system:authenticated"])
+    return raw_update(old, new, "", caller, dry_run=dry_run)
 
 
 def raw_update(
-    old: dict[str, Any], new: dict[str, Any], sub_resource: str, caller: dict[str, Any]
+    old: dict[str, Any],
+    new: dict[str, Any],
+    sub_resource: str,
+    caller: dict[str, Any],
+    *,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
     """An UPDATE review with exactly these objects (no strategy applied)."""
     return admission_review(
-        new, operation="UPDATE", sub_resource=sub_resource, caller=caller, old_object=old
+        new,
+        operation="UPDATE",
+        sub_resource=sub_resource,
+        caller=caller,
+        old_object=old,
+        dry_run=dry_run,
     )
 
 
