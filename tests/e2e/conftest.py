@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import string
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +42,8 @@ def e2e_bin() -> Path:
             f"CSR_WEBHOOK_E2E_BIN={location!r} does not hold {', '.join(required)}: "
             "run the end-to-end tier with `make e2e`, which builds them first"
         )
+    if shutil.which("kubectl") is None:
+        pytest.fail("kubectl is not on the PATH: the end-to-end tier drives the cluster with it")
     return Path(location)
 
 

@@ -72,6 +72,11 @@ func main() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
+	// The certificate managers wait up to 15 minutes for a signature; the deadline is ours.
+	time.AfterFunc(*timeout, func() {
+		_ = json.NewEncoder(os.Stdout).Encode(result{Command: cmd, Error: fmt.Sprintf("no certificate within %s", *timeout)})
+		os.Exit(1)
+	})
 	var res result
 	var err error
 	switch cmd {
