@@ -24,6 +24,7 @@ from tests.e2e.recorder import BOOTSTRAP_TOKEN, JWT
 from tests.reviews import create_review, mutating_create_review, user_info
 from tests.update_reviews import approval_update, main_update, status_update, stored_csr
 from webhook.app import create_app
+from webhook.authoring import generate
 from webhook.policy.loader import load_policies
 from webhook.reload import PolicyStore
 from webhook.settings import Settings
@@ -262,3 +263,54 @@ def test_builders_keep_the_resource_version_the_client_read(path: Path) -> None:
             request["object"]["metadata"]["resourceVersion"]
             == request["oldObject"]["metadata"]["resourceVersion"]
         )
+
+
+# ---- and neither may the PolicyTest generator (webhook/authoring/generate.py) ------------------
+
+
+def _generated(vector: dict[str, Any]) -> dict[str, Any] | None:
+    """What `csr-webhook test` builds for this review, when it builds such reviews at all: a
+    validating CREATE, or an approval adding one condition to a CSR that has none, of a CSR
+    with a fixed name and no labels (PolicyTest cases have no others)."""
+    request = vector["request"]["request"]
+    obj = request["object"]
+    if vector["path"] != "/validate" or request["dryRun"]:
+        return None
+    if {"generateName", "labels"} & set(obj["metadata"]):
+        return None
+    spec = obj["spec"]
+    requester = {k: spec[k] for k in ("username", "uid", "groups", "extra") if k in spec}
+    csr = generate.stored_csr(
+        obj["metadata"]["name"],
+        base64.b64decode(spec["request"]),
+        spec["signerName"],
+        spec["usages"],
+        spec.get("expirationSeconds"),
+        requester,
+    )
+    if request["operation"] == "CREATE":
+        return generate.create_review(csr, request["userInfo"])
+    added = obj.get("status", {}).get("conditions", [])
+    if (
+        request.get("subResource") == "approval"
+        and not request["oldObject"].get("status")
+        and len(added) == 1
+    ):
+        return generate.approval_review(csr, added[0]["type"], request["userInfo"])
+    return None
+
+
+GENERATED = [p for p in VECTORS if _generated(_load(p)) is not None]
+
+
+@pytest.mark.parametrize("path", GENERATED, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_policytest_generator_makes_the_fields_and_types_the_real_server_sends(
+    path: Path,
+) -> None:
+    vector = _load(path)
+    generated = _generated(vector)
+    assert generated is not None
+    recorded, built = _compared(vector["request"]), _compared(generated)
+    assert built == recorded, (
+        f"generator-only: {sorted(built - recorded)}; server-only: {sorted(recorded - built)}"
+    )

@@ -203,16 +203,19 @@ def stored_csr(  # noqa: PLR0917 - the fields of a CSR as created
     if expiration_seconds is not None:
         spec["expirationSeconds"] = expiration_seconds
     spec["username"] = requester["username"]
-    spec["uid"] = requester["uid"]
-    if requester.get("groups"):  # omitempty, as in userInfo
+    if requester.get("uid"):  # omitempty, as in userInfo: client certificates carry none
+        spec["uid"] = requester["uid"]
+    if requester.get("groups"):
         spec["groups"] = list(requester["groups"])
+    if requester.get("extra"):
+        spec["extra"] = {key: list(values) for key, values in requester["extra"].items()}
+    # No resourceVersion: a CREATE's object is not stored yet (as kube-apiserver v1.37 sends it).
     return {
         "apiVersion": "certificates.k8s.io/v1",
         "kind": "CertificateSigningRequest",
         "metadata": {
             "name": name,
             "uid": str(uuid.uuid4()),
-            "resourceVersion": "1",
             "creationTimestamp": _now(),
         },
         "spec": spec,
@@ -229,8 +232,11 @@ def approval_review(
 ) -> dict[str, Any]:
     """PUT /approval adding one condition with status True; timestamps filled by the strategy
     (populateConditionTimestamps); spec and certificate unchanged."""
-    new = copy.deepcopy(csr)
-    new["metadata"]["resourceVersion"] = "2"
+    # Both objects show the stored resourceVersion: the new one is assigned on write, after
+    # admission (as kube-apiserver v1.37 sends it).
+    stored = copy.deepcopy(csr)
+    stored["metadata"]["resourceVersion"] = "1"
+    new = copy.deepcopy(stored)
     now = _now()
     verb = "approved" if condition_type == "Approved" else "denied"
     new["status"] = {
@@ -245,7 +251,7 @@ def approval_review(
             }
         ]
     }
-    return _review(new, csr, "UPDATE", "approval", actor)
+    return _review(new, stored, "UPDATE", "approval", actor)
 
 
 def _review(
