@@ -209,6 +209,47 @@ def test_kubelet_client_renewal_for_another_node_is_refused_by_node_restriction(
 
 
 SERVING_SIGNER = "kubernetes.io/kubelet-serving"
+DENIED_BY_US = 'admission webhook "validate.csr-webhook.io" denied the request: '
+
+
+def test_kubelet_serving_csr_naming_another_node_is_refused_by_us(
+    kubelet: Kubelet, cluster: Cluster, recorder: Recorder, tmp_path: Path
+) -> None:
+    """A node whose serving CSR names another node: NodeRestriction checks only the CN of a
+    node's CSR, so here csr-webhook is the layer that refuses (dnsNames bound to ${node})."""
+    assert kubelet.run.returncode == 0, kubelet.run.log
+    mark = recorder.mark()
+    run = kubelet_certs(
+        cluster,
+        "serving",
+        f"--kubeconfig={kubelet.kubeconfig}",
+        f"--cert-dir={tmp_path}",
+        f"--node={NODE}",
+        f"--hostname={OTHER_NODE}",
+        f"--address={NODE_IP}",
+        "--timeout=60s",
+    )
+    assert run.returncode != 0
+    assert "did not obtain a certificate" in run.result["error"]
+    seen = run.log.replace('\\"', '"')  # klog quotes the API server's error: err="..."
+    assert DENIED_BY_US in seen
+    assert OTHER_NODE in seen, seen
+    for csr in stored_csrs(cluster):
+        request = csr_request(csr)
+        try:
+            sans = request.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        except x509.ExtensionNotFound:
+            continue
+        assert OTHER_NODE not in sans.get_values_for_type(x509.DNSName)
+    refused = [
+        e
+        for e in recorder.since(mark)
+        if e.path == "/validate" and e.request["request"]["operation"] == "CREATE"
+    ]
+    assert len(refused) == 1
+    assert refused[0].request["request"]["userInfo"]["username"] == f"system:node:{NODE}"
+    assert review_cn(refused[0]) == f"system:node:{NODE}"
+    assert not _allowed(refused[0])
 
 
 @pytest.fixture(scope="module")
@@ -269,19 +310,13 @@ def test_kubelet_serving_certificate_needs_an_approver_who_is_not_the_requester(
                 "certificate", "approve", name, "--as", requester, "--as-group", "system:nodes"
             )
             assert self_approval.returncode != 0
-            assert (
-                'admission webhook "validate.csr-webhook.io" denied the request'
-                in self_approval.stderr
-            )
+            assert DENIED_BY_US in self_approval.stderr
             assert f"'{requester}' may not approve its own CSR" in self_approval.stderr
             non_approver = cluster.kubectl(
                 "certificate", "approve", name, "--as", "mallory", "--as-group", "e2e-not-approvers"
             )
             assert non_approver.returncode != 0
-            assert (
-                'admission webhook "validate.csr-webhook.io" denied the request'
-                in non_approver.stderr
-            )
+            assert DENIED_BY_US in non_approver.stderr
             assert "'mallory' may not add Approved for signer" in non_approver.stderr
             assert not conditions(cluster.get_json("csr", name))
 

@@ -66,6 +66,7 @@ func main() {
 	certDir := fs.String("cert-dir", "", "the kubelet's certificate directory")
 	node := fs.String("node", "", "node name the kubelet code puts into its CSR")
 	address := fs.String("address", "", "the node's InternalIP (serving)")
+	hostname := fs.String("hostname", "", "the node's Hostname address (serving; default: --node)")
 	timeout := fs.Duration("timeout", 2*time.Minute, "overall deadline")
 	_ = fs.Parse(os.Args[2:])
 	_ = flag.Set("logtostderr", "true")
@@ -85,7 +86,11 @@ func main() {
 	case "renew-client":
 		res, err = runRenewClient(*kubeconfig, *certDir, *node)
 	case "serving":
-		res, err = runServing(*kubeconfig, *certDir, *node, *address)
+		host := *hostname
+		if host == "" {
+			host = *node
+		}
+		res, err = runServing(*kubeconfig, *certDir, *node, host, *address)
 	default:
 		err = fmt.Errorf("unknown command %q", cmd)
 	}
@@ -164,12 +169,12 @@ func runRenewClient(kubeconfigPath, certDir, node string) (result, error) {
 }
 
 // runServing is the kubelet's serving certificate manager; the CSR waits for an approver.
-func runServing(kubeconfigPath, certDir, node, address string) (result, error) {
+func runServing(kubeconfigPath, certDir, node, hostname, address string) (result, error) {
 	client, err := clientFor(kubeconfigPath)
 	if err != nil {
 		return result{}, err
 	}
-	getAddresses := func() []corev1.NodeAddress { return addresses(node, address) }
+	getAddresses := func() []corev1.NodeAddress { return addresses(hostname, address) }
 	m, err := certificate.NewKubeletServerCertificateManager(client, &kubeletconfig.KubeletConfiguration{}, types.NodeName(node), getAddresses, certDir)
 	if err != nil {
 		return result{}, err
