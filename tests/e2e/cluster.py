@@ -176,10 +176,11 @@ class Cluster:
 
 
 def start_cluster(root: Path, bin_dir: Path, pki: ClusterPKI) -> Cluster:
-    """etcd, then kube-apiserver, then kube-controller-manager with the CSR controllers."""
+    """etcd, then kube-apiserver, then kube-controller-manager with the CSR controllers; what
+    was started is stopped again if a later step fails."""
     logs = root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    etcd_port, peer_port, apiserver_port = free_port(), free_port(), free_port()
+    apiserver_port = free_port()
     admin = write_kubeconfig(
         root / "admin.kubeconfig",
         f"https://127.0.0.1:{apiserver_port}",
@@ -187,6 +188,22 @@ def start_cluster(root: Path, bin_dir: Path, pki: ClusterPKI) -> Cluster:
         {"client-certificate": str(pki.admin.cert), "client-key": str(pki.admin.key)},
     )
     cluster = Cluster(root, bin_dir, pki, apiserver_port, admin)
+    try:
+        _start_processes(cluster, logs)
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
+
+
+def _start_processes(cluster: Cluster, logs: Path) -> None:
+    root, bin_dir, pki, apiserver_port = (
+        cluster.root,
+        cluster.bin_dir,
+        cluster.pki,
+        cluster.apiserver_port,
+    )
+    etcd_port, peer_port = free_port(), free_port()
     etcd = Process(
         "etcd",
         [
@@ -268,7 +285,6 @@ def start_cluster(root: Path, bin_dir: Path, pki: ClusterPKI) -> Cluster:
         logs / "kube-controller-manager.log",
     )
     cluster.processes.append(controller_manager.start())
-    return cluster
 
 
 def _http_ok(url: str) -> bool:

@@ -153,7 +153,11 @@ def start_webhook(root: Path, pki: ClusterPKI, recorder: Recorder) -> Webhook:
         recorder=recorder,
     )
     webhook = Webhook(process, proxy, recorder, policies, port, metrics_port, pki)
-    webhook.start()
+    try:
+        webhook.start()
+    except BaseException:
+        webhook.stop()
+        raise
     return webhook
 
 
