@@ -17,6 +17,10 @@ from typing import Any, NotRequired, TypedDict
 
 from webhook.decision import Decision, Verdict
 
+# kube-apiserver sends a 36-character UUID (k8s.io/apimachinery/pkg/types.UID). The answer must
+# echo the uid, so an unbounded one would unbound every answer (and break its 64 KiB ceiling).
+MAX_UID_LENGTH = 128
+
 API_VERSION = "admission.k8s.io/v1"
 KIND = "AdmissionReview"
 CSR_GROUP = "certificates.k8s.io"
@@ -123,6 +127,10 @@ def parse_review(body: bytes) -> AdmissionRequest:
     uid = request.get("uid")
     if not isinstance(uid, str) or not uid:
         raise ReviewError("request.uid must be a non-empty string")
+    if len(uid) > MAX_UID_LENGTH:
+        raise ReviewError(
+            f"request.uid must be at most {MAX_UID_LENGTH} characters, got {len(uid)}"
+        )
     resource = _object(request, "resource", required=True) or {}
     user = _object(request, "userInfo") or {}
     groups = user.get("groups", [])
