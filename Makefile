@@ -29,12 +29,6 @@ test: $(VENV)/.installed-dev
 	$(BIN)/csr-webhook test policies
 	$(BIN)/pytest
 
-# The Go tier, kept out of `make test` (which needs no Go): tests marked `go`, such as the
-# differential test against Go's crypto/x509 (tests/test_go_differential.py). It needs `go` on
-# PATH and fails, rather than skips, without it. The Go program is built into pytest's tmp dir.
-e2e: $(VENV)/.installed-dev
-	$(BIN)/pytest -m go
-
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format webhook tests
 	$(BIN)/ruff check --fix webhook tests
@@ -74,3 +68,48 @@ fuzz: $(VENV)/.installed-dev
 
 soak: $(VENV)/.installed-dev
 	CSR_WEBHOOK_SOAK_MINUTES=$(SOAK_MINUTES) $(BIN)/pytest -m soak -s -q tests/test_soak.py tests/test_slow_clients.py
+
+# End-to-end tier (README "End to end"): etcd, kube-apiserver, kube-controller-manager and the
+# kubelet-certificate test client, built from the pins in e2e/go.mod + e2e/go.sum into a
+# git-ignored cache directory named after a hash of the pins (a new pin builds afresh; an
+# unchanged one reuses the binaries, and Go's build cache keeps rebuilds of e2e/cmd fast).
+# Needs Go and kubectl on the PATH; `make test` needs neither.
+GO ?= go
+E2E_ARGS ?=
+E2E_KEY := $(shell cat e2e/go.mod e2e/go.sum 2>/dev/null | sha256sum | cut -c1-16)
+E2E_CACHE := .e2e-cache/$(E2E_KEY)
+K8S_VERSION := $(shell grep -oE 'k8s\.io/kubernetes v1\.[0-9]+\.[0-9]+' e2e/go.mod | head -1 | cut -d' ' -f2)
+K8S_MINOR := $(word 2,$(subst ., ,$(K8S_VERSION)))
+# What hack/lib/version.sh stamps into a release build, so /version reports the pinned release.
+E2E_LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
+	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(K8S_MINOR) \
+	-X k8s.io/client-go/pkg/version.gitVersion=$(K8S_VERSION)
+E2E_GO_SOURCES := $(shell find e2e -name '*.go' 2>/dev/null)
+
+.PHONY: e2e e2e-bin e2e-replaces
+
+e2e-bin: $(E2E_CACHE)/.control-plane $(E2E_CACHE)/kubelet-certs
+
+# The control plane depends on the pins only; the test client on its sources too.
+$(E2E_CACHE)/.control-plane: e2e/go.mod e2e/go.sum
+	mkdir -p $(E2E_CACHE)
+	cd e2e && $(GO) build -buildvcs=false -ldflags '$(E2E_LDFLAGS)' -o ../$(E2E_CACHE)/etcd go.etcd.io/etcd/server/v3
+	cd e2e && $(GO) build -buildvcs=false -ldflags '$(E2E_LDFLAGS)' -o ../$(E2E_CACHE)/kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
+	cd e2e && $(GO) build -buildvcs=false -ldflags '$(E2E_LDFLAGS)' -o ../$(E2E_CACHE)/kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
+	echo $(K8S_VERSION) > $(E2E_CACHE)/version
+	touch $@
+
+$(E2E_CACHE)/kubelet-certs: e2e/go.mod e2e/go.sum $(E2E_GO_SOURCES)
+	mkdir -p $(E2E_CACHE)
+	cd e2e && $(GO) build -buildvcs=false -ldflags '$(E2E_LDFLAGS)' -o ../$@ ./cmd/kubelet-certs
+
+# Regenerate the staging-module replaces of e2e/go.mod after changing the k8s.io/kubernetes pin.
+e2e-replaces:
+	$(PYTHON) e2e/replaces.py
+	cd e2e && $(GO) mod tidy
+
+# `make e2e` also runs the tests marked `go` (the differential tests against Go's crypto/x509
+# and encoding/pem, whose small Go program is built into pytest's tmp dir); without Go they
+# fail, they do not skip.
+e2e: e2e-bin $(VENV)/.installed-dev
+	CSR_WEBHOOK_E2E_BIN=$(CURDIR)/$(E2E_CACHE) $(BIN)/pytest -m "e2e or go" $(E2E_ARGS)

@@ -170,6 +170,7 @@ def _broken_reviews() -> list[tuple[str, Any]]:
         ("no request", altered(lambda r: r.pop("request"))),
         ("missing uid", altered(lambda r: r["request"].pop("uid"))),
         ("uid not string", altered(lambda r: r["request"].update(uid=5))),
+        ("uid longer than 128", altered(lambda r: r["request"].update(uid="x" * 129))),
         ("operation not string", altered(lambda r: r["request"].update(operation=["CREATE"]))),
         ("object not object", altered(lambda r: r["request"].update(object="x"))),
         ("groups not list", altered(lambda r: r["request"]["userInfo"].update(groups="g"))),
@@ -190,6 +191,16 @@ def test_rejects_malformed_review_with_400(client: FlaskClient, case: str, body:
     answer = client.post("/validate", data=body, content_type="application/json")
     assert answer.status_code == 400, case
     assert answer.get_json()["error"].startswith("malformed AdmissionReview")
+
+
+def test_a_uid_of_128_characters_is_echoed_and_a_longer_one_named(client: FlaskClient) -> None:
+    review = create_review(VALID_CSR, signer_name="example.com/signer")
+    review["request"]["uid"] = "u" * 128
+    assert post(client, review)["uid"] == "u" * 128
+    review["request"]["uid"] = "u" * 65_536
+    answer = client.post("/validate", json=review)
+    assert answer.status_code == 400
+    assert "request.uid must be at most 128 characters, got 65536" in answer.get_json()["error"]
 
 
 def test_rejects_non_json_content_type_with_415(client: FlaskClient) -> None:

@@ -8,6 +8,8 @@ Validating admission runs after the endpoint's PrepareForUpdate
 - `/status`: Approved/Denied instances restored from the stored object when their count did
   not change (preserveConditionInstances), timestamps filled; certificate and other conditions
   as submitted.
+Both objects carry the same metadata.resourceVersion (the one the client read: the new one is
+assigned on write, after admission), as recorded from kube-apiserver v1.37.2.
 `request.userInfo` is the caller (approver on /approval, signer on /status);
 `object.spec.username` stays the original requester. `raw_update` bypasses the strategy, for
 defence-in-depth cases a differently configured server could send.
@@ -131,11 +133,6 @@ def _preserve_instances(
     return result
 
 
-def _next_version(obj: dict[str, Any]) -> None:
-    metadata = obj["metadata"]
-    metadata["resourceVersion"] = str(int(metadata.get("resourceVersion", "100")) + 1)
-
-
 def _conditions(obj: dict[str, Any]) -> list[dict[str, Any]]:
     conditions: list[dict[str, Any]] = obj.get("status", {}).get("conditions", [])
     return conditions
@@ -145,17 +142,18 @@ def approval_update(
     old: dict[str, Any],
     new_conditions: Sequence[dict[str, Any]],
     caller: dict[str, Any] = APPROVER,
+    *,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
     """PUT /approval with `new_conditions`; the stored certificate is kept (a submitted one
     is dropped silently by csrApprovalStrategy.PrepareForUpdate)."""
     new = copy.deepcopy(old)
-    _next_version(new)
     status = copy.deepcopy(old.get("status", {}))
     status["conditions"] = _populate_timestamps(list(new_conditions), _conditions(old))
     if not status["conditions"]:
         del status["conditions"]
     new["status"] = status
-    return raw_update(old, new, "approval", caller)
+    return raw_update(old, new, "approval", caller, dry_run=dry_run)
 
 
 def status_update(
@@ -164,12 +162,12 @@ def status_update(
     certificate: bytes | None = None,
     conditions: Sequence[dict[str, Any]] | None = None,
     caller: dict[str, Any] = SIGNER,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
     """PUT /status. `certificate`: None keeps the stored one, b"" clears it, else the PEM.
     `conditions`: None keeps the stored list, else the submitted list (Approved/Denied
     restored from storage when their count is unchanged)."""
     new = copy.deepcopy(old)
-    _next_version(new)
     status = new.setdefault("status", {})
     old_conditions = _conditions(old)
     if conditions is not None:
@@ -184,7 +182,7 @@ def status_update(
             status["certificate"] = base64.b64encode(certificate).decode()
         else:
             status.pop("certificate", None)  # []byte with omitempty
-    return raw_update(old, new, "status", caller)
+    return raw_update(old, new, "status", caller, dry_run=dry_run)
 
 
 def main_update(
@@ -194,10 +192,10 @@ def main_update(
     annotations: dict[str, str] | None = None,
     finalizers: Sequence[str] | None = None,
     caller: dict[str, Any] | None = None,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
     """PUT/PATCH on the main resource: only metadata survives PrepareForUpdate."""
     new = copy.deepcopy(old)
-    _next_version(new)
     metadata = new["metadata"]
     if labels is not None:
         metadata["labels"] = dict(labels)
@@ -205,15 +203,26 @@ def main_update(
         metadata["annotations"] = dict(annotations)
     if finalizers is not None:
         metadata["finalizers"] = list(finalizers)
-    return raw_update(old, new, "", caller or user_info("alice", ["system:authenticated"]))
+    caller = caller or user_info("alice", ["system:authenticated"])
+    return raw_update(old, new, "", caller, dry_run=dry_run)
 
 
 def raw_update(
-    old: dict[str, Any], new: dict[str, Any], sub_resource: str, caller: dict[str, Any]
+    old: dict[str, Any],
+    new: dict[str, Any],
+    sub_resource: str,
+    caller: dict[str, Any],
+    *,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
     """An UPDATE review with exactly these objects (no strategy applied)."""
     return admission_review(
-        new, operation="UPDATE", sub_resource=sub_resource, caller=caller, old_object=old
+        new,
+        operation="UPDATE",
+        sub_resource=sub_resource,
+        caller=caller,
+        old_object=old,
+        dry_run=dry_run,
     )
 
 
@@ -225,7 +234,6 @@ def with_status(
 ) -> dict[str, Any]:
     """A copy of `obj` with its status replaced as given (for raw_update's new object)."""
     new = copy.deepcopy(obj)
-    _next_version(new)
     status = new.setdefault("status", {})
     if conditions is not None:
         status["conditions"] = _populate_timestamps(list(conditions), _conditions(obj))

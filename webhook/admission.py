@@ -17,6 +17,9 @@ from typing import Any, NotRequired, TypedDict
 
 from webhook.decision import Decision, Verdict
 
+# kube-apiserver sends a 36-character UUID (k8s.io/apimachinery/pkg/types.UID). The answer must
+# echo the uid, so an unbounded one would unbound every answer (and break its 64 KiB ceiling).
+
 API_VERSION = "admission.k8s.io/v1"
 KIND = "AdmissionReview"
 CSR_GROUP = "certificates.k8s.io"
@@ -139,7 +142,7 @@ def parse_review(body: bytes) -> AdmissionRequest:
     if len(uid) > MAX_UID:
         # The API server sends a UUID; the answer echoes the uid whole, so a long one would
         # let any client choose the size of the answer.
-        raise ReviewError(f"request.uid is {len(uid)} characters; at most {MAX_UID}")
+        raise ReviewError(f"request.uid must be at most {MAX_UID} characters, got {len(uid)}")
     resource = _object(request, "resource", required=True) or {}
     user = _object(request, "userInfo") or {}
     groups = user.get("groups", [])

@@ -205,16 +205,19 @@ def stored_csr(  # noqa: PLR0917 - the fields of a CSR as created
     if expiration_seconds is not None:
         spec["expirationSeconds"] = expiration_seconds
     spec["username"] = requester["username"]
-    spec["uid"] = requester["uid"]
-    if requester.get("groups"):  # omitempty, as in userInfo
+    if requester.get("uid"):  # omitempty, as in userInfo: client certificates carry none
+        spec["uid"] = requester["uid"]
+    if requester.get("groups"):
         spec["groups"] = list(requester["groups"])
+    if requester.get("extra"):
+        spec["extra"] = {key: list(values) for key, values in requester["extra"].items()}
+    # No resourceVersion: a CREATE's object is not stored yet (as kube-apiserver v1.37 sends it).
     return {
         "apiVersion": "certificates.k8s.io/v1",
         "kind": "CertificateSigningRequest",
         "metadata": {
             "name": name,
             "uid": str(uuid.uuid4()),
-            "resourceVersion": "1",
             "creationTimestamp": _now(),
         },
         "spec": spec,
@@ -231,13 +234,22 @@ def approval_review(
 ) -> dict[str, Any]:
     """PUT /approval adding one condition with status True; timestamps filled by the strategy
     (populateConditionTimestamps); spec and certificate unchanged."""
-    return _review(with_condition(csr, condition_type), csr, "UPDATE", "approval", actor)
+    stored = _stored(csr)
+    return _review(with_condition(stored, condition_type), stored, "UPDATE", "approval", actor)
+
+
+def _stored(csr: dict[str, Any]) -> dict[str, Any]:
+    """The CSR as the API server holds it. An update's two objects both show the stored
+    resourceVersion: the new one is assigned on write, after admission (as kube-apiserver
+    v1.37 sends it)."""
+    stored = copy.deepcopy(csr)
+    stored["metadata"].setdefault("resourceVersion", "1")
+    return stored
 
 
 def with_condition(csr: dict[str, Any], condition_type: str) -> dict[str, Any]:
     """The CSR after an /approval update added an Approved or Denied condition."""
-    new = copy.deepcopy(csr)
-    new["metadata"]["resourceVersion"] = str(int(csr["metadata"]["resourceVersion"]) + 1)
+    new = _stored(csr)
     now = _now()
     verb = "approved" if condition_type == "Approved" else "denied"
     new["status"] = {
@@ -260,10 +272,10 @@ def issue_review(
     approved: dict[str, Any], certificate_pem: bytes, signer: Mapping[str, Any]
 ) -> dict[str, Any]:
     """PUT /status by the signer: the approved CSR gains status.certificate, nothing else."""
-    new = copy.deepcopy(approved)
-    new["metadata"]["resourceVersion"] = str(int(approved["metadata"]["resourceVersion"]) + 1)
+    stored = _stored(approved)
+    new = copy.deepcopy(stored)
     new["status"]["certificate"] = base64.b64encode(certificate_pem).decode()
-    return _review(new, approved, "UPDATE", "status", signer)
+    return _review(new, stored, "UPDATE", "status", signer)
 
 
 def _review(

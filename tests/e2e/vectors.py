@@ -1,0 +1,96 @@
+"""Write the AdmissionReviews the real API server sent as replayable vectors.
+
+One JSON file per review: the scenario (test) that caused it, the policy overlay in force
+(tests/e2e/policies/<overlay>/ over the shipped policies/, or none), the endpoint, the review
+exactly as received (tokens scrubbed) and our answer. tests/test_apiserver_vectors.py replays
+them in the unit suite. A README line per file says what each one is.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.recorder import Exchange
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower().removeprefix("test_")).strip("-")[:60]
+
+
+def vector_name(index: int, exchange: Exchange) -> str:
+    request = exchange.request.get("request", {})
+    hook = exchange.path.strip("/") or "root"
+    parts = [
+        f"{index:03d}",
+        _slug(exchange.scenario),
+        hook,
+        str(request.get("operation", "")).lower(),
+    ]
+    if request.get("subResource"):
+        parts.append(str(request["subResource"]))
+    return "-".join(part for part in parts if part) + ".json"
+
+
+def describe(name: str, exchange: Exchange) -> str:
+    request = exchange.request.get("request", {})
+    response = (exchange.response or {}).get("response", {})
+    resource = request.get("resource", {}).get("resource", "?")
+    if request.get("subResource"):
+        resource += "/" + request["subResource"]
+    verdict = "allowed" if response.get("allowed") else "denied"
+    causes = response.get("status", {}).get("details", {}).get("causes", [])
+    if causes:
+        verdict += " (" + ", ".join(sorted({c.get("reason", "") for c in causes})) + ")"
+    if response.get("patch"):
+        verdict += ", patched"
+    if request.get("dryRun"):
+        verdict += ", dry run"
+    overlay = f", overlay {exchange.overlay}" if exchange.overlay else ""
+    user = request.get("userInfo", {}).get("username", "?")
+    return (
+        f"- `{name}`: {request.get('operation')} {resource} by `{user}` on {exchange.path}: "
+        f"{verdict}; scenario {exchange.scenario}{overlay}"
+    )
+
+
+def vector(exchange: Exchange) -> dict[str, Any]:
+    return {
+        "scenario": exchange.scenario,
+        "overlay": exchange.overlay,
+        "path": exchange.path,
+        "query": exchange.query,
+        "status": exchange.status,
+        "request": exchange.request,
+        "response": exchange.response,
+    }
+
+
+def write_vectors(
+    exchanges: Sequence[Exchange], version: str, session_dir: Path, repo_dir: Path | None
+) -> str:
+    targets = [session_dir / version] + ([repo_dir / version] if repo_dir else [])
+    for target in targets:
+        if target.exists():
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+        lines = [
+            f"# AdmissionReviews sent by kube-apiserver {version}",
+            "",
+            "Recorded by `make e2e` (tests/e2e, CSR_WEBHOOK_E2E_RECORD=1) from the real API server",
+            "and replayed by tests/test_apiserver_vectors.py. Public keys and certificates only;",
+            "tokens, if any, are replaced by `<token>`. Do not edit: record again.",
+            "",
+        ]
+        for index, exchange in enumerate(exchanges, start=1):
+            name = vector_name(index, exchange)
+            (target / name).write_text(
+                json.dumps(vector(exchange), indent=1, sort_keys=True) + "\n"
+            )
+            lines.append(describe(name, exchange))
+        (target / "README.md").write_text("\n".join(lines) + "\n")
+    return ", ".join(str(t) for t in targets) + f" ({len(exchanges)} reviews)"

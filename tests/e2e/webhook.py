@@ -1,0 +1,196 @@
+"""csr-webhook as the cluster meets it: `csr-webhook serve` over TLS, behind the recording proxy,
+registered with the webhook configurations rendered from manifests/base.
+
+Only `clientConfig` changes for loopback (the Service reference becomes an https URL on
+127.0.0.1, the caBundle the webhook's CA); every other field is exactly as shipped.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import shutil
+import ssl
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.e2e.cluster import Cluster, Process, wait_for
+from tests.e2e.pki import ClusterPKI
+from tests.e2e.recorder import Recorder, RecordingProxy
+from tests.server import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+CLI = Path(sys.executable).parent / "csr-webhook"
+OVERLAYS = Path(__file__).resolve().parent / "policies"
+PROBES = 4
+WEBHOOK_KINDS = ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
+
+
+@dataclass
+class Webhook:
+    process: Process
+    proxy: RecordingProxy
+    recorder: Recorder
+    policies: Path
+    port: int
+    metrics_port: int
+    pki: ClusterPKI
+
+    def ready(self) -> bool:
+        context = ssl.create_default_context(cafile=str(self.pki.webhook_ca.cert))
+        url = f"https://127.0.0.1:{self.port}/readyz"
+        with urllib.request.urlopen(url, context=context, timeout=5) as answer:
+            return bool(answer.status == 200)
+
+    def start(self) -> None:
+        self.process.start()
+        wait_for("csr-webhook /readyz", self.ready, 60, self.process)
+        self.proxy.start()
+
+    def stop(self) -> None:
+        self.proxy.stop()
+        self.process.stop()
+
+    def metric(self, name: str, labels: str = "") -> float:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            text = answer.read().decode()
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith(name) and (not labels or labels in line):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    @contextmanager
+    def overlay(self, name: str, probe: Callable[[], bool] | None = None) -> Iterator[None]:
+        """Serve the shipped policies with tests/e2e/policies/<name>/ copied over them (hot
+        reload), and the shipped set again afterwards. `probe` says when the new set is in
+        force as the API server sees it."""
+        reloads = self.metric("csr_webhook_policy_reloads_total", 'result="success"')
+        for source in sorted((OVERLAYS / name).glob("*.yaml")):
+            _atomic_copy(source, self.policies / source.name)
+        self.recorder.overlay = name
+        try:
+            wait_for(
+                f"reload of policy overlay {name}",
+                lambda: (
+                    self.metric("csr_webhook_policy_reloads_total", 'result="success"') > reloads
+                ),
+                30,
+                self.process,
+            )
+            # The master's reload is counted; each worker polls on its own and is in force
+            # within two reload intervals (README, "Behaviour").
+            time.sleep(1.5)
+            if probe is not None:
+                # Several answers in a row: the API server's connections reach either worker.
+                wait_for(
+                    f"policy overlay {name} in force",
+                    lambda: all(probe() for _ in range(PROBES)),
+                    30,
+                    self.process,
+                )
+            yield
+        finally:
+            reloads = self.metric("csr_webhook_policy_reloads_total", 'result="success"')
+            for source in sorted((OVERLAYS / name).glob("*.yaml")):
+                _atomic_copy(REPO / "policies" / source.name, self.policies / source.name)
+            wait_for(
+                "reload of the shipped policies",
+                lambda: (
+                    self.metric("csr_webhook_policy_reloads_total", 'result="success"') > reloads
+                ),
+                30,
+                self.process,
+            )
+            time.sleep(1.5)  # every worker has the shipped set again
+            self.recorder.overlay = ""
+
+
+def _atomic_copy(source: Path, target: Path) -> None:
+    temporary = target.with_name(f".{target.name}.tmp")
+    shutil.copyfile(source, temporary)
+    temporary.replace(target)
+
+
+def start_webhook(root: Path, pki: ClusterPKI, recorder: Recorder) -> Webhook:
+    policies = root / "policies"
+    policies.mkdir()
+    for source in sorted((REPO / "policies").iterdir()):
+        if source.suffix in {".yaml", ".yml"} and not source.name.endswith(".test.yaml"):
+            shutil.copyfile(source, policies / source.name)
+    port, metrics_port, proxy_port = free_port(), free_port(), free_port()
+    process = Process(
+        "csr-webhook",
+        [
+            str(CLI),
+            "serve",
+            f"--policies={policies}",
+            f"--bind=127.0.0.1:{port}",
+            f"--metrics-bind=127.0.0.1:{metrics_port}",
+            f"--tls-cert={pki.webhook.cert}",
+            f"--tls-key={pki.webhook.key}",
+            "--workers=2",
+            "--reload-interval=0.5",
+        ],
+        root / "logs" / "csr-webhook.log",
+    )
+    proxy = RecordingProxy(
+        proxy_port,
+        cert=pki.webhook.cert,
+        key=pki.webhook.key,
+        upstream_port=port,
+        upstream_ca=pki.webhook_ca.cert,
+        recorder=recorder,
+    )
+    webhook = Webhook(process, proxy, recorder, policies, port, metrics_port, pki)
+    try:
+        webhook.start()
+    except BaseException:
+        webhook.stop()
+        raise
+    return webhook
+
+
+def rendered_webhook_configurations(cluster: Cluster) -> list[dict[str, Any]]:
+    """The two webhook configurations of `kubectl kustomize manifests/base`, as shipped."""
+    rendered = cluster.kubectl_ok("kustomize", str(REPO / "manifests" / "base"))
+    return [doc for doc in yaml.safe_load_all(rendered) if doc and doc["kind"] in WEBHOOK_KINDS]
+
+
+def for_loopback(configuration: dict[str, Any], proxy_port: int, ca_pem: bytes) -> dict[str, Any]:
+    changed = copy.deepcopy(configuration)
+    for hook in changed["webhooks"]:
+        path = hook["clientConfig"]["service"]["path"]
+        hook["clientConfig"] = {
+            "url": f"https://127.0.0.1:{proxy_port}{path}",
+            "caBundle": base64.b64encode(ca_pem).decode(),
+        }
+    return changed
+
+
+def register(cluster: Cluster, webhook: Webhook, port: int | None = None) -> list[dict[str, Any]]:
+    """Register at the recording proxy, or at `port` (csr-webhook itself: the same CA)."""
+    configurations = [
+        for_loopback(c, port or webhook.proxy.port, webhook.pki.webhook_ca.cert.read_bytes())
+        for c in rendered_webhook_configurations(cluster)
+    ]
+    assert sorted(c["kind"] for c in configurations) == sorted(WEBHOOK_KINDS)
+    cluster.apply(configurations)
+    return configurations
+
+
+def stored_webhooks(cluster: Cluster) -> list[dict[str, Any]]:
+    return [
+        json.loads(cluster.kubectl_ok("get", kind.lower(), "csr-webhook", "-o", "json"))
+        for kind in WEBHOOK_KINDS
+    ]
