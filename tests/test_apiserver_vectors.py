@@ -87,7 +87,24 @@ def test_recorded_review_gets_the_recorded_decision(path: Path, tmp_path: Path) 
     url = vector["path"] + (f"?{vector['query']}" if vector["query"] else "")
     answer = client.post(url, json=vector["request"])
     assert answer.status_code == vector["status"]
-    assert answer.get_json() == vector["response"]
+    assert _decision(answer.get_json()) == _decision(vector["response"])
+
+
+def _decision(body: dict[str, Any]) -> dict[str, Any]:
+    """What the recorded answer decided: allowed or not, the violation codes and fields in
+    order, the patch, the warnings' codes and the audit annotations. Wording is left out:
+    messages are improved without re-recording."""
+    response = body.get("response", {})
+    causes = response.get("status", {}).get("details", {}).get("causes", [])
+    return {
+        "uid": response.get("uid"),
+        "allowed": response.get("allowed"),
+        "code": response.get("status", {}).get("code"),
+        "causes": [(c["reason"], c["field"]) for c in causes],
+        "patch": response.get("patch"),
+        "warnings": [w.split(":", 1)[0] for w in response.get("warnings", [])],
+        "annotations": response.get("auditAnnotations"),
+    }
 
 
 # ---- the builders may not drift from the real server ------------------------------------------

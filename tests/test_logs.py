@@ -58,7 +58,7 @@ def test_a_uid_longer_than_any_the_api_server_sends_is_refused_unechoed(app: Fla
     answer = app.test_client().post("/validate", json=review)
     assert answer.status_code == 400
     assert answer.get_json()["error"] == (
-        f"malformed AdmissionReview: request.uid is 3000000 characters; at most {MAX_UID}"
+        f"malformed AdmissionReview: request.uid must be at most {MAX_UID} characters, got 3000000"
     )
     assert len(answer.data) < 200
 
