@@ -117,3 +117,16 @@ def test_truncated_request_raises_no_more_data() -> None:
     parser = gi.http.get_parser(gi.Config(), [b"GET / HTTP/1.1\r\nHost: loc"], ("127.0.0.1", 1))
     with pytest.raises(gi.NoMoreData):
         next(parser)
+
+
+def test_listener_passes_socket_calls_through() -> None:
+    """The worker accepts on gunicorn's listener objects as if they were sockets."""
+    listener = gi.sock.TCPSocket(("127.0.0.1", 0), gi.Config(), logging.getLogger("test"))
+    try:
+        host, port = listener.getsockname()
+        assert host == "127.0.0.1" and port > 0
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+    finally:
+        listener.close()

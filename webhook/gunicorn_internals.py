@@ -187,7 +187,7 @@ WORKER_ATTRIBUTES = (
     "cfg",
     "log",
     "alive",
-    "sockets",
+    "sockets",  # gunicorn.sock listeners: they pass accept, getsockname, close to the socket
     "nr_conns",
     "tpool",
     "poller",
