@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test e2e check-format lint types contracts pytest format clean manifests-policies
+.PHONY: run test test-min e2e check-format lint types contracts pytest format clean manifests-policies
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,12 +29,32 @@ test: $(VENV)/.installed-dev
 	$(BIN)/csr-webhook test policies
 	$(BIN)/pytest
 
+# The dependency floors: every direct dependency at the lowest version pyproject.toml allows
+# (constraints-min.txt pins each to it; transitive ones are whatever pip resolves), in a venv of
+# its own, running the tests of `make test` (not the format, lint and type tools, which need not
+# run at the floors). tests/test_dependency_floors.py keeps the pins equal to the floors.
+VENV_MIN := .venv-min
+BIN_MIN := $(VENV_MIN)/bin
+
+$(VENV_MIN)/.installed: pyproject.toml constraints-min.txt
+	rm -rf $(VENV_MIN)
+	$(PYTHON) -m venv $(VENV_MIN)
+	$(BIN_MIN)/python -m pip install --quiet --upgrade pip
+	$(BIN_MIN)/pip install --quiet -c constraints-min.txt -e '.[test]'
+	touch $@
+
+test-min: $(VENV_MIN)/.installed
+	$(BIN_MIN)/pip check
+	$(BIN_MIN)/csr-webhook check policies
+	$(BIN_MIN)/csr-webhook test policies
+	CSR_WEBHOOK_TEST_MIN=1 $(BIN_MIN)/pytest
+
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format webhook tests
 	$(BIN)/ruff check --fix webhook tests
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_MIN) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
 
 # manifests/base/policies/ is generated from policies/: a kustomization can only read files in or
 # below its own directory (symlinks out of it are refused too), so the policy files, and every

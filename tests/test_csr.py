@@ -564,6 +564,22 @@ def test_reads_rest_of_san_around_kinds_cryptography_cannot_represent() -> None:
     assert codes(csr) == ["csr.san_kind_not_allowed"]
 
 
+def directory_name_with_untagged_value() -> bytes:
+    """directoryName [4] holding CN whose value has tag 0, a tag no string type has:
+    cryptography 44 to 49 raise KeyError (not ValueError) from .extensions on it."""
+    value = der.encode_tlv(0x00, b"d")
+    name = seq(set_of(seq(oid(NameOID.COMMON_NAME), value)))
+    return der.encode_tlv(0xA4, name)
+
+
+def test_directory_name_with_unknown_value_tag_is_a_violation_not_a_crash() -> None:
+    sans = general_names(der.encode_tlv(0x82, b"a.example"), directory_name_with_untagged_value())
+    csr = parse_raw(raw_csr(extensions=[sans]))
+    assert [(v.code, v.field) for v in structure.check(csr)] == [
+        ("csr.extension_unparseable", "spec.request.extensions[0]")
+    ]
+
+
 def test_openssl_made_csr_parses_like_cryptography_made_one(tmp_path: Path) -> None:
     made_by_openssl = parse_csr(
         openssl_csr(

@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtensionOID, NameOID
 from flask.testing import FlaskClient
 
-from tests.builders import extension_of, seq, utf8_name
+from tests.builders import extension_of, oid, seq, set_of, utf8_name
 from tests.conftest import MakeApp
 from tests.issuance_builders import (
     TBS_SPKI,
@@ -91,6 +91,17 @@ def test_the_same_chain_with_a_readable_intermediate_is_allowed(client: FlaskCli
     intermediate = intermediate_with([general_names(IAN, dns_general_name("ca.example.com"))])
     response = issue(client, leaf(ca=intermediate, chain=[intermediate]))
     assert response["allowed"] is True, codes(response)
+
+
+def test_denies_leaf_whose_directory_name_value_has_no_string_tag(client: FlaskClient) -> None:
+    """A directoryName whose CN value has tag 0: cryptography 44 to 49 raise KeyError (not
+    ValueError) on reading the SAN, which `make test-min` runs against."""
+    untagged = der.encode_tlv(0x00, b"d")
+    directory = der.encode_tlv(0xA4, seq(set_of(seq(oid(NameOID.COMMON_NAME), untagged))))
+    names = general_names(SAN, dns_general_name("www.apps.example.com"), directory)
+    response = issue(client, leaf(extensions=[names]))
+    assert response["allowed"] is False
+    assert codes(response) == ["issuance.extension_unparseable"]
 
 
 # ---- other lazy accesses ---------------------------------------------------------------------

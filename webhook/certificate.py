@@ -30,9 +30,12 @@ from webhook.pem import decode_pem_blocks
 MAX_CERTIFICATE_BYTES = 1024 * 1024
 FIELD = "status.certificate"
 # What cryptography raises from a lazy access. UserWarning too: it warns on some names (a
-# directoryName CN over 64 characters), and under -W error the warning is raised.
+# directoryName CN over 64 characters), and under -W error the warning is raised. KeyError:
+# cryptography 44 to 49 raise it for a name attribute value whose tag no string type has (50
+# raises ValueError); pyproject.toml allows them.
 _LAZY_ERRORS = (
     ValueError,
+    KeyError,
     TypeError,
     UnsupportedAlgorithm,
     x509.DuplicateExtension,

@@ -50,8 +50,11 @@ MS_EXTENSION_REQUEST_OID = "1.3.6.1.4.1.311.2.1.14"
 _GENERAL_NAME_KINDS = {0xA3: "x400Address", 0xA5: "ediPartyName"}
 # What cryptography raises while lazily decoding parts of a CSR. UserWarning too: it warns on
 # some names (a directoryName CN over 64 characters), and under -W error that warning is raised.
+# KeyError: cryptography 44 to 49 raise it for a name attribute value whose tag no string type
+# has (50 raises ValueError); pyproject.toml allows them.
 _LAZY_ERRORS = (
     ValueError,
+    KeyError,
     UnsupportedAlgorithm,
     x509.DuplicateExtension,
     x509.UnsupportedGeneralNameType,

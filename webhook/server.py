@@ -16,11 +16,11 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from gunicorn.app.base import BaseApplication
 from prometheus_client import CollectorRegistry
 
 from webhook.app import create_app
 from webhook.connection import CONNECTIONS_PER_WORKER
+from webhook.gunicorn_internals import BaseApplication
 from webhook.metrics import (
     HandoffMetrics,
     ReviewMetrics,
@@ -98,11 +98,10 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
             "when_ready": self._when_ready,
             "child_exit": self._child_exit,
             "on_exit": lambda arbiter: self.publisher.remove(),
+            # gunicorn opens a control socket under $HOME by default: two servers would
+            # collide on it, and a read-only root filesystem cannot hold it.
+            "control_socket_disable": True,
         }
-        # gunicorn >= 24 opens a control socket under $HOME by default: two servers would
-        # collide on it, and a read-only root filesystem cannot hold it.
-        if "control_socket_disable" in self.cfg.settings:
-            options["control_socket_disable"] = True
         for key, value in options.items():
             self.cfg.set(key, value)
 

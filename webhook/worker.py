@@ -7,7 +7,8 @@ the request read into a bounded buffer (webhook/framing.py says where it ends), 
 deadline per request. Only then does a thread parse and serve it; the response is written in
 blocking mode, bounded by the TLS context's I/O timeout. Idle kept-alive connections and
 connections being closed wait in the poller too. When the worker is full, it evicts the oldest
-connection that has no request in a thread instead of refusing the new one.
+connection that has no request in a thread instead of refusing the new one. The gthread
+internals it builds on are listed in webhook/gunicorn_internals.py.
 """
 
 from __future__ import annotations
@@ -23,10 +24,6 @@ from collections import OrderedDict
 from concurrent.futures import Future
 from functools import partial
 from typing import Any
-
-from gunicorn import http, util
-from gunicorn import sock as gunicorn_sock
-from gunicorn.workers.gthread import ThreadWorker
 
 from webhook.connection import (
     BUFFER_BUDGET_BYTES,
@@ -44,6 +41,8 @@ from webhook.connection import (
     raise_fd_limit,
 )
 from webhook.framing import Complete, FramingError
+from webhook.gunicorn_internals import NoMoreData, ThreadWorker, http, util
+from webhook.gunicorn_internals import sock as gunicorn_sock
 
 READ_SIZE = 65536
 ACCEPT_BATCH = 64
@@ -422,7 +421,7 @@ class WebhookWorker(ThreadWorker):  # type: ignore[misc]
                 self.log.warning("request from %s framed ambiguously; closing", conn.client)
                 return False
             return keep
-        except http.errors.NoMoreData as exc:
+        except NoMoreData as exc:
             self.log.debug("request from %s ended early: %s", conn.client, exc)
         except StopIteration as exc:
             self.log.debug("closing connection to %s: %s", conn.client, exc)
