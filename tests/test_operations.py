@@ -269,9 +269,15 @@ def test_rotates_serving_certificate_under_traffic_and_keeps_last_good(
         shutil.copy(new_cert, tls / "crt.tmp")
         os.replace(tls / "key.tmp", live_key)
         os.replace(tls / "crt.tmp", live_cert)
+        # Every worker checks the files on its own when it accepts: wait until fresh
+        # connections, whichever worker takes them, all see "second" before breaking the files
+        # (a worker that saw no connection in between would keep "first").
         wait_for(
-            lambda: served_certificate(server.port).serial_number == second.serial_number,
-            2 * float(INTERVAL) + 3,
+            lambda: all(
+                served_certificate(server.port).serial_number == second.serial_number
+                for _ in range(12)
+            ),
+            4 * float(INTERVAL) + 10,
         )
         # A mismatched pair (third cert, second key) and garbage are refused; "second" stays.
         bad_cert, _, _ = make_pair(tls / "v3", "third")
