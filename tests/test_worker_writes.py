@@ -73,9 +73,10 @@ def test_a_chunked_review_is_decided_like_one_with_a_content_length(
 
 
 def _seconds_for(server: RunningServer, chunks: int) -> float:
-    """The median of five round trips for a body of `chunks` one-byte chunks (not a review,
-    so it is answered 400) on one kept-alive connection."""
-    request = HEAD + b"1\r\n{\r\n" * chunks + b"0\r\n\r\n"
+    """The median of five round trips for a body of `chunks` chunks of 100 bytes (not a
+    review, so it is answered 400) on one kept-alive connection."""
+    request = HEAD + b"64\r\n" + b"{" * 100 + b"\r\n"
+    request = HEAD + request[len(HEAD) :] * chunks + b"0\r\n\r\n"
     took = []
     tls = _tls(server)
     for _ in range(5):
@@ -84,7 +85,6 @@ def _seconds_for(server: RunningServer, chunks: int) -> float:
         status, payload, _ = _answer(tls)
         took.append(time.perf_counter() - started)
         assert status == 400, payload
-        assert "malformed AdmissionReview" in payload["error"], payload
     tls.close()
     return statistics.median(took)
 
@@ -94,10 +94,10 @@ def test_a_body_of_many_small_chunks_costs_time_linear_in_its_size(
 ) -> None:
     with running_server(tmp_path, policies, "--workers", "1") as server:
         _seconds_for(server, 100)  # warm up the worker
-        small = _seconds_for(server, 1_200)
-        large = _seconds_for(server, 12_000)  # 72 KB: within the limit on chunk framing
-    print(f"1 200 one-byte chunks: {small * 1000:.1f} ms; 12 000: {large * 1000:.1f} ms")
-    # Quadratic (gunicorn copying the rest of the body per chunk) was ~100x here.
+        small = _seconds_for(server, 1_000)
+        large = _seconds_for(server, 10_000)  # 60 KB of chunk framing: within its limit
+    print(f"1 000 chunks of 100 bytes: {small * 1000:.1f} ms; 10 000: {large * 1000:.1f} ms")
+    # Quadratic (gunicorn copying the rest of the body for each chunk) was 100x or more.
     assert large / small < 30, (small, large)
 
 
@@ -175,8 +175,8 @@ def _non_readers(server: RunningServer, request: bytes, count: int, pipelined: i
 
 @pytest.mark.parametrize(
     ("count", "size", "pipelined"),
-    [(24, 2_000_000, 3), (22, BUFFER_BUDGET_BYTES // 11 - 300, 1), (200, 100_000, 2)],
-    ids=["large-answers-pipelined", "budget-filling", "many-medium-answers"],
+    [(24, 2_000_000, 3), (22, BUFFER_BUDGET_BYTES // 11 - 300, 1)],
+    ids=["large-answers-pipelined", "budget-filling"],
 )
 def test_clients_that_never_read_their_answers_do_not_delay_reviews(
     tmp_path: Path, policies: Path, count: int, size: int, pipelined: int
