@@ -104,7 +104,7 @@ def test_a_body_of_many_small_chunks_costs_time_linear_in_its_size(
 def test_a_3_mib_body_of_one_byte_chunks_is_refused_at_once_and_reviews_go_on(
     tmp_path: Path, policies: Path
 ) -> None:
-    request = HEAD + b"1\r\n{\r\n" * (3 * 1024 * 1024 // 6)
+    request = HEAD + b"1\r\n{\r\n" * (3 * 1024 * 1024 // 6) + b"0\r\n\r\n"  # 524 288 chunks
     with running_server(tmp_path, policies) as server:
         tls = _tls(server)
         sender = threading.Thread(target=_send_quietly, args=(tls, request), daemon=True)
