@@ -22,7 +22,11 @@ from tests.reviews import create_review
 from tests.server import RunningServer, review_over, running_server
 from tests.slow_clients import legitimate_reviews
 from tests.test_slow_clients import REVIEW_BOUND_SECONDS, _answer
-from webhook.connection import BUFFER_BUDGET_BYTES, MAX_RESPONSE_BYTES
+from webhook.connection import (
+    BUFFER_BUDGET_BYTES,
+    MAX_RESPONSE_BYTES,
+    RESPONSE_DEADLINE_SECONDS,
+)
 from webhook.rendering import ResponseBuffer, ResponseTooLargeError
 
 pytestmark = pytest.mark.server
@@ -223,3 +227,26 @@ def test_a_response_past_its_bound_is_refused() -> None:
         out.sendall(b"y" * 41)
     assert bytes(out.data) == b"x" * 60
     assert ResponseBuffer().limit == MAX_RESPONSE_BYTES
+
+
+def test_responses_read_too_slowly_are_cut_at_their_deadline(
+    tmp_path: Path, policies: Path
+) -> None:
+    """Five pipelined reviews with 2 MB answers, read 4 KiB every 0.2 s, would take 500 s: the
+    deadline is for each whole response (10 s), not renewed by every bit of progress. (The
+    kernel may take up to 4 MiB of answers off the server at once, hence five.)"""
+    request = _hostile_request(2_000_000)
+    with running_server(tmp_path, policies) as server:
+        tls = _tls(server, receive_buffer=4096)
+        threading.Thread(target=_send_quietly, args=(tls, request * 5), daemon=True).start()
+        started, received = time.monotonic(), 0
+        while time.monotonic() - started < RESPONSE_DEADLINE_SECONDS + 2:
+            received += len(tls.recv(4096))
+            time.sleep(0.2)
+        trickled = received
+        with contextlib.suppress(OSError):  # then as fast as it comes, to the end
+            while data := tls.recv(65536):
+                received += len(data)
+        tls.close()
+    print(f"{trickled} bytes read in 12 s, {received} in all, of ~10 MB of answers")
+    assert trickled > 0 and received < 8_000_000, (trickled, received)
