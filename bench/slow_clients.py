@@ -1,13 +1,15 @@
 """Latency of legitimate reviews while slow and idle clients attack a real server with the
 default `--workers 2 --threads 4`: 24 half-handshake clients, 24 slowloris clients (one header
-byte per second), 2000 idle TCP connections, each for --seconds (30 by default), one attack
-at a time. Reviews run one after the other, alternating a fresh connection (TCP + TLS +
-request, all timed) and one kept-alive connection. The attack code is tests/slow_clients.py.
+byte per second), 2000 idle TCP connections, 24 clients that never read their 2 MB answers
+(three pipelined each), each for --seconds (30 by default), one attack at a time. Reviews run
+one after the other, alternating a fresh connection (TCP + TLS + request, all timed) and one
+kept-alive connection. The attack code is tests/slow_clients.py.
 
 Then (--memory) the workers' resident memory per idle connection: 2000 idle TCP connections,
 then 1000 TLS connections with the handshake done and no request.
 
 Run: .venv/bin/python -m bench.slow_clients [--seconds 30] [--attack slowloris ...] [--memory]
+     .venv/bin/python -m bench.slow_clients --non-readers  (that attack only)
 """
 
 from __future__ import annotations
@@ -62,7 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--attack", action="append", choices=sorted(ATTACKS))
     parser.add_argument("--memory", action="store_true", help="measure memory per connection")
+    parser.add_argument(
+        "--non-readers", action="store_true", help="only the attack of clients that never read"
+    )
     args = parser.parse_args(argv)
+    if args.non_readers:
+        args.attack = [*(args.attack or []), "non-readers"]
     tmp = Path(tempfile.mkdtemp(prefix="slow-clients-"))
     policies = write_policies(tmp / "policies", **{"example.yaml": BASIC_POLICY})
     worst = 0.0

@@ -1,10 +1,12 @@
 """Hostile clients for a running server, and a stopwatch for the legitimate reviews meanwhile.
 
-Three attacks, each run from one background thread that re-opens every connection the server
+Four attacks, each run from one background thread that re-opens every connection the server
 closes, so the pressure stays constant for as long as the attack runs:
   * half_handshake: the first 3 bytes of a TLS ClientHello, then silence;
   * slowloris: a complete TLS handshake, then one byte of request headers per second;
-  * idle_tcp: a TCP connection that never sends a byte.
+  * idle_tcp: a TCP connection that never sends a byte;
+  * non_readers: complete reviews with 2 MB answers (a 2 MB uid, echoed), three pipelined,
+    from a client with a 4 KiB receive window that never reads (re-opened every 12 s).
 Used by tests/test_slow_clients.py (a few seconds) and bench/slow_clients.py (30 s).
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import selectors
 import socket
 import ssl
@@ -22,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.builders import build_csr
+from tests.reviews import create_review
 from tests.server import RunningServer, review_over
 
 CLIENT_HELLO_START = b"\x16\x03\x01"  # handshake record, TLS 1.0 record version: 3 of ~500 bytes
@@ -154,10 +159,66 @@ class IdleTcp(Attack):
         return socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
 
 
+def large_answer_request(uid_bytes: int) -> bytes:
+    """A complete, allowed review whose answer echoes a uid of `uid_bytes`."""
+    review = create_review(build_csr(common_name="alice"), signer_name="example.com/signer")
+    review["request"]["uid"] = "u" * uid_bytes
+    body = json.dumps(review).encode()
+    return (
+        b"POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body)
+    ) + body
+
+
+class NonReaders(Attack):
+    """Complete requests with large answers, never read; each connection lives 12 s (past
+    the server's 10 s deadline for a response) and is then replaced."""
+
+    LIFETIME = 12.0
+
+    def __init__(self, server: RunningServer, count: int, pipelined: int = 3) -> None:
+        super().__init__(server, count)
+        self.requests = large_answer_request(2_000_000) * pipelined
+
+    def open(self) -> socket.socket:
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window
+        raw.settimeout(10)
+        raw.connect(("127.0.0.1", self.server.port))
+        tls = self.server.tls_context().wrap_socket(raw, server_hostname="localhost")
+        threading.Thread(target=self._send, args=(tls,), daemon=True).start()
+        return tls
+
+    def _send(self, sock: ssl.SSLSocket) -> None:
+        with contextlib.suppress(OSError, ValueError):  # the server stops reading, then closes
+            sock.sendall(self.requests)
+
+    def _run(self) -> None:
+        opened: list[tuple[float, socket.socket]] = []
+        for _ in range(self.count):
+            sock = self._open_retrying()
+            if sock is None:
+                return
+            opened.append((time.monotonic(), sock))
+        self.ready.set()
+        while not self._stop.wait(0.5):
+            for index, (since, sock) in enumerate(opened):
+                if time.monotonic() - since > self.LIFETIME:
+                    sock.close()
+                    fresh = self._open_retrying()
+                    if fresh is None:
+                        break
+                    opened[index] = (time.monotonic(), fresh)
+                    self.reopened += 1
+        for _, sock in opened:
+            sock.close()
+
+
 ATTACKS: dict[str, Callable[[RunningServer], Attack]] = {
     "half-handshake": lambda server: HalfHandshake(server, 24),
     "slowloris": lambda server: Slowloris(server, 24),
     "idle-tcp": lambda server: IdleTcp(server, 2000),
+    "non-readers": lambda server: NonReaders(server, 24),
 }
 
 

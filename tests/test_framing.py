@@ -170,3 +170,70 @@ def test_one_byte_at_a_time_scans_each_byte_a_bounded_number_of_times(
     # Every search resumes where the last one stopped (less a delimiter's length): a rescan
     # from the start of the request on each byte would look at about len(data)**2 / 2 bytes.
     assert buffer.scanned <= 5 * len(data), (buffer.scanned, len(data))
+
+
+def served(data: bytes) -> bytes:
+    """The request a thread would serve, as the framer hands it over."""
+    machine, buffer = framer(), bytearray(data)
+    assert machine.advance(buffer) is not None
+    return machine.request(buffer)
+
+
+def test_a_chunked_body_is_handed_over_de_chunked_with_a_content_length() -> None:
+    request = chunked(b'{"a": ', b"1", b"}" * 300, trailer=b"X-Checksum: 1\r\n")
+    assert served(request + b"GET /next HTTP/1.1\r\n") == (
+        HEAD + b"Content-Length: 307\r\n\r\n" + b'{"a": 1' + b"}" * 300
+    )
+    assert served(chunked()) == HEAD + b"Content-Length: 0\r\n\r\n"
+
+
+def test_a_request_with_content_length_is_handed_over_unchanged() -> None:
+    request = with_length(b'{"a": 1}')
+    assert served(b"\r\n" + request + b"GET /next HTTP/1.1\r\n") == request
+
+
+def test_de_chunking_gives_the_same_request_however_the_bytes_are_split() -> None:
+    request = chunked(*(bytes([65 + n % 26]) * n for n in range(1, 60)), trailer=b"T: v\r\n")
+    whole = served(request)
+    for size in (1, 2, 3, 7, 64):
+        machine, buffer, result = framer(), bytearray(), None
+        for offset in range(0, len(request), size):
+            buffer += request[offset : offset + size]
+            result = machine.advance(buffer)
+        assert result is not None and machine.request(buffer) == whole
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"1 \r\nx\r\n0\r\n\r\n", "invalid chunk size '1 '"),
+        (b" 1\r\nx\r\n0\r\n\r\n", "invalid chunk size ' 1'"),
+        (b"1;a=\r\nx\r\n0\r\n\r\n", "invalid chunk size '1;a='"),
+        (b"1;a\nb\r\nx\r\n0\r\n\r\n", "invalid chunk size"),
+        (b"0\r\nT: a\nb\r\n\r\n", "malformed trailer line 'T: a\\nb'"),
+        (b"0\r\nno colon\r\n\r\n", "malformed trailer line 'no colon'"),
+    ],
+)
+def test_refuses_chunk_lines_and_trailers_gunicorn_would_not_parse(
+    body: bytes, message: str
+) -> None:
+    error = refused(HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + body)
+    assert (error.status, message in error.message) == (400, True), error.message
+
+
+def test_accepts_chunk_extensions_of_the_rfc_grammar() -> None:
+    body = b'1 ; name = "quoted \\" value" ;flag\r\nx\r\n0\r\n\r\n'
+    assert served(HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + body).endswith(b"\r\n\r\nx")
+
+
+def test_refuses_a_body_of_tiny_chunks_once_their_framing_passes_its_limit() -> None:
+    machine = RequestFramer(max_header_bytes=1024, max_body_bytes=1 << 20, max_chunk_framing=500)
+    body = b"1\r\nx\r\n" * 101  # 5 bytes of framing per byte of data
+    with pytest.raises(FramingError) as caught:
+        machine.advance(bytearray(HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + body))
+    assert caught.value.status == 413
+    assert "chunk framing exceeds the limit of 500 bytes (101 bytes of body so far)" in (
+        caught.value.message
+    )
+    fits = RequestFramer(max_header_bytes=1024, max_body_bytes=1 << 20, max_chunk_framing=500)
+    assert fits.advance(bytearray(chunked(*[b"x" * 50] * 80))) is not None

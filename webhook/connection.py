@@ -19,12 +19,19 @@ from webhook.views import MAX_BODY_BYTES
 REQUEST_DEADLINE_SECONDS = 10.0
 MAX_HEADER_BYTES = 64 * 1024
 CONNECTIONS_PER_WORKER = 4096
-# Bytes of requests held per worker (being read, queued or served): 10 of the largest.
+# A response: a review's answer stays under 64 KiB besides the request's uid, echoed whole,
+# which the body limit bounds.
+MAX_RESPONSE_BYTES = MAX_BODY_BYTES + MAX_HEADER_BYTES
+# The whole response must be written within this, from when its first byte could be sent.
+RESPONSE_DEADLINE_SECONDS = 10.0
+# Bytes held per worker (requests being read, queued or served; responses being written):
+# 10 of the largest.
 BUFFER_BUDGET_BYTES = 10 * (MAX_BODY_BYTES + MAX_HEADER_BYTES)
 LINGER_SECONDS = 2.0  # after the response, how long the peer may keep sending before the close
 LINGER_MAX_BYTES = MAX_BODY_BYTES + MAX_HEADER_BYTES
 RESERVED_FDS = 64  # listeners, pipes, policy and certificate files, logs
-HANDSHAKE, READING, BUSY, IDLE, LINGER = "handshake", "reading", "busy", "idle", "linger"
+HANDSHAKE, READING, BUSY, WRITING = "handshake", "reading", "busy", "writing"
+IDLE, LINGER = "idle", "linger"
 
 
 class Connection:
@@ -41,7 +48,10 @@ class Connection:
         "framer",
         "held",
         "in_thread",
+        "keep",
+        "outgoing",
         "phase",
+        "sent",
         "server",
         "sock",
         "watching",
@@ -56,6 +66,9 @@ class Connection:
         self.buffer = bytearray()
         self.held = 0  # bytes charged to the worker's buffer budget
         self.in_thread = 0  # of which the request a thread is serving
+        self.outgoing = b""  # WRITING: the response (charged too), of which `sent` are written
+        self.sent = 0
+        self.keep = False  # WRITING: whether the connection stays open after the response
         self.arrival: float | None = None
         self.framer = new_framer()
         self.continued = False

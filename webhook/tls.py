@@ -3,9 +3,9 @@ and only if the new pair loads (a garbage or mismatched pair keeps the last good
 
 gunicorn asks for a context on every new connection; building one loads and parses the key
 pair each time, so the cached context is handed out instead. TLS 1.2 is the minimum. Every
-socket it wraps has an I/O timeout whenever it is in blocking mode, so a client that stops
-reading its response cannot hold a worker thread for ever (the handshake and the request are
-read non-blocking, in the worker's poller: webhook/worker.py).
+socket it wraps has an I/O timeout whenever it is in blocking mode, as a backstop: the worker
+does the handshake, reads requests and writes responses non-blocking in its poller
+(webhook/worker.py), so no thread waits on a client.
 """
 
 from __future__ import annotations

@@ -4,11 +4,12 @@ gthread gives a connection a thread for its TLS handshake and for reading the re
 client that sends a few bytes and stalls holds a thread. Here every connection is handled
 non-blocking in the worker's poller until its request has fully arrived: the handshake, then
 the request read into a bounded buffer (webhook/framing.py says where it ends), all within one
-deadline per request. Only then does a thread parse and serve it; the response is written in
-blocking mode, bounded by the TLS context's I/O timeout. Idle kept-alive connections and
-connections being closed wait in the poller too. When the worker is full, it evicts the oldest
-connection that has no request in a thread instead of refusing the new one. The gthread
-internals it builds on are listed in webhook/gunicorn_internals.py.
+deadline per request. Only then does a thread parse and serve it, into memory
+(webhook/rendering.py); the poller writes the response non-blocking, within one deadline.
+Idle kept-alive connections and connections being closed wait in the poller too. When the
+worker is full, it evicts the oldest connection that has no request in a thread instead of
+refusing the new one. The gthread internals it builds on are listed in
+webhook/gunicorn_internals.py.
 """
 
 from __future__ import annotations
@@ -35,16 +36,20 @@ from webhook.connection import (
     LINGER_SECONDS,
     READING,
     REQUEST_DEADLINE_SECONDS,
+    RESPONSE_DEADLINE_SECONDS,
+    WRITING,
     Connection,
     error_response,
     new_framer,
     raise_fd_limit,
 )
 from webhook.framing import Complete, FramingError
-from webhook.gunicorn_internals import NoMoreData, ThreadWorker, http, util
+from webhook.gunicorn_internals import ThreadWorker, util
 from webhook.gunicorn_internals import sock as gunicorn_sock
+from webhook.rendering import render
 
 READ_SIZE = 65536
+WRITE_SIZE = 256 * 1024
 ACCEPT_BATCH = 64
 
 arrival = threading.local()  # .value: when the request being served began to arrive
@@ -68,6 +73,7 @@ class WebhookWorker(ThreadWorker):  # type: ignore[misc]
         # Each ordered by deadline: all of one kind get the same time limit from when they
         # enter, so the first is always the next to expire (and the oldest, for eviction).
         self.waiting: OrderedDict[Connection, None] = OrderedDict()  # handshake and reading
+        self.writing: OrderedDict[Connection, None] = OrderedDict()
         self.idle: OrderedDict[Connection, None] = OrderedDict()
         self.lingering: OrderedDict[Connection, None] = OrderedDict()
         self.keepalived_conns = self.idle  # gthread's handle_request counts them
@@ -107,7 +113,7 @@ class WebhookWorker(ThreadWorker):  # type: ignore[misc]
             self.notify()
             self._dispatch_events(self._next_timeout())
             self._expire()
-        for pool in (self.waiting, self.idle, self.lingering):
+        for pool in (self.waiting, self.writing, self.idle, self.lingering):
             for conn in list(pool):
                 self._close(conn)
         self.tpool.shutdown(wait=False)
@@ -133,7 +139,7 @@ class WebhookWorker(ThreadWorker):  # type: ignore[misc]
 
     def _next_timeout(self) -> float:
         now, timeout = time.monotonic(), 1.0
-        for pool in (self.waiting, self.idle, self.lingering):
+        for pool in (self.waiting, self.writing, self.idle, self.lingering):
             if pool:
                 timeout = min(timeout, next(iter(pool)).deadline - now)
         return max(timeout, 0.0)
@@ -148,6 +154,9 @@ class WebhookWorker(ThreadWorker):  # type: ignore[misc]
                 )
             else:
                 self._close(conn)
+        while self.writing and (conn := next(iter(self.writing))).deadline <= now:
+            self.log.info("response to %s not read within its deadline; closing", conn.client)
+            self._close(conn)
         for pool in (self.idle, self.lingering):
             while pool and (conn := next(iter(pool))).deadline <= now:
                 self._close(conn)
@@ -157,7 +166,7 @@ class WebhookWorker(ThreadWorker):  # type: ignore[misc]
     def _can_accept(self) -> bool:
         if self.nr_conns < self.worker_connections:
             return True
-        return bool(self.lingering or self.waiting or self.idle)
+        return bool(self.lingering or self.waiting or self.writing or self.idle)
 
     def accept(self, listener: Any) -> None:
         server = listener.getsockname()
@@ -188,8 +197,9 @@ class WebhookWorker(ThreadWorker):  # type: ignore[misc]
 
     def _evict_one(self) -> bool:
         """Close the oldest connection that is not being served: lingering first, then one
-        still without a complete request, then the least recently used kept-alive one."""
-        for pool in (self.lingering, self.waiting, self.idle):
+        still without a complete request, then one whose response is not read, then the least
+        recently used kept-alive one."""
+        for pool in (self.lingering, self.waiting, self.writing, self.idle):
             if pool:
                 conn = next(iter(pool))
                 self.evicted += 1
@@ -226,6 +236,8 @@ class WebhookWorker(ThreadWorker):  # type: ignore[misc]
             self._handshake(conn)
         elif conn.phase == READING:
             self._read(conn)
+        elif conn.phase == WRITING:
+            self._write(conn)
         elif conn.phase == IDLE:
             del self.idle[conn]
             self._begin_request(conn)
@@ -310,22 +322,27 @@ class WebhookWorker(ThreadWorker):  # type: ignore[misc]
                 conn.arrival = time.monotonic()
             conn.buffer += data
 
-    def _charge(self, conn: Connection, size: int) -> bool:
+    def _charge(self, conn: Connection, size: int, what: str = "requests") -> bool:
         """Keep the bytes held by all connections within the budget: evict the oldest
-        incomplete requests, or refuse this one if only requests in threads hold it."""
+        incomplete request or unread response, or refuse this one if only requests in
+        threads hold it."""
         while self.buffered + size > BUFFER_BUDGET_BYTES:
-            victim = next((c for c in self.waiting if c.buffer and c is not conn), None)
-            if victim is None:
-                self._refuse(conn, 503, "the server holds too many large requests; retry")
+            reading = next((c for c in self.waiting if c.buffer and c is not conn), None)
+            writing = next((c for c in self.writing if c is not conn), None)
+            candidates = [c for c in (reading, writing) if c is not None]
+            if not candidates:
+                self._refuse(conn, 503, f"the server holds too many large {what}; retry")
                 return False
-            self.log.warning("evicting request from %s: request buffers full", victim.client)
+            victim = min(candidates, key=lambda c: c.deadline)
+            kind = "request from" if victim is reading else "unread response to"
+            self.log.warning("evicting %s %s: request buffers full", kind, victim.client)
             self._close(victim)
         self.buffered += size
         conn.held += size
         return True
 
     def _hand_over(self, conn: Connection, complete: Complete) -> None:
-        request = bytes(conn.buffer[complete.start : complete.end])
+        request = conn.framer.request(conn.buffer)
         del conn.buffer[: complete.end]
         del self.waiting[conn]
         self._unwatch(conn)
@@ -333,17 +350,43 @@ class WebhookWorker(ThreadWorker):  # type: ignore[misc]
         future = self.tpool.submit(self._serve, conn, request)
         future.add_done_callback(lambda f: self.method_queue.defer(self._served, conn, f))
 
-    def _served(self, conn: Connection, future: Future[bool]) -> None:
-        """Back on the main thread after the response."""
+    def _served(self, conn: Connection, future: Future[tuple[bytes, bool]]) -> None:
+        """Back on the main thread with the response: write it."""
         self.buffered -= conn.in_thread
         conn.held -= conn.in_thread
         conn.in_thread = 0
-        keep = not future.cancelled() and future.exception() is None and future.result()
-        try:
-            conn.sock.setblocking(False)
-        except OSError:
-            keep = False
-        if not keep:
+        failed = future.cancelled() or future.exception() is not None
+        response, keep = (b"", False) if failed else future.result()
+        if not response:
+            self._linger(conn)
+            return
+        if not self._charge(conn, len(response), "responses"):
+            return
+        conn.phase, conn.outgoing, conn.sent, conn.keep = WRITING, response, 0, keep
+        conn.deadline = time.monotonic() + RESPONSE_DEADLINE_SECONDS
+        self.writing[conn] = None
+        self._write(conn)
+
+    def _write(self, conn: Connection) -> None:
+        view = memoryview(conn.outgoing)
+        while conn.sent < len(view):
+            try:
+                conn.sent += conn.sock.send(view[conn.sent : conn.sent + WRITE_SIZE])
+            except (ssl.SSLWantWriteError, BlockingIOError):
+                self._watch(conn, selectors.EVENT_WRITE)
+                return
+            except ssl.SSLWantReadError:
+                self._watch(conn, selectors.EVENT_READ)
+                return
+            except (OSError, ValueError) as exc:
+                self.log.debug("connection to %s lost while answering: %s", conn.client, exc)
+                self._close(conn)
+                return
+        del self.writing[conn]
+        self.buffered -= len(conn.outgoing)
+        conn.held -= len(conn.outgoing)
+        conn.outgoing = b""
+        if not conn.keep:
             self._linger(conn)
             return
         if conn.buffer:  # the client sent its next request already
@@ -359,8 +402,8 @@ class WebhookWorker(ThreadWorker):  # type: ignore[misc]
     def _linger(self, conn: Connection) -> None:
         """Close like RFC 9112 §9.6: stop sending, read what the client still sends (so the
         kernel does not reset the connection under the response), then close."""
-        self.waiting.pop(conn, None)
-        self.idle.pop(conn, None)
+        for pool in (self.waiting, self.writing, self.idle):
+            pool.pop(conn, None)
         self._release(conn)
         try:
             conn.sock.shutdown(socket.SHUT_WR)
@@ -396,10 +439,10 @@ class WebhookWorker(ThreadWorker):  # type: ignore[misc]
     def _release(self, conn: Connection) -> None:
         self.buffered -= conn.held - conn.in_thread
         conn.held = conn.in_thread
-        conn.buffer = bytearray()
+        conn.buffer, conn.outgoing = bytearray(), b""
 
     def _close(self, conn: Connection) -> None:
-        for pool in (self.waiting, self.idle, self.lingering):
+        for pool in (self.waiting, self.writing, self.idle, self.lingering):
             pool.pop(conn, None)
         self._unwatch(conn)
         self._release(conn)
@@ -408,25 +451,7 @@ class WebhookWorker(ThreadWorker):  # type: ignore[misc]
 
     # --- in a thread --------------------------------------------------------------------
 
-    def _serve(self, conn: Connection, request: bytes) -> bool:
-        """Parse and answer one complete request; whether the connection stays open."""
+    def _serve(self, conn: Connection, request: bytes) -> tuple[bytes, bool]:
+        """Parse and answer one complete request, into memory: the poller writes it."""
         arrival.value = conn.arrival
-        req = None
-        try:
-            conn.sock.setblocking(True)  # writes bounded by the TLS context's I/O timeout
-            parser = http.get_parser(self.cfg, [request], conn.client)
-            req = next(parser)
-            keep = bool(self.handle_request(req, conn))
-            if keep and not (parser.finish_body() and not parser.unreader.take_buffered()):
-                self.log.warning("request from %s framed ambiguously; closing", conn.client)
-                return False
-            return keep
-        except NoMoreData as exc:
-            self.log.debug("request from %s ended early: %s", conn.client, exc)
-        except StopIteration as exc:
-            self.log.debug("closing connection to %s: %s", conn.client, exc)
-        except OSError as exc:
-            self.log.debug("connection to %s lost while answering: %s", conn.client, exc)
-        except Exception as exc:  # gunicorn's answer to an unparsable request: 400
-            self.handle_error(req, conn.sock, conn.client, exc)
-        return False
+        return render(self, conn.client, conn.server, request)
