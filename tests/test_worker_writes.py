@@ -202,10 +202,14 @@ def test_clients_that_never_read_their_answers_do_not_delay_reviews(
     assert "Traceback" not in log
 
 
-def test_an_unread_response_is_dropped_to_make_room_oldest_first(
+def test_large_requests_whose_answers_nobody_reads_do_not_lock_out_a_review(
     tmp_path: Path, policies: Path
 ) -> None:
-    """One worker: 14 answers of 2.9 MB nobody reads do not fit its budget of 10."""
+    """One worker, 14 requests of 2.9 MB (together past its budget of 10) whose answers are
+    never read: since request.uid is capped at 128 characters every answer is small (a 400
+    here), so nothing stays stuck and the review is served. (Answers large enough to stay
+    unread need more than the kernel's 4 MiB socket buffers on one connection, which no
+    bounded answer reaches; the budget's eviction of unread responses is a backstop.)"""
     request = _hostile_request(BUFFER_BUDGET_BYTES // 11 - 300)
     with running_server(tmp_path, policies, "--workers", "1") as server:
         socks = _non_readers(server, request, 14, 1)
@@ -217,7 +221,7 @@ def test_an_unread_response_is_dropped_to_make_room_oldest_first(
         for sock in socks:
             sock.close()
     assert answer["status"] == 200
-    assert "evicting unread response to" in log, log[-2000:]
+    assert "Traceback" not in log
 
 
 def test_a_response_past_its_bound_is_refused() -> None:
@@ -229,24 +233,21 @@ def test_a_response_past_its_bound_is_refused() -> None:
     assert ResponseBuffer().limit == MAX_RESPONSE_BYTES
 
 
-def test_responses_read_too_slowly_are_cut_at_their_deadline(
+def test_pipelined_answers_stay_small_whatever_the_size_of_the_requests(
     tmp_path: Path, policies: Path
 ) -> None:
-    """Five pipelined reviews with 2 MB answers, read 4 KiB every 0.2 s, would take 500 s: the
-    deadline is for each whole response (10 s), not renewed by every bit of progress. (The
-    kernel may take up to 4 MiB of answers off the server at once, hence five.)"""
+    """Five pipelined 2 MB reviews whose uid the answer would have echoed: each is answered
+    with a small 400, so a client reading 4 KiB at a time holds nothing (before the uid cap,
+    ~10 MB of answers sat in the poller until their 10 s write deadline)."""
     request = _hostile_request(2_000_000)
     with running_server(tmp_path, policies) as server:
         tls = _tls(server, receive_buffer=4096)
         threading.Thread(target=_send_quietly, args=(tls, request * 5), daemon=True).start()
-        started, received = time.monotonic(), 0
-        while time.monotonic() - started < RESPONSE_DEADLINE_SECONDS + 2:
-            received += len(tls.recv(4096))
-            time.sleep(0.2)
-        trickled = received
-        with contextlib.suppress(OSError):  # then as fast as it comes, to the end
-            while data := tls.recv(65536):
-                received += len(data)
+        received = b""
+        deadline = time.monotonic() + RESPONSE_DEADLINE_SECONDS
+        while received.count(b"HTTP/1.1 ") < 5 and time.monotonic() < deadline:
+            received += tls.recv(4096)
         tls.close()
-    print(f"{trickled} bytes read in 12 s, {received} in all, of ~10 MB of answers")
-    assert trickled > 0 and received < 8_000_000, (trickled, received)
+    assert received.count(b"HTTP/1.1 400 ") == 5, received[:500]
+    assert len(received) < 5 * 1024
+    assert b"request.uid must be at most 128 characters" in received
