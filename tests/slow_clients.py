@@ -5,7 +5,7 @@ closes, so the pressure stays constant for as long as the attack runs:
   * half_handshake: the first 3 bytes of a TLS ClientHello, then silence;
   * slowloris: a complete TLS handshake, then one byte of request headers per second;
   * idle_tcp: a TCP connection that never sends a byte;
-  * non_readers: complete reviews with 2 MB answers (a 2 MB uid, echoed), three pipelined,
+  * non_readers: complete reviews with the largest answers a review gets, three pipelined,
     from a client with a 4 KiB receive window that never reads (re-opened every 12 s).
 Used by tests/test_slow_clients.py (a few seconds) and bench/slow_clients.py (30 s).
 """
@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from tests.builders import build_csr
@@ -159,10 +160,13 @@ class IdleTcp(Attack):
         return socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
 
 
-def large_answer_request(uid_bytes: int) -> bytes:
-    """A complete, allowed review whose answer echoes a uid of `uid_bytes`."""
-    review = create_review(build_csr(common_name="alice"), signer_name="example.com/signer")
-    review["request"]["uid"] = "u" * uid_bytes
+@cache
+def large_answer_request() -> bytes:
+    """A complete review with the largest answer a review can get: 1000 DNS names that no
+    rule of example.com/signer's policy permits, so a denial whose causes fill their budget
+    (~26 KB). (Before request.uid was capped, a 2 MB uid made a 2 MB answer.)"""
+    pem = build_csr(common_name="alice", dns_names=[f"n{i}.x" for i in range(1000)])
+    review = create_review(pem, signer_name="example.com/signer")
     body = json.dumps(review).encode()
     return (
         b"POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
@@ -178,7 +182,7 @@ class NonReaders(Attack):
 
     def __init__(self, server: RunningServer, count: int, pipelined: int = 3) -> None:
         super().__init__(server, count)
-        self.requests = large_answer_request(2_000_000) * pipelined
+        self.requests = large_answer_request() * pipelined
 
     def open(self) -> socket.socket:
         raw = socket.socket()
