@@ -21,7 +21,7 @@ from tests.conftest import BASIC_POLICY, write_policies
 from tests.reviews import create_review
 from tests.server import RunningServer, review_over, running_server
 from tests.slow_clients import large_answer_request, legitimate_reviews
-from tests.test_slow_clients import REVIEW_BOUND_SECONDS, _answer
+from tests.test_slow_clients import REVIEW_BOUND_SECONDS, _answer, _Prefixed
 from webhook.connection import (
     BUFFER_BUDGET_BYTES,
     MAX_RESPONSE_BYTES,
@@ -131,22 +131,6 @@ def test_a_3_mib_body_of_one_byte_chunks_is_refused_at_once_and_reviews_go_on(
 def _send_quietly(sock: ssl.SSLSocket, data: bytes) -> None:
     with contextlib.suppress(OSError, ValueError):  # refused and closed midway: expected
         sock.sendall(data)
-
-
-class _Prefixed:
-    """A socket whose first recv returns bytes already read."""
-
-    def __init__(self, sock: Any, prefix: bytes) -> None:
-        self.sock, self.prefix = sock, prefix
-
-    def recv(self, size: int) -> bytes:
-        if self.prefix:
-            data, self.prefix = self.prefix, b""
-            return data
-        return bytes(self.sock.recv(size))
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 # --- clients that never read ----------------------------------------------------------------
