@@ -110,8 +110,10 @@ def test_a_3_mib_body_of_one_byte_chunks_is_refused_at_once_and_reviews_go_on(
 ) -> None:
     request = HEAD + b"1\r\n{\r\n" * (3 * 1024 * 1024 // 6) + b"0\r\n\r\n"  # 524 288 chunks
     with running_server(tmp_path, policies) as server:
-        tls = _tls(server)
-        sender = threading.Thread(target=_send_quietly, args=(tls, request), daemon=True)
+        tls = _TlsOverMemory(server)
+        sender = threading.Thread(
+            target=_send_quietly, args=(tls.raw, tls.encrypt(request)), daemon=True
+        )
         started = time.monotonic()
         sender.start()
         status, payload, _ = _answer(tls)
@@ -128,7 +130,55 @@ def test_a_3_mib_body_of_one_byte_chunks_is_refused_at_once_and_reviews_go_on(
     assert max(latencies.all()) < REVIEW_BOUND_SECONDS, latencies.summary()
 
 
-def _send_quietly(sock: ssl.SSLSocket, data: bytes) -> None:
+class _TlsOverMemory:
+    """A TLS client that sends from one thread while another reads, without sharing an
+    OpenSSL connection between threads (undefined, and under load it lost the answer): the
+    request is encrypted up front and its bytes go out on the raw socket; only the reading
+    thread touches the TLS object afterwards."""
+
+    def __init__(self, server: RunningServer) -> None:
+        self.raw = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = server.tls_context().wrap_bio(
+            self.incoming, self.outgoing, server_hostname="localhost"
+        )
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self.raw.sendall(self.outgoing.read())
+                if not self._receive():
+                    raise ConnectionError("closed during the TLS handshake") from None
+        self.raw.sendall(self.outgoing.read())
+
+    def _receive(self) -> bool:
+        data = self.raw.recv(65536)
+        self.incoming.write(data) if data else self.incoming.write_eof()
+        return bool(data)
+
+    def encrypt(self, data: bytes) -> bytes:
+        """`data` as TLS records, for any thread to send on `raw`."""
+        self.tls.write(data)
+        return self.outgoing.read()
+
+    def recv(self, size: int) -> bytes:
+        while True:
+            try:
+                return self.tls.read(size)
+            except ssl.SSLWantReadError:
+                try:
+                    self._receive()
+                except OSError:
+                    return b""
+            except (ssl.SSLEOFError, ssl.SSLZeroReturnError):
+                return b""
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def _send_quietly(sock: socket.socket | ssl.SSLSocket, data: bytes) -> None:
     with contextlib.suppress(OSError, ValueError):  # refused and closed midway: expected
         sock.sendall(data)
 
