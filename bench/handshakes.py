@@ -1,5 +1,5 @@
 """Handshakes per second with a per-connection TLS context (gunicorn's default) vs the
-cached one of webhook.tls.ServingContext. Client and server share this process on loopback.
+cached one of webhook.serving.tls.ServingContext. Client and server share this process on loopback.
 
 Run: .venv/bin/python bench/handshakes.py
 """
@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from webhook.devcert import generate_dev_certificate
-from webhook.tls import ServingContext
+from webhook.serving.devcert import generate_dev_certificate
+from webhook.serving.tls import ServingContext
 
 HANDSHAKES = 400
 

@@ -66,12 +66,12 @@ def measure(bodies: Sequence[bytes], kinds: Sequence[str], repeats: int = 3) -> 
     from prometheus_client import CollectorRegistry  # noqa: PLC0415
 
     from webhook.admission import build_response, parse_review  # noqa: PLC0415
-    from webhook.csr import parse_csr  # noqa: PLC0415
     from webhook.engine import EngineOptions, evaluate  # noqa: PLC0415
-    from webhook.logs import decision_log, log_decision  # noqa: PLC0415
-    from webhook.metrics import ReviewMetrics  # noqa: PLC0415
     from webhook.policy.loader import load_policies  # noqa: PLC0415
     from webhook.resource import parse_csr_object  # noqa: PLC0415
+    from webhook.serving.logs import decision_log, log_decision  # noqa: PLC0415
+    from webhook.serving.metrics import ReviewMetrics  # noqa: PLC0415
+    from webhook.x509.csr import parse_csr  # noqa: PLC0415
 
     policies = load_policies([POLICY_DIR]).policy_set
     assert policies is not None

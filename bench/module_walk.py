@@ -5,7 +5,8 @@ modules it enters, in order (consecutive calls inside one module count once).
 
 It answers "how many modules does one review touch, and how often does it return to a module
 it had left?" -- the shape the core should keep small. The recorded review is one the real
-kube-apiserver sent in `make e2e` (tests/vectors/apiserver/); the policies are the shipped ones (policies/), as `make e2e` serves them.
+kube-apiserver sent in `make e2e` (tests/vectors/apiserver/); the policies are the shipped
+ones (policies/), as `make e2e` serves them.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from webhook.policy.loader import load_policies
+from webhook.serving.app import create_app
+from webhook.serving.reload import PolicyStore
+from webhook.serving.settings import Settings
+
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_VECTOR = next(
-    (ROOT / "tests/vectors/apiserver").glob("*/002-*-validate-create.json"), None
-)
+DEFAULT_VECTOR = next((ROOT / "tests/vectors/apiserver").glob("*/002-*-validate-create.json"), None)
 # Helpers every layer uses (text escaping, the bounded cache) are not stops on the way; the
 # matcher is the one module every check may call back into.
 NOT_A_STOP = ("webhook.text", "webhook.cache", "webhook.limits")
@@ -49,11 +53,6 @@ def _recording(modules: list[str]) -> Iterator[None]:
 
 
 def walk(vector: Path) -> list[str]:
-    from webhook.app import create_app
-    from webhook.policy.loader import load_policies
-    from webhook.reload import PolicyStore
-    from webhook.settings import Settings
-
     recorded = json.loads(vector.read_text())
     directory = ROOT / "policies"
     loaded = load_policies([directory])

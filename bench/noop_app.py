@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"noop_app: error: invalid policies in {settings.policies}", file=sys.stderr)
         return 1
     prepare_multiprocess_metrics()
-    from webhook.server import WebhookServer  # noqa: PLC0415 - after the metrics directory is set
+    from webhook.serving.server import WebhookServer  # noqa: PLC0415 - after the metrics directory is set
 
     class NoopServer(WebhookServer):
         def load(self) -> Any:

@@ -538,7 +538,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_all_allowed(corpus)
     corpus_file = corpus.write(workdir)
     bodies = corpus.bodies()
-    from webhook.devcert import generate_dev_certificate  # noqa: PLC0415
+    from webhook.serving.devcert import generate_dev_certificate  # noqa: PLC0415
 
     cert, key = generate_dev_certificate(workdir)
     servers: dict[str, Server] = {}

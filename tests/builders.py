@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
-from webhook import der
+from webhook.x509 import der
 
 PrivateKey = (
     rsa.RSAPrivateKey

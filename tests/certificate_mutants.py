@@ -25,7 +25,7 @@ from tests.issuance_builders import (
     sign_tbs,
     x400_address,
 )
-from webhook import der
+from webhook.x509 import der
 
 _WRAPPERS = (der.OCTET_STRING, der.BIT_STRING)
 

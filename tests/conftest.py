@@ -15,11 +15,11 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, settings
 
 from tests.contract import check_admission_response, check_error_body
-from webhook.app import create_app
 from webhook.policy.loader import load_policies
 from webhook.policy.schema import KNOWN_USAGES, SUBJECT_ATTRIBUTES
-from webhook.reload import PolicyStore
-from webhook.settings import Settings
+from webhook.serving.app import create_app
+from webhook.serving.reload import PolicyStore
+from webhook.serving.settings import Settings
 
 # Shared, noisy machines: no per-example deadline and no "too slow" health check; example
 # counts stay as each test sets them.

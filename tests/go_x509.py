@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from webhook.csr import ParsedCSR
+from webhook.x509.csr import ParsedCSR
 
 GO_SOURCE = Path(__file__).parent / "gox509"
 
-# Our signature algorithm names (webhook.oids.SIGNATURE_NAMES) -> Go's x509.SignatureAlgorithm
+# Our signature algorithm names (webhook.x509.oids.SIGNATURE_NAMES) -> Go's x509.SignatureAlgorithm
 # String(). Go has no name for the others (SHA-224, SHA-3, Ed448): to Go they are unknown.
 _GO_SIGNATURES = {
     ("md5WithRSAEncryption", "md5"): "MD5-RSA",

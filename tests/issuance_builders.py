@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from tests.builders import PrivateKey, private_key, seq
-from webhook import der
+from webhook.x509 import der
 
 ROOT_NAME = "csr-webhook test root CA"
 INTERMEDIATE_NAME = "csr-webhook test intermediate CA"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.contract import check_admission_response, check_error_body
-from webhook.devcert import generate_dev_certificate
+from webhook.serving.devcert import generate_dev_certificate
 
 CLI = Path(sys.executable).parent / "csr-webhook"
 # Runs the server under a file-descriptor limit (soft and hard, as a container's), same pid.

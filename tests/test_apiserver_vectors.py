@@ -23,11 +23,11 @@ from tests.conftest import ContractClient
 from tests.e2e.recorder import BOOTSTRAP_TOKEN, JWT
 from tests.reviews import create_review, mutating_create_review, user_info
 from tests.update_reviews import approval_update, main_update, status_update, stored_csr
-from webhook.app import create_app
 from webhook.authoring import generate
 from webhook.policy.loader import load_policies
-from webhook.reload import PolicyStore
-from webhook.settings import Settings
+from webhook.serving.app import create_app
+from webhook.serving.reload import PolicyStore
+from webhook.serving.settings import Settings
 
 ROOT = Path(__file__).resolve().parent
 REPO = ROOT.parent

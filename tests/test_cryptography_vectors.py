@@ -17,8 +17,8 @@ from tests.builders import to_pem
 from tests.conftest import MakeApp, permissive_policy
 from tests.reviews import create_review, mutating_create_review
 from webhook.checks import structure
-from webhook.csr import parse_csr
 from webhook.policy.schema import KNOWN_USAGES
+from webhook.x509.csr import parse_csr
 
 cryptography_vectors = pytest.importorskip("cryptography_vectors")
 

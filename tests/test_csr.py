@@ -35,11 +35,11 @@ from tests.builders import (
     to_pem,
     utf8_name,
 )
-from webhook import der
 from webhook.admission import MAX_CAUSE_TEXT
 from webhook.checks import structure
-from webhook.csr import CSRError, ParsedCSR, parse_csr
-from webhook.oids import EKU_USAGE_NAMES
+from webhook.x509 import der
+from webhook.x509.csr import CSRError, ParsedCSR, parse_csr
+from webhook.x509.oids import EKU_USAGE_NAMES
 
 KU_DIGITAL_SIGNATURE = x509.KeyUsage(True, False, False, False, False, False, False, False, False)
 SAN = ExtensionOID.SUBJECT_ALTERNATIVE_NAME

@@ -63,7 +63,7 @@ FAMILIES = (
 )
 CODE = re.compile(rf"(?:{FAMILIES})\.[a-z_]+")
 # String literals in webhook/ that look like codes but are not.
-NOT_CODES = frozenset({"key.pem"})  # webhook/devcert.py: a file name
+NOT_CODES = frozenset({"key.pem"})  # webhook/serving/devcert.py: a file name
 # f-string codes (`code=f"..."`), by their template, with the values the placeholder takes.
 SAN_FAMILIES = ("dns", "ip", "uri", "email")
 FSTRING_CODES = {

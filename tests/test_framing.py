@@ -1,4 +1,4 @@
-"""webhook/framing.py: where a request ends, however its bytes are split, and what is refused."""
+"""webhook/serving/framing.py: where a request ends, however its bytes are split, and what is refused."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webhook.framing import Complete, FramingError, RequestFramer
+from webhook.serving.framing import Complete, FramingError, RequestFramer
 
 MAX_HEADER, MAX_BODY = 1024, 4096
 HEAD = b"POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"

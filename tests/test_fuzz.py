@@ -53,8 +53,8 @@ from tests.reviews import (
 )
 from tests.update_reviews import approved, status_update, stored_csr
 from webhook.checks import structure
-from webhook.csr import parse_csr
-from webhook.pem import decode_pem_blocks
+from webhook.x509.csr import parse_csr
+from webhook.x509.pem import decode_pem_blocks
 
 EXAMPLES = int(os.environ.get("CSR_WEBHOOK_FUZZ_EXAMPLES", "800"))
 FUZZ = settings(

@@ -48,10 +48,10 @@ from tests.conftest import MakeApp, permissive_policy
 from tests.reviews import create_review
 from tests.test_fuzz import byte_damage, damaged_csr
 from tests.test_vectors import HANDMADE_DIR, load_suites, request_bytes
-from webhook import der
 from webhook.checks import structure
-from webhook.csr import parse_csr
 from webhook.policy.schema import KNOWN_USAGES
+from webhook.x509 import der
+from webhook.x509.csr import parse_csr
 
 pytestmark = pytest.mark.go
 

@@ -1,4 +1,4 @@
-"""Differential test of PEM framing against Go's encoding/pem: webhook/pem.py must find the
+"""Differential test of PEM framing against Go's encoding/pem: webhook/x509/pem.py must find the
 blocks that repeated pem.Decode calls find (the API server reads spec.request and
 status.certificate with it), on well-formed input and on a fixed-seed corpus of damaged PEM
 text: extra BEGIN lines, missing or mismatched END lines, headers, junk around blocks.
@@ -14,7 +14,7 @@ import pytest
 
 from tests import go_x509
 from tests.builders import build_csr
-from webhook.pem import decode_pem_blocks
+from webhook.x509.pem import decode_pem_blocks
 
 pytestmark = pytest.mark.go
 

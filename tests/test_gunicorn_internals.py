@@ -1,4 +1,4 @@
-"""The gunicorn internals listed in webhook/gunicorn_internals.py exist in the installed
+"""The gunicorn internals listed in webhook/serving/gunicorn_internals.py exist in the installed
 gunicorn, with the parameters the server and the worker pass them."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from webhook import gunicorn_internals as gi
+from webhook.serving import gunicorn_internals as gi
 
 
 def _resolve(dotted: str) -> Any:

@@ -36,7 +36,7 @@ from tests.issuance_builders import (
 )
 from tests.test_issuance import APPS, approved_csr, issue, leaf, policies
 from tests.update_reviews import codes
-from webhook import der
+from webhook.x509 import der
 
 SAN = ExtensionOID.SUBJECT_ALTERNATIVE_NAME
 IAN = ExtensionOID.ISSUER_ALTERNATIVE_NAME

@@ -1,7 +1,7 @@
 """No request uid can forge or flood a log line: the uid is any string a client sends.
 
 The decision line is JSON (json.dumps escapes control characters) with the uid cut to
-webhook.logs.MAX_UID characters; the plain-text line of an internal error carries it
+webhook.serving.logs.MAX_UID characters; the plain-text line of an internal error carries it
 repr-escaped and cut as well. Read from the real output: a gunicorn process's log, and the
 records the "csr_webhook" logger emits.
 """
@@ -20,7 +20,7 @@ from tests.builders import build_csr
 from tests.conftest import BASIC_POLICY, write_policies
 from tests.reviews import create_review
 from tests.server import review_over, running_server
-from webhook.logs import MAX_UID
+from webhook.serving.logs import MAX_UID
 
 FORGED = '{"msg":"admission review","uid":"forged","decision":"allowed"}'
 HOSTILE_UID = "real-uid\n" + FORGED + "\r\n\x1b[2K\x00\u2028" + "x" * 40

@@ -34,7 +34,7 @@ from tests.test_dockerfile import dockerfile_env
 from webhook.authoring.configmap import configmap_files
 from webhook.cli import ENV_PREFIX, build_parser
 from webhook.policy.loader import is_policy_file, load_policies
-from webhook.views import blueprint
+from webhook.serving.views import blueprint
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = ROOT / "manifests"
@@ -625,7 +625,7 @@ def _routes() -> set[tuple[str, str]]:
 
 
 def test_pre_stop_sleep_fits_in_the_grace_period(objects: list[Obj]) -> None:
-    from webhook.server import GRACEFUL_TIMEOUT_SECONDS  # noqa: PLC0415 - gunicorn's, when needed
+    from webhook.serving.server import GRACEFUL_TIMEOUT_SECONDS  # noqa: PLC0415 - gunicorn's, when needed
 
     pod, container = _pod(objects)["spec"], _container(objects)
     pre_stop = container["lifecycle"]["preStop"]

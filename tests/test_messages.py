@@ -30,15 +30,15 @@ from tests.update_reviews import (
     validate,
 )
 from webhook.admission import MAX_CAUSE_TEXT, build_causes
-from webhook.app import create_app
 from webhook.cli import main
 from webhook.engine import EngineOptions, evaluate_create
 from webhook.matching import Requester
-from webhook.metrics import ReviewMetrics
 from webhook.policy.loader import load_policies
-from webhook.reload import PolicyStore
 from webhook.resource import parse_csr_object
-from webhook.settings import Settings
+from webhook.serving.app import create_app
+from webhook.serving.metrics import ReviewMetrics
+from webhook.serving.reload import PolicyStore
+from webhook.serving.settings import Settings
 
 SPIFFE = "spiffe.example.com/workload"
 WORKLOADS = """

@@ -24,11 +24,11 @@ from tests.conftest import BASIC_POLICY, MakeApp, write_policies
 from tests.reviews import create_review
 from tests.server import RunningServer, review_over, running_server, worker_pids
 from webhook import __version__
-from webhook.app import create_app
-from webhook.metrics import ReviewMetrics
 from webhook.policy.loader import load_policies
-from webhook.reload import PolicyStore
-from webhook.settings import Settings
+from webhook.serving.app import create_app
+from webhook.serving.metrics import ReviewMetrics
+from webhook.serving.reload import PolicyStore
+from webhook.serving.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 ALLOWED = create_review(build_csr(common_name="alice"), signer_name="example.com/signer")

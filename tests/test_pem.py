@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webhook.pem import PemBlock, decode_pem_blocks
+from webhook.x509.pem import PemBlock, decode_pem_blocks
 
 DER = bytes(range(48))
 B64 = base64.b64encode(DER)

@@ -22,7 +22,7 @@ from tests.test_operations import readyz, wait_for
 from tests.test_policy_loader import policy
 from webhook.policy.model import signer_pattern
 from webhook.policy.ties import MAX_TIE_WORK, PAIR_COST, tie_witness
-from webhook.reload import DirectoryFingerprint, directory_fingerprint
+from webhook.serving.reload import DirectoryFingerprint, directory_fingerprint
 
 HUGE = 200 * 1024 * 1024
 # Memory a process may gain while refusing a 200 MB file: well under the file's size, far

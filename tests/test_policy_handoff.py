@@ -22,8 +22,8 @@ from tests.server import RunningServer, review_over, running_server, worker_pids
 from tests.test_metrics import scrape, total
 from tests.test_operations import readyz, wait_for
 from webhook.policy.loader import load_policies
-from webhook.reload import PolicyStore
-from webhook.snapshot import SnapshotFollower, SnapshotPublisher
+from webhook.serving.reload import PolicyStore
+from webhook.serving.snapshot import SnapshotFollower, SnapshotPublisher
 
 pytestmark = pytest.mark.server
 INTERVAL = "0.5"

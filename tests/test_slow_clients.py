@@ -1,6 +1,6 @@
 """Slow, idle and hostile clients against a real `csr-webhook serve` with its default
 `--workers 2 --threads 4`: they must not delay a legitimate review, and every connection is
-closed at its deadline for handshake + request (webhook/worker.py)."""
+closed at its deadline for handshake + request (webhook/serving/worker.py)."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from tests.contract import check_error_body
 from tests.reviews import create_review
 from tests.server import RunningServer, running_server, worker_pids
 from tests.slow_clients import ATTACKS, CLIENT_HELLO_START, legitimate_reviews
-from webhook.connection import REQUEST_DEADLINE_SECONDS as DEADLINE
-from webhook.views import MAX_BODY_BYTES
+from webhook.serving.connection import REQUEST_DEADLINE_SECONDS as DEADLINE
+from webhook.serving.views import MAX_BODY_BYTES
 
 pytestmark = pytest.mark.server
 ALLOWED = create_review(build_csr(common_name="alice"), signer_name="example.com/signer")

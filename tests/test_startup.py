@@ -19,7 +19,7 @@ from tests.conftest import BASIC_POLICY, write_policies
 from tests.server import CLI, free_port, running_server
 from webhook.cli import main
 from webhook.policy.loader import load_policies
-from webhook.reload import PolicyStore
+from webhook.serving.reload import PolicyStore
 
 pytestmark = pytest.mark.server
 

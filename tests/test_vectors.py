@@ -22,8 +22,8 @@ from tests.builders import build_csr, openssl_csr, private_key
 from tests.conftest import MakeApp
 from tests.reviews import create_review, mutating_create_review
 from tests.vectors.make_handmade import HANDMADE
-from webhook.oids import EKU_USAGE_NAMES, SUBJECT_NAMES
 from webhook.policy.loader import is_policy_file
+from webhook.x509.oids import EKU_USAGE_NAMES, SUBJECT_NAMES
 
 VECTORS = Path(__file__).parent / "vectors"
 HANDMADE_DIR = VECTORS / "handmade"

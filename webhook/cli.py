@@ -19,10 +19,10 @@ from pathlib import Path
 from types import FrameType
 
 from webhook import __version__
-from webhook.devcert import temporary_dev_certificate
-from webhook.logs import configure_decision_log
 from webhook.policy.loader import LoadResult, load_policies
-from webhook.settings import Settings
+from webhook.serving.devcert import temporary_dev_certificate
+from webhook.serving.logs import configure_decision_log
+from webhook.serving.settings import Settings
 
 ENV_PREFIX = "CSR_WEBHOOK_"
 ALLOW_EMPTY_HELP = (
@@ -259,7 +259,7 @@ def _serve(settings: Settings, result: LoadResult) -> int:
     except (OSError, ssl.SSLError) as exc:
         raise UsageError(f"cannot use TLS files: {exc}") from exc
     prepare_multiprocess_metrics()
-    from webhook.server import run_server  # noqa: PLC0415 - after the metrics directory is set
+    from webhook.serving.server import run_server  # noqa: PLC0415 - after the metrics directory is set
 
     run_server(settings, result.policy_set, result.sources)
     return 0

@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from webhook.csr import ParsedCSR
 from webhook.matching import Requester
 from webhook.policy.model import Rule, SignerPolicy
 from webhook.resource import CSRObject
+from webhook.x509.csr import ParsedCSR
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -29,12 +29,12 @@ from webhook.checks import (
     volume,
 )
 from webhook.context import CreateContext, UpdateContext
-from webhook.csr import MAX_REQUEST_BYTES, CSRError, ParsedCSR, parse_csr
 from webhook.decision import Decision, Verdict, Violation
 from webhook.matching import Requester, template_variables
 from webhook.mutation import lifetime_patch
 from webhook.policy.model import Enforcement, PolicySet, Rule, SignerPolicy
 from webhook.resource import CSRObject, parse_csr_object
+from webhook.x509.csr import MAX_REQUEST_BYTES, CSRError, ParsedCSR, parse_csr
 
 RuleCheck = Callable[[CreateContext], Iterable[Violation]]
 

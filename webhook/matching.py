@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import string
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from functools import lru_cache
 from typing import TypeAlias
 from urllib.parse import SplitResult, urlsplit
+
+from webhook.text import join_shown, show
 
 TEMPLATE_VARIABLES: frozenset[str] = frozenset(
     {"username", "node", "sa.namespace", "sa.name", "signerName"}
@@ -512,3 +514,21 @@ def matches(
 ) -> bool:
     """Compile (cached) and match; raises PatternError only for a bad pattern."""
     return compile_pattern(kind, pattern).matches(value, variables)
+
+
+def show_pattern(pattern: Pattern, variables: Mapping[str, str]) -> str:
+    """`'${node}.example.com' (here 'worker-1.example.com')` for a pattern with templates:
+    what a person needs to see why a value did not match."""
+    shown = show(pattern.text)
+    if not pattern.variables:
+        return shown
+    expanded = pattern.expand(variables)
+    if expanded is None:
+        missing = sorted(name for name in pattern.variables if name not in variables)
+        names = ", ".join(f"${{{name}}}" for name in missing)
+        return f"{shown} (matches nothing here: {names} undefined for this requester)"
+    return f"{shown} (here {show(expanded)})"
+
+
+def show_patterns(patterns: Iterable[Pattern], variables: Mapping[str, str]) -> str:
+    return join_shown([show_pattern(p, variables) for p in patterns])

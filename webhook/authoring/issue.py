@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from webhook.authoring.generate import DEFAULT_KEY, KeyCache, SpecError, general_name
-from webhook.oids import EKU_USAGE_NAMES, USAGE_SYNONYMS
 from webhook.policy.build import parse_duration
 from webhook.policy.source import PathKey
+from webhook.x509.oids import EKU_USAGE_NAMES, USAGE_SYNONYMS
 
 BACKDATE = datetime.timedelta(minutes=5)
 DEFAULT_LIFETIME = 8760 * 3600  # kube-controller-manager --cluster-signing-duration

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from webhook.csr import ParsedCSR
 from webhook.decision import Violation
-from webhook.matching import Pattern
+from webhook.matching import Pattern, show_pattern
 from webhook.policy.model import DenyLists
-from webhook.text import show, show_pattern
+from webhook.text import show
+from webhook.x509.csr import ParsedCSR
 
 
 def _first_match(

@@ -1,6 +1,6 @@
 """The issuance gate on /status for signers with a policy (SPEC §3.9): who may write the
 certificate or Failed, and whether the issued leaf is what the stored CSR asked for and the
-policy allows. Every certificate is read by webhook.certificate.read_certificates, which makes
+policy allows. Every certificate is read by webhook.x509.certificate.read_certificates, which makes
 all of cryptography's lazy accesses; this module only compares. Codes: issuance.not_issuer,
 .requester_not_permitted, .public_key_mismatch, .subject_not_requested, .san_not_requested,
 .lifetime_too_long, .ca_not_allowed, .usage_not_requested, .untrusted_issuer,
@@ -15,16 +15,16 @@ from collections.abc import Iterator, Sequence
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
-from webhook.certificate import (
+from webhook.context import UpdateContext
+from webhook.decision import Violation
+from webhook.policy.model import Rule
+from webhook.text import show
+from webhook.x509.certificate import (
     CertificateFormatError,
     CertificateInfo,
     read_certificates,
 )
-from webhook.context import UpdateContext
-from webhook.decision import Violation
-from webhook.oids import EKU_USAGE_NAMES, SUBJECT_NAMES, USAGE_SYNONYMS
-from webhook.policy.model import Rule
-from webhook.text import show
+from webhook.x509.oids import EKU_USAGE_NAMES, SUBJECT_NAMES, USAGE_SYNONYMS
 
 _FIELD = "status.certificate"
 # The in-tree signer backdates notBefore by 5 minutes (pkg/controller/certificates/signer).

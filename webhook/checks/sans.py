@@ -11,8 +11,9 @@ from collections.abc import Iterator
 
 from webhook.context import CreateContext
 from webhook.decision import Violation
+from webhook.matching import show_patterns
 from webhook.policy.model import ValueRule
-from webhook.text import show, show_patterns
+from webhook.text import show
 
 _KINDS = (
     ("dnsNames", "dns", "DNS name"),

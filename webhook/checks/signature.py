@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from webhook.context import CreateContext
 from webhook.decision import Violation
-from webhook.oids import ACCEPTABLE_SIGNATURE_ALGORITHMS
+from webhook.x509.oids import ACCEPTABLE_SIGNATURE_ALGORITHMS
 
 DEFAULT_ALGORITHMS = ACCEPTABLE_SIGNATURE_ALGORITHMS
 _WEAK_HASHES = frozenset({"md5", "sha1"})

@@ -18,9 +18,9 @@ from collections.abc import Iterator
 
 from cryptography.x509.oid import AttributeOID, ExtensionOID
 
-from webhook.csr import MS_EXTENSION_REQUEST_OID, ParsedCSR
 from webhook.decision import Violation
 from webhook.text import show, show_list
+from webhook.x509.csr import MS_EXTENSION_REQUEST_OID, ParsedCSR
 
 _FIELD = "spec.request"
 _SAN_OID = ExtensionOID.SUBJECT_ALTERNATIVE_NAME.dotted_string

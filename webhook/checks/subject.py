@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 from webhook.context import CreateContext
 from webhook.decision import Violation
-from webhook.text import show, show_patterns
+from webhook.matching import show_patterns
+from webhook.text import show
 
 _FIELD = "spec.request.subject"
 

@@ -15,11 +15,11 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from webhook.certificate import CertificateFormatError, parse_certificates
 from webhook.context import UpdateContext
 from webhook.decision import Violation
 from webhook.resource import Condition, CSRObject
 from webhook.text import show
+from webhook.x509.certificate import CertificateFormatError, parse_certificates
 
 _FIELD = "status.conditions"
 TRUE_ONLY = ("Approved", "Denied", "Failed")

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 from webhook.context import CreateContext
 from webhook.decision import Violation
-from webhook.oids import EKU_USAGE_NAMES, USAGE_SYNONYMS
 from webhook.text import show, show_list
+from webhook.x509.oids import EKU_USAGE_NAMES, USAGE_SYNONYMS
 
 
 def _canonical(usages: tuple[str, ...]) -> set[str]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from webhook.csr import ParsedCSR
 from webhook.decision import Violation
 from webhook.limits import MAX_SANS_PER_KIND, MAX_SUBJECT_ATTRIBUTES
+from webhook.x509.csr import ParsedCSR
 
 
 def check(csr: ParsedCSR) -> Iterator[Violation]:

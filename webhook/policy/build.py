@@ -16,7 +16,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from webhook.matching import Pattern, PatternError, PatternKind, compile_pattern
-from webhook.oids import ACCEPTABLE_SIGNATURE_ALGORITHMS
 from webhook.policy import schema
 from webhook.policy.model import (
     Allowed,
@@ -41,6 +40,7 @@ from webhook.policy.source import (
     read_bounded,
 )
 from webhook.text import show
+from webhook.x509.oids import ACCEPTABLE_SIGNATURE_ALGORITHMS
 
 MIN_LIFETIME = 600
 _DURATION = re.compile(r"(\d+)(d|h|m|s)")

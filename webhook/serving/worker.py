@@ -3,13 +3,13 @@
 gthread gives a connection a thread for its TLS handshake and for reading the request, so a
 client that sends a few bytes and stalls holds a thread. Here every connection is handled
 non-blocking in the worker's poller until its request has fully arrived: the handshake, then
-the request read into a bounded buffer (webhook/framing.py says where it ends), all within one
-deadline per request. Only then does a thread parse and serve it, into memory
-(webhook/rendering.py); the poller writes the response non-blocking, within one deadline.
+the request read into a bounded buffer (webhook/serving/framing.py says where it ends), all
+within one deadline per request. Only then does a thread parse and serve it, into memory
+(webhook/serving/rendering.py); the poller writes the response non-blocking, within one deadline.
 Idle kept-alive connections and connections being closed wait in the poller too. When the
 worker is full, it evicts the oldest connection that has no request in a thread instead of
 refusing the new one. The gthread internals it builds on are listed in
-webhook/gunicorn_internals.py.
+webhook/serving/gunicorn_internals.py.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from concurrent.futures import Future
 from functools import partial
 from typing import Any
 
-from webhook.connection import (
+from webhook.serving.connection import (
     BUFFER_BUDGET_BYTES,
     BUSY,
     HANDSHAKE,
@@ -43,10 +43,10 @@ from webhook.connection import (
     new_framer,
     raise_fd_limit,
 )
-from webhook.framing import Complete, FramingError
-from webhook.gunicorn_internals import ThreadWorker, util
-from webhook.gunicorn_internals import sock as gunicorn_sock
-from webhook.rendering import render
+from webhook.serving.framing import Complete, FramingError
+from webhook.serving.gunicorn_internals import ThreadWorker, util
+from webhook.serving.gunicorn_internals import sock as gunicorn_sock
+from webhook.serving.rendering import render
 
 READ_SIZE = 65536
 WRITE_SIZE = 256 * 1024

@@ -1,6 +1,6 @@
 """Run the Flask app under gunicorn: TLS, threaded workers, HTTP/1.1 keep-alive.
 
-Owns gunicorn configuration and hooks only (the worker class is webhook/worker.py). Policies
+Owns gunicorn configuration and hooks only (the worker class is webhook/serving/worker.py). Policies
 are validated by the caller before the master starts, so an invalid set never reaches a
 worker. Only the master polls the policy directory; each worker serves the master's last good
 set (`snapshot`), and polls the certificate files itself. The multiprocess metrics directory
@@ -18,10 +18,12 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from webhook.app import create_app
-from webhook.connection import CONNECTIONS_PER_WORKER
-from webhook.gunicorn_internals import BaseApplication
-from webhook.metrics import (
+from webhook.policy.loader import Sources
+from webhook.policy.model import PolicySet
+from webhook.serving.app import create_app
+from webhook.serving.connection import CONNECTIONS_PER_WORKER
+from webhook.serving.gunicorn_internals import BaseApplication
+from webhook.serving.metrics import (
     HandoffMetrics,
     ReviewMetrics,
     ServerState,
@@ -29,14 +31,12 @@ from webhook.metrics import (
     mark_worker_dead,
     start_metrics_server,
 )
-from webhook.policy.loader import Sources
-from webhook.policy.model import PolicySet
-from webhook.reload import PolicyStore
-from webhook.settings import Settings
-from webhook.snapshot import SnapshotFollower, SnapshotPublisher, create_runtime_directory
-from webhook.tls import ServingContext
-from webhook.views import ARRIVAL_KEY
-from webhook.worker import WebhookWorker, arrival
+from webhook.serving.reload import PolicyStore
+from webhook.serving.settings import Settings
+from webhook.serving.snapshot import SnapshotFollower, SnapshotPublisher, create_runtime_directory
+from webhook.serving.tls import ServingContext
+from webhook.serving.views import ARRIVAL_KEY
+from webhook.serving.worker import WebhookWorker, arrival
 
 KEEPALIVE_SECONDS = 75  # longer than the API server's idle pool timeout keeps connections warm
 GRACEFUL_TIMEOUT_SECONDS = 30

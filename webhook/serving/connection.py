@@ -1,7 +1,7 @@
 """A client connection as the worker sees it, and the limits every connection lives under.
 
-Plain data and small pure helpers: the worker (webhook/worker.py) owns all the I/O. The limits
-are documented in docs/deploy.md, "Slow and hostile clients".
+Plain data and small pure helpers: the worker (webhook/serving/worker.py) owns all the I/O.
+The limits are documented in docs/deploy.md, "Slow and hostile clients".
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import resource
 from http import HTTPStatus
 from typing import Any
 
-from webhook.framing import RequestFramer
-from webhook.views import MAX_BODY_BYTES
+from webhook.serving.framing import RequestFramer
+from webhook.serving.views import MAX_BODY_BYTES
 
 # The API server sends a review at once and waits at most 30 s (its webhook timeout);
 # a request that needs longer to arrive (or a handshake) is not worth waiting for.

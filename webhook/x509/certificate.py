@@ -21,11 +21,11 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
-from webhook import der
-from webhook.csr import parse_extension
 from webhook.decision import Violation
-from webhook.oids import EXTENSION_NAMES, KEY_USAGE_BITS
-from webhook.pem import decode_pem_blocks
+from webhook.x509 import der
+from webhook.x509.csr import parse_extension
+from webhook.x509.oids import EXTENSION_NAMES, KEY_USAGE_BITS
+from webhook.x509.pem import decode_pem_blocks
 
 MAX_CERTIFICATE_BYTES = 1024 * 1024
 FIELD = "status.certificate"

@@ -25,9 +25,10 @@ from cryptography.x509.oid import (
     PublicKeyAlgorithmOID,
 )
 
-from webhook import algorithms, der
 from webhook.decision import Violation
-from webhook.oids import (
+from webhook.text import show
+from webhook.x509 import algorithms, der
+from webhook.x509.oids import (
     CURVE_NAMES,
     EXTENSION_NAMES,
     KEY_USAGE_BITS,
@@ -35,8 +36,7 @@ from webhook.oids import (
     SIGNATURE_NAMES,
     SUBJECT_NAMES,
 )
-from webhook.pem import decode_pem_blocks
-from webhook.text import show
+from webhook.x509.pem import decode_pem_blocks
 
 MAX_REQUEST_BYTES = 64 * 1024
 PEM_TYPE = "CERTIFICATE REQUEST"

@@ -1,7 +1,7 @@
 """A response rendered into memory by a worker thread, for the poller to write.
 
 A thread never writes to a client socket: a client that does not read its answer would hold
-the thread (webhook/worker.py writes the bytes non-blocking instead). gunicorn's request
+the thread (webhook/serving/worker.py writes the bytes non-blocking instead). gunicorn's request
 handling writes to what it takes for the socket; here that is a bounded buffer.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import errno
 from typing import Any
 
-from webhook.connection import MAX_RESPONSE_BYTES, error_response
-from webhook.gunicorn_internals import NoMoreData, http
+from webhook.serving.connection import MAX_RESPONSE_BYTES, error_response
+from webhook.serving.gunicorn_internals import NoMoreData, http
 
 
 class ResponseTooLargeError(OSError):

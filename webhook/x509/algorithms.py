@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from cryptography.x509.oid import SignatureAlgorithmOID
 
-from webhook import der
+from webhook.x509 import der
 
 _NULL = b"\x05\x00"
 # cryptography.x509.oid names neither hash algorithms nor MGF1 (RFC 4055 §2.1, §6).

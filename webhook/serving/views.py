@@ -17,9 +17,9 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from webhook.admission import ReviewError, build_response, parse_review
 from webhook.decision import Decision
 from webhook.engine import EngineOptions, evaluate
-from webhook.logs import log_decision, shown_uid
-from webhook.metrics import ReviewMetrics
-from webhook.reload import PolicyView
+from webhook.serving.logs import log_decision, shown_uid
+from webhook.serving.metrics import ReviewMetrics
+from webhook.serving.reload import PolicyView
 from webhook.text import show
 
 MAX_BODY_BYTES = 3 * 1024 * 1024

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from webhook import views
 from webhook.engine import EngineOptions
-from webhook.metrics import ReviewMetrics
-from webhook.reload import PolicyView
-from webhook.settings import Settings
+from webhook.serving import views
+from webhook.serving.metrics import ReviewMetrics
+from webhook.serving.reload import PolicyView
+from webhook.serving.settings import Settings
 
 
 def create_app(

@@ -5,7 +5,7 @@ gunicorn asks for a context on every new connection; building one loads and pars
 pair each time, so the cached context is handed out instead. TLS 1.2 is the minimum. Every
 socket it wraps has an I/O timeout whenever it is in blocking mode, as a backstop: the worker
 does the handshake, reads requests and writes responses non-blocking in its poller
-(webhook/worker.py), so no thread waits on a client.
+(webhook/serving/worker.py), so no thread waits on a client.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """Every part of gunicorn that csr-webhook builds on, in one place, with the versions checked.
 
-The server (webhook/server.py) and the worker (webhook/worker.py) import gunicorn only through
-this module. Beyond gunicorn's documented settings and BaseApplication, the worker builds on
-gthread's ThreadWorker and on the HTTP parser, which are not a public API and change between
-releases: INTERNALS lists each name with the parameters we pass it, and
-tests/test_gunicorn_internals.py checks them against the installed gunicorn. To allow a new
-gunicorn release, run that test and `make test` on it, then add it to CHECKED_VERSIONS.
+The server (webhook/serving/server.py) and the worker (webhook/serving/worker.py) import
+gunicorn only through this module. Beyond gunicorn's documented settings and
+BaseApplication, the worker builds on gthread's ThreadWorker and on the HTTP parser, which
+are not a public API and change between releases: INTERNALS lists each name with the
+parameters we pass it, and tests/test_gunicorn_internals.py checks them against the installed
+gunicorn. To allow a new gunicorn release, run that test and `make test` on it, then add it
+to CHECKED_VERSIONS.
 """
 
 from __future__ import annotations
@@ -197,7 +198,7 @@ WORKER_ATTRIBUTES = (
     "worker_connections",
 )
 
-# Settings the server sets (webhook/server.py, load_config) ...
+# Settings the server sets (webhook/serving/server.py, load_config) ...
 CONFIG_SET = (
     "bind",
     "workers",
