@@ -33,7 +33,7 @@ from tests.builders import (
     to_pem,
     utf8_name,
 )
-from webhook import der
+from webhook.x509 import der
 
 HANDMADE_DIR = Path(__file__).parent / "handmade"
 UNKNOWN_EXTENSION_OID = "1.2.3.4.5.6"
