@@ -220,7 +220,7 @@ _EXPOSITION_SUFFIXES = ("_total", "_bucket", "_count", "_sum", "_created")
 
 
 def test_every_metric_named_in_the_doc_exists() -> None:
-    source = (PACKAGE / "metrics.py").read_text(encoding="utf-8")
+    source = (PACKAGE / "serving" / "metrics.py").read_text(encoding="utf-8")
     names = set(re.findall(r"\bcsr_webhook_[a-z0-9_]*[a-z0-9]", DOC))
     assert names, "the doc names no metric?"
     missing = []
