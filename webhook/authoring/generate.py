@@ -21,9 +21,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
+from webhook import sankinds
 from webhook.authoring.suite_schema import TEST_KEY_TYPES
 from webhook.policy.schema import SUBJECT_ATTRIBUTES
 from webhook.policy.source import PathKey
+from webhook.sankinds import BY_KEY, SAN_KINDS
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 DEFAULT_KEY = "ecdsa-p256"  # the kubelet's default key
@@ -50,7 +52,6 @@ _NAME_OIDS = dict(
         strict=True,
     )
 )
-_SANS = ("dnsNames", "ipAddresses", "uris", "emailAddresses")
 MAX_REQUEST_FILE = 65 * 1024  # spec.request may hold 64 KiB; a larger file is a mistake
 
 
@@ -107,12 +108,12 @@ def parse_request_spec(raw: Mapping[str, Any], path: PathKey) -> RequestSpec:
             except ValueError as exc:
                 raise SpecError(where, str(exc)) from exc
     sans: list[x509.GeneralName] = []
-    for kind in _SANS:
-        for index, value in enumerate(raw.get(kind) or []):
+    for kind in SAN_KINDS:
+        for index, value in enumerate(raw.get(kind.key) or []):
             try:
-                sans.append(general_name(kind, value))
+                sans.append(general_name(kind.key, value))
             except ValueError as exc:
-                raise SpecError((*path, kind, index), str(exc)) from exc
+                raise SpecError((*path, kind.key, index), str(exc)) from exc
     key = str(raw.get("key", DEFAULT_KEY))
     if key not in TEST_KEY_TYPES:
         raise SpecError((*path, "key"), f"unknown key type {key!r}")
@@ -146,18 +147,21 @@ def listify_subjects(document: dict[str, Any]) -> None:
                     subject[name] = [item]
 
 
-def general_name(kind: str, value: str) -> x509.GeneralName:
-    """The GeneralName of a `dnsNames`/`ipAddresses`/`uris`/`emailAddresses` entry."""
-    if kind == "dnsNames":
+def general_name(key: str, value: str) -> x509.GeneralName:
+    """The GeneralName of an entry under a SAN kind's key (`dnsNames`, `ipAddresses`, ...)."""
+    kind = BY_KEY[key]
+    if kind is sankinds.DNS:
         return x509.DNSName(value)
-    if kind == "ipAddresses":
+    if kind is sankinds.IP:
         try:
             return x509.IPAddress(ipaddress.ip_address(value))
         except ValueError:
             raise ValueError(f"{value!r} is not an IP address") from None
-    if kind == "uris":
+    if kind is sankinds.URI:
         return x509.UniformResourceIdentifier(value)
-    return x509.RFC822Name(value)
+    if kind is sankinds.EMAIL:
+        return x509.RFC822Name(value)
+    raise ValueError(f"no GeneralName for SAN kind {key!r}")
 
 
 def build_request_pem(spec: RequestSpec, keys: KeyCache) -> bytes:

@@ -21,6 +21,7 @@ from webhook.policy.schema import (
     string,
     strings,
 )
+from webhook.sankinds import SAN_KINDS
 
 TEST_KEY_TYPES = (
     "rsa-2048",
@@ -38,12 +39,7 @@ _IDENTITY = obj(
     "an authenticated user: username and groups",
     required=("username",),
 )
-_SANS = {
-    "dnsNames": array(string()),
-    "ipAddresses": array(string()),
-    "uris": array(string()),
-    "emailAddresses": array(string()),
-}
+_SANS = {kind.key: array(string()) for kind in SAN_KINDS}
 # Subject attributes other than commonName also take a single string, which the loader turns
 # into a one-item list before validation.
 _REQUEST = obj(

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from webhook.decision import Violation
 from webhook.matching import Pattern, show_pattern
 from webhook.policy.model import DenyLists
+from webhook.sankinds import SAN_KINDS
 from webhook.text import show
 from webhook.x509.csr import ParsedCSR
 
@@ -22,14 +23,10 @@ def _first_match(
 
 
 def check(csr: ParsedCSR, deny: DenyLists, variables: Mapping[str, str]) -> Iterator[Violation]:
-    kinds = (
-        ("dns", "dnsNames", csr.dns_names, deny.dns_names, "DNS name"),
-        ("ip", "ipAddresses", csr.ip_addresses, deny.ip_addresses, "IP address"),
-        ("uri", "uris", csr.uris, deny.uris, "URI"),
-        ("email", "emailAddresses", csr.email_addresses, deny.email_addresses, "email address"),
-    )
-    for family, key, values, patterns, label in kinds:
-        for index, value in enumerate(values):
+    for kind in SAN_KINDS:
+        family, key, label = kind.family, kind.key, kind.label
+        patterns: tuple[Pattern, ...] = getattr(deny, kind.attribute)
+        for index, value in enumerate(kind.csr_values(csr)):
             hit = _first_match(patterns, value, variables)
             if hit is not None:
                 yield Violation(

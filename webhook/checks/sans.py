@@ -13,43 +13,22 @@ from webhook.context import CreateContext
 from webhook.decision import Violation
 from webhook.matching import show_patterns
 from webhook.policy.model import ValueRule
+from webhook.sankinds import SAN_KINDS, SanKind
 from webhook.text import show
 
-_KINDS = (
-    ("dnsNames", "dns", "DNS name"),
-    ("ipAddresses", "ip", "IP address"),
-    ("uris", "uri", "URI"),
-    ("emailAddresses", "email", "email address"),
-)
 
-
-def _rule_for(ctx: CreateContext, key: str) -> ValueRule | None:
-    allowed = ctx.rule.allowed
-    rules = {
-        "dnsNames": allowed.dns_names,
-        "ipAddresses": allowed.ip_addresses,
-        "uris": allowed.uris,
-        "emailAddresses": allowed.email_addresses,
-    }
-    return rules[key]
-
-
-def _values(ctx: CreateContext, key: str) -> tuple[str, ...]:
-    csr = ctx.csr
-    return {
-        "dnsNames": csr.dns_names,
-        "ipAddresses": csr.ip_addresses,
-        "uris": csr.uris,
-        "emailAddresses": csr.email_addresses,
-    }[key]
+def _rule_for(ctx: CreateContext, kind: SanKind) -> ValueRule | None:
+    rule: ValueRule | None = getattr(ctx.rule.allowed, kind.attribute)
+    return rule
 
 
 def check(ctx: CreateContext) -> Iterator[Violation]:
     total = 0
-    for key, family, label in _KINDS:
-        values = _values(ctx, key)
+    for kind in SAN_KINDS:
+        key, family, label = kind.key, kind.family, kind.label
+        values = kind.csr_values(ctx.csr)
         total += len(values)
-        spec = _rule_for(ctx, key)
+        spec = _rule_for(ctx, kind)
         for index, value in enumerate(values):
             field = f"spec.request.{key}[{index}]"
             if spec is None:
@@ -60,11 +39,11 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
                     f"permits no {label} SANs",
                 )
                 continue
-            if family == "dns" and value.startswith("*.") and not spec.allow_wildcard_names:
+            if kind.wildcards and value.startswith("*.") and not spec.allow_wildcard_names:
                 yield Violation(
-                    code="dns.wildcard_not_allowed",
+                    code="dns.wildcard_not_allowed",  # only DNS names have wildcards
                     field=field,
-                    message=f"wildcard DNS name {show(value)} is not allowed "
+                    message=f"wildcard {label} {show(value)} is not allowed "
                     "(allowWildcardNames is false)",
                 )
             if not any(p.matches(value, ctx.variables) for p in spec.values):

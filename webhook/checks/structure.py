@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 from cryptography.x509.oid import AttributeOID, ExtensionOID
 
+from webhook import sankinds
 from webhook.decision import Violation
 from webhook.text import show, show_list
 from webhook.x509.csr import MS_EXTENSION_REQUEST_OID, ParsedCSR
@@ -83,7 +84,7 @@ def _extensions(csr: ParsedCSR) -> Iterator[Violation]:
 
 def _other_sans(csr: ParsedCSR) -> Iterator[Violation]:
     for index, name in enumerate(csr.other_names):
-        message = f"SAN entry {show(name)} is not allowed; only DNS, IP, URI and email SANs are"
+        message = f"SAN entry {show(name)} is not allowed; only {sankinds.names()} SANs are"
         yield _violation("csr.san_kind_not_allowed", f"otherNames[{index}]", message)
 
 
@@ -205,23 +206,19 @@ def _uri(uri: str) -> str | None:
 
 
 def _sans(csr: ParsedCSR) -> Iterator[Violation]:
-    kinds = (
-        ("dnsNames", csr.dns_names),
-        ("uris", csr.uris),
-        ("emailAddresses", csr.email_addresses),
-    )
-    for kind, values in kinds:
-        for index, value in enumerate(values):
-            path = f"{kind}[{index}]"
+    # IP SANs are rendered from their bytes by the parser: there is no text to misspell.
+    for kind in (sankinds.DNS, sankinds.URI, sankinds.EMAIL):
+        for index, value in enumerate(kind.csr_values(csr)):
+            path = f"{kind.key}[{index}]"
             if _CONTROL.search(value):
                 message = f"SAN {show(value)} contains control characters; expected printable text"
                 yield _violation("csr.control_character", path, message)
-            elif kind == "dnsNames":
+            elif kind is sankinds.DNS:
                 for code, message in _dns_name(value):
                     yield _violation(code, path, message)
-            elif kind == "uris" and (problem := _uri(value)) is not None:
+            elif kind is sankinds.URI and (problem := _uri(value)) is not None:
                 yield _violation("csr.uri_syntax", path, problem)
-            elif kind == "emailAddresses" and not value.isascii():
+            elif kind is sankinds.EMAIL and not value.isascii():
                 message = (
                     f"email address {show(value)} is not ASCII; Go's crypto/x509, which the API "
                     "server parses requests with, refuses a non-ASCII rfc822Name"

@@ -11,17 +11,14 @@ from collections.abc import Iterator
 
 from webhook.decision import Violation
 from webhook.limits import MAX_SANS_PER_KIND, MAX_SUBJECT_ATTRIBUTES
+from webhook.sankinds import SAN_KINDS
 from webhook.x509.csr import ParsedCSR
 
 
 def check(csr: ParsedCSR) -> Iterator[Violation]:
-    kinds = (
-        ("dns", "dnsNames", csr.dns_names, "DNS name"),
-        ("ip", "ipAddresses", csr.ip_addresses, "IP address"),
-        ("uri", "uris", csr.uris, "URI"),
-        ("email", "emailAddresses", csr.email_addresses, "email address"),
-    )
-    for family, key, values, label in kinds:
+    for kind in SAN_KINDS:
+        family, key, label = kind.family, kind.key, kind.label
+        values = kind.csr_values(csr)
         if len(values) > MAX_SANS_PER_KIND:
             yield Violation(
                 code=f"{family}.too_many",

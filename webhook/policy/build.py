@@ -39,6 +39,7 @@ from webhook.policy.source import (
     format_path,
     read_bounded,
 )
+from webhook.sankinds import SAN_KINDS
 from webhook.text import show
 from webhook.x509.oids import ACCEPTABLE_SIGNATURE_ALGORITHMS
 
@@ -48,12 +49,6 @@ _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _CONFIGMAP_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 _OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
 _SIGNATURE_ALGORITHMS = ACCEPTABLE_SIGNATURE_ALGORITHMS
-_SAN_KINDS = {
-    "dnsNames": PatternKind.DNS,
-    "ipAddresses": PatternKind.IP,
-    "uris": PatternKind.URI,
-    "emailAddresses": PatternKind.EMAIL,
-}
 
 
 def is_flat_file_name(name: str) -> bool:
@@ -260,9 +255,11 @@ class PolicyBuilder:
             if attribute in schema.SUBJECT_ATTRIBUTES
         }
         sans = {
-            key: self.value_rule(_mapping(raw[key]), (*path, key), kind)
-            for key, kind in _SAN_KINDS.items()
-            if key in raw
+            kind.attribute: self.value_rule(
+                _mapping(raw[kind.key]), (*path, kind.key), PatternKind(kind.pattern)
+            )
+            for kind in SAN_KINDS
+            if kind.key in raw
         }
         extensions = []
         for index, oid in enumerate(_list(raw.get("extensions"))):
@@ -272,10 +269,7 @@ class PolicyBuilder:
                 extensions.append(oid)
         return Allowed(
             subject=subject,
-            dns_names=sans.get("dnsNames"),
-            ip_addresses=sans.get("ipAddresses"),
-            uris=sans.get("uris"),
-            email_addresses=sans.get("emailAddresses"),
+            **sans,
             usages=frozenset(_strings(raw.get("usages"))),
             is_ca=raw.get("isCA") is True,
             extensions=frozenset(extensions),
@@ -382,20 +376,17 @@ class PolicyBuilder:
 
     def deny(self, raw: Mapping[str, object], path: PathKey) -> DenyLists:
         sans = {
-            key: self.patterns(raw.get(key), (*path, key), kind) for key, kind in _SAN_KINDS.items()
+            kind.attribute: self.patterns(
+                raw.get(kind.key), (*path, kind.key), PatternKind(kind.pattern)
+            )
+            for kind in SAN_KINDS
         }
         subject = {
             attribute: self.patterns(values, (*path, "subject", attribute), PatternKind.GLOB)
             for attribute, values in _mapping(raw.get("subject")).items()
             if attribute in schema.SUBJECT_ATTRIBUTES
         }
-        return DenyLists(
-            dns_names=sans["dnsNames"],
-            ip_addresses=sans["ipAddresses"],
-            uris=sans["uris"],
-            email_addresses=sans["emailAddresses"],
-            subject=subject,
-        )
+        return DenyLists(**sans, subject=subject)
 
     def approval(self, raw: Mapping[str, object], path: PathKey) -> Approval:
         approvers = raw.get("approvers")

@@ -2,7 +2,8 @@
 
 Each lint is a pure function of the policy and its document's line map yielding warning
 `Problem`s; none changes a decision. The checks are syntactic and conservative: they may miss
-a case, never invent one. Policy layer: imports model, matching, breadth and source only.
+a case, never invent one. Policy layer: imports model, matching, breadth, source and the SAN
+kinds only.
 """
 
 from __future__ import annotations
@@ -15,14 +16,9 @@ from webhook.matching import Pattern, PatternError, PatternKind, compile_pattern
 from webhook.policy.breadth import broad_signer, uri_double_star_inside
 from webhook.policy.model import KeyRules, Rule, SignerPolicy, Subjects, ValueRule
 from webhook.policy.source import Document, PathKey, Problem, format_path
+from webhook.sankinds import SAN_KINDS
 
 YEAR = 365 * 86400
-_SAN_KINDS = (
-    ("dnsNames", "dns_names", "DNS name"),
-    ("ipAddresses", "ip_addresses", "IP address"),
-    ("uris", "uris", "URI"),
-    ("emailAddresses", "email_addresses", "email address"),
-)
 _NODE_USER = "system:node:"
 _SA_USER = "system:serviceaccount:"
 
@@ -79,9 +75,10 @@ def lint_admits_everything(policy: SignerPolicy, document: Document) -> Iterator
     """A SAN pattern admitting every value of its kind. A non-empty deny list for that kind
     marks the breadth as deliberate ("any address except these") and silences it."""
     for index, rule in enumerate(policy.rules):
-        for key, attribute, _label in _SAN_KINDS:
-            spec: ValueRule | None = getattr(rule.allowed, attribute)
-            if spec is None or getattr(policy.deny, attribute):
+        for kind in SAN_KINDS:
+            key = kind.key
+            spec: ValueRule | None = getattr(rule.allowed, kind.attribute)
+            if spec is None or getattr(policy.deny, kind.attribute):
                 continue
             for pattern in spec.values:
                 what = _admits_everything(pattern)
@@ -213,10 +210,10 @@ _NEEDS = {
 def _value_rules(rule: Rule) -> Iterator[tuple[PathKey, ValueRule]]:
     for attribute, spec in rule.allowed.subject.items():
         yield ("allowed", "subject", attribute, "values"), spec
-    for key, attribute, _label in _SAN_KINDS:
-        spec = getattr(rule.allowed, attribute)
+    for kind in SAN_KINDS:
+        spec = getattr(rule.allowed, kind.attribute)
         if spec is not None:
-            yield ("allowed", key, "values"), spec
+            yield ("allowed", kind.key, "values"), spec
 
 
 def lint_undefined_template(policy: SignerPolicy, document: Document) -> Iterator[Problem]:
@@ -284,8 +281,7 @@ def covers(wide: Rule, narrow: Rule) -> bool:
         for name in {*a.subject, *b.subject}
     )
     sans = all(
-        _covers_values(getattr(a, attribute), getattr(b, attribute))
-        for _key, attribute, _label in _SAN_KINDS
+        _covers_values(getattr(a, kind.attribute), getattr(b, kind.attribute)) for kind in SAN_KINDS
     )
     c, d = wide.constraints, narrow.constraints
     low, high = c.lifetime, d.lifetime

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from webhook.limits import MAX_SANS_PER_KIND, MAX_SUBJECT_ATTRIBUTES
+from webhook.sankinds import SAN_KINDS
 
 API_VERSION = "policy.csr-webhook.io/v1alpha1"
 
@@ -151,10 +152,10 @@ _ALLOWED = obj(
         "subject": obj(
             {name: _values(name, MAX_SUBJECT_ATTRIBUTES) for name in SUBJECT_ATTRIBUTES}
         ),
-        "dnsNames": _values("DNS SAN patterns", MAX_SANS_PER_KIND, wildcard=True),
-        "ipAddresses": _values("IP SAN addresses or CIDRs", MAX_SANS_PER_KIND),
-        "uris": _values("URI SAN patterns", MAX_SANS_PER_KIND),
-        "emailAddresses": _values("email SAN patterns", MAX_SANS_PER_KIND),
+        **{
+            kind.key: _values(kind.description, MAX_SANS_PER_KIND, wildcard=kind.wildcards)
+            for kind in SAN_KINDS
+        },
         "usages": array(enum(*KNOWN_USAGES), "permitted spec.usages"),
         "isCA": boolean("permit CA certificates"),
         "extensions": array(string(), "extra extension OIDs permitted"),
@@ -181,10 +182,7 @@ _RULE = obj(
 )
 _DENY = obj(
     {
-        "dnsNames": _PATTERNS,
-        "ipAddresses": _PATTERNS,
-        "uris": _PATTERNS,
-        "emailAddresses": _PATTERNS,
+        **{kind.key: _PATTERNS for kind in SAN_KINDS},
         "subject": obj(dict.fromkeys(SUBJECT_ATTRIBUTES, _PATTERNS)),
     },
     "guardrails: any match denies",
