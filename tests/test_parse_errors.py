@@ -17,6 +17,7 @@ from webhook.policy import schema
 from webhook.policy.build import PolicyBuilder
 from webhook.policy.loader import load_policies
 from webhook.policy.source import Document, PathKey, Problem
+from webhook.policy.validation import shape_problems
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -223,7 +224,7 @@ def test_any_single_wrong_type_in_a_shipped_policy_is_exactly_one_problem(file: 
     for path in _paths(original["spec"], ("spec",)):
         for wrong in WRONG_VALUES:
             mutated = _replaced(original, path, wrong)
-            shape = list(schema.shape_problems(schema.SIGNER_POLICY, mutated))
+            shape = list(shape_problems(schema.SIGNER_POLICY, mutated))
             if [(where, wrong_type) for where, _, wrong_type in shape] != [(path, True)]:
                 continue  # the value has the right type after all (e.g. a string for strings)
             tried += 1
@@ -277,3 +278,40 @@ def test_suppressing_knock_ons_costs_linear_time() -> None:
     large, large_count = _build_seconds(3_000)
     assert (small_count, large_count) == (900, 9_000)  # one problem per wrong type, no more
     assert large / max(small, 1e-6) < 30, (small, large)
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "message"),
+    [
+        (
+            "1 week",
+            "'1 week' is not a duration (use e.g. 90s, 10m, 24h, 1h30m, 30d or whole seconds)",
+        ),
+        ("-5", "duration -5 is negative"),
+        (
+            '" 1h"',
+            "must be a duration (e.g. 90s, 10m, 24h, 1h30m, 30d) or whole seconds, got string ' 1h'",
+        ),
+        (
+            "1.5",
+            "must be a duration (e.g. 90s, 10m, 24h, 1h30m, 30d) or whole seconds, got float 1.5",
+        ),
+    ],
+)
+def test_a_malformed_duration_is_one_error_saying_what_a_duration_is(
+    tmp_path: Path, lifetime: str, message: str
+) -> None:
+    """A duration is declared as a oneOf (text or seconds); the value has the right type or
+    none, and either way there is one problem, not one per alternative, nor the `Clamp needs a
+    max` its loss would cause."""
+    text = RULE.replace("{max: [24h], onExceed: Clamp}", f"{{max: {lifetime}, onExceed: Clamp}}")
+    found = [p for p in problems_of(tmp_path, text) if ".lifetime." in p]
+    assert found == [f"p.yaml:13: spec.rules[0].constraints.lifetime.max: {message}"]
+
+
+def test_a_float_for_an_integer_is_one_error_without_its_bound(tmp_path: Path) -> None:
+    text = RULE.replace("maxBits: yes", "maxBits: 512.5")
+    found = [p for p in problems_of(tmp_path, text) if ".rsa." in p]
+    assert found == [
+        "p.yaml:14: spec.rules[0].constraints.keys.rsa.maxBits: must be an integer, got float 512.5"
+    ]

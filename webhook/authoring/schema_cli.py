@@ -1,9 +1,9 @@
 """`csr-webhook schema`: one JSON Schema (draft 2020-12) for SignerPolicy and PolicyTest files.
 
-Rendered from the Shapes the loader validates with, so editors and `check` agree on keys,
-types, enums and required fields. Meaning (patterns, CIDRs, duration bounds, names across
-files) is beyond any schema and stays the loader's. Uses only keywords that mean the same in
-draft-07, which yaml-language-server implements.
+The very declarations `check` and `test` validate with (webhook.policy.validation), so editors
+and the loader agree on keys, types, enums, defaults and required fields. Meaning (patterns,
+CIDRs, duration bounds, names across files) is beyond any schema and stays the loader's. Uses
+only keywords that mean the same in draft-07, which yaml-language-server implements.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from webhook.policy import schema
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 
-def _kinds() -> dict[str, schema.Shape]:
+def _kinds() -> dict[str, schema.Schema]:
     return {"SignerPolicy": schema.SIGNER_POLICY, "PolicyTest": POLICY_TEST}
 
 
@@ -42,7 +42,7 @@ def build_schema() -> dict[str, object]:
             }
             for kind in kinds
         ],
-        "$defs": {kind: schema.to_json_schema(shape) for kind, shape in kinds.items()},
+        "$defs": kinds,
     }
 
 

@@ -21,8 +21,8 @@ from webhook.authoring import generate
 from webhook.authoring.generate import RequestSpec, SpecError
 from webhook.authoring.issue import CertificateSpec, SigningCA, load_ca, parse_certificate_spec
 from webhook.authoring.suite_schema import POLICY_TEST
-from webhook.policy import schema
 from webhook.policy.source import Document, PathKey, Problem, format_path, read_documents
+from webhook.policy.validation import validate_shape
 
 TEST_SUFFIXES = (".test.yaml", ".test.yml")
 _CODE = re.compile(r"[a-z0-9_]+\.(?:[a-z0-9_]+\.)*(?:[a-z0-9_]+)?")
@@ -107,7 +107,7 @@ class _SuiteBuilder:
             return None
         generate.listify_subjects(value)
         before = len(self.problems)
-        shape = list(schema.validate_shape(POLICY_TEST, value))
+        shape = list(validate_shape(POLICY_TEST, value))
         for path, message in shape:
             self.problem(path, message)
         # Cases whose shape is right get the semantic checks too: every problem at once.

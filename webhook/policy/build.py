@@ -31,6 +31,7 @@ from webhook.policy.model import (
     Subjects,
     ValueRule,
 )
+from webhook.policy.schema import parse_duration
 from webhook.policy.source import (
     Document,
     PathKey,
@@ -39,16 +40,18 @@ from webhook.policy.source import (
     format_path,
     read_bounded,
 )
+from webhook.policy.validation import shape_problems
 from webhook.sankinds import SAN_KINDS
 from webhook.text import show
 from webhook.x509.oids import ACCEPTABLE_SIGNATURE_ALGORITHMS
 
 MIN_LIFETIME = 600
-_DURATION = re.compile(r"(\d+)(d|h|m|s)")
-_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _CONFIGMAP_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 _OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
 _SIGNATURE_ALGORITHMS = ACCEPTABLE_SIGNATURE_ALGORITHMS
+
+
+__all__ = ["PolicyBuilder", "flat_file_name_problem", "is_flat_file_name", "parse_duration"]
 
 
 def is_flat_file_name(name: str) -> bool:
@@ -62,30 +65,6 @@ def flat_file_name_problem(name: str) -> str:
         "'-', '_' and '.'; no '/'): policies are mounted from a ConfigMap, one flat directory "
         "whose keys cannot hold a path"
     )
-
-
-def parse_duration(value: object) -> int:
-    """Go-style `1h30m`, days `30d`, or whole seconds; raises ValueError."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value < 0:
-            raise ValueError(f"duration {value} is negative")
-        return value
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{value!r} is not a duration")
-    text = value.strip()
-    if text.isdigit():
-        return int(text)
-    position, total = 0, 0
-    for match in _DURATION.finditer(text):
-        if match.start() != position:
-            break
-        total += int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        position = match.end()
-    if position != len(text) or not text:
-        raise ValueError(
-            f"{value!r} is not a duration (use e.g. 90s, 10m, 24h, 1h30m, 30d or whole seconds)"
-        )
-    return total
 
 
 class PolicyBuilder:
@@ -140,7 +119,7 @@ class PolicyBuilder:
             )
             return None
         before = len(self.problems)
-        for path, message, wrong_type in schema.shape_problems(schema.SIGNER_POLICY, value):
+        for path, message, wrong_type in shape_problems(schema.SIGNER_POLICY, value):
             self.problem(path, message)
             if wrong_type:
                 self.misshapen.add(path)

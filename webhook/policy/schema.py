@@ -1,14 +1,16 @@
-"""The shape of a SignerPolicy document, declared once.
+"""The SignerPolicy format, declared once as JSON Schema data with its defaults.
 
-The same declaration validates loaded YAML (unknown keys, types, required fields, enums) and
-renders the JSON Schema that editors use, so the two cannot drift apart. Semantic checks
-(patterns, CIDRs, durations, cross-references) live in `loader`.
+`csr-webhook schema` prints it for editors, `validation` checks loaded YAML against it (unknown
+keys, types, required fields, enums, bounds) and `build` reads the default of every absent
+field from it, so the three cannot drift apart. Meaning no schema can state (patterns, CIDRs,
+duration bounds, cross-references) is `build`'s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+import re
+from collections.abc import Mapping
+from typing import Any
 
 from webhook.limits import MAX_SANS_PER_KIND, MAX_SUBJECT_ATTRIBUTES
 from webhook.sankinds import SAN_KINDS
@@ -57,65 +59,117 @@ KNOWN_USAGES = (
 ECDSA_CURVES = ("P-256", "P-384", "P-521")
 
 
-@dataclass(frozen=True, slots=True)
-class Shape:
-    """A node of the declared document shape."""
+# The declaration is JSON Schema (draft 2020-12, keywords that mean the same in draft-07, which
+# yaml-language-server implements); these helpers only spare retyping its boilerplate.
+Schema = dict[str, Any]
+DURATION_PATTERN = r"^(([0-9]+(d|h|m|s))+|[0-9]+)$"
+_DURATION = re.compile(r"(\d+)(d|h|m|s)")
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
-    kind: str  # object | array | string | strings | boolean | integer | duration | enum | either
-    description: str = ""
-    fields: Mapping[str, Shape] = field(default_factory=dict)
-    required: tuple[str, ...] = ()
-    items: Shape | None = None
-    min_items: int = 0
-    minimum: int | None = None
-    maximum: int | None = None
-    choices: tuple[str, ...] = ()
-    default: object = None
-    alternatives: tuple[Shape, ...] = ()
+
+def _node(description: str, body: Schema, default: object = None) -> Schema:
+    out: Schema = {"description": description} if description else {}
+    out.update(body)
+    if default is not None:
+        out["default"] = default
+    return out
 
 
 def obj(
-    fields: Mapping[str, Shape], description: str = "", required: tuple[str, ...] = ()
-) -> Shape:
-    return Shape("object", description, dict(fields), required)
+    fields: Mapping[str, Schema],
+    description: str = "",
+    required: tuple[str, ...] = (),
+    default: Mapping[str, object] | None = None,
+) -> Schema:
+    body: Schema = {"type": "object", "additionalProperties": False, "properties": dict(fields)}
+    if required:
+        body["required"] = list(required)
+    return _node(description, body, None if default is None else dict(default))
 
 
-def array(items: Shape, description: str = "", min_items: int = 0) -> Shape:
-    return Shape("array", description, items=items, min_items=min_items)
+def array(
+    items: Schema, description: str = "", min_items: int = 0, default: list[object] | None = None
+) -> Schema:
+    body: Schema = {"type": "array", "items": items}
+    if min_items:
+        body["minItems"] = min_items
+    return _node(description, body, default)
 
 
-def string(description: str = "") -> Shape:
-    return Shape("string", description)
+def string(description: str = "") -> Schema:
+    return _node(description, {"type": "string"})
 
 
-def strings(description: str = "") -> Shape:
+def strings(description: str = "") -> Schema:
     """A string, or a list of strings (a shorthand authors expect for one value)."""
-    return Shape("strings", description)
+    return _node(description, {"oneOf": [STRING, {"type": "array", "items": STRING}]})
 
 
-def boolean(description: str = "", default: bool = False) -> Shape:
-    return Shape("boolean", description, default=default)
+def boolean(description: str = "", default: bool = False) -> Schema:
+    return _node(description, {"type": "boolean"}, default)
 
 
-def integer(description: str = "", minimum: int | None = None, maximum: int | None = None) -> Shape:
-    return Shape("integer", description, minimum=minimum, maximum=maximum)
+def integer(
+    description: str = "",
+    minimum: int | None = None,
+    maximum: int | None = None,
+    default: int | None = None,
+) -> Schema:
+    body: Schema = {"type": "integer"}
+    if minimum is not None:
+        body["minimum"] = minimum
+    if maximum is not None:
+        body["maximum"] = maximum
+    return _node(description, body, default)
 
 
-def duration(description: str = "") -> Shape:
-    return Shape("duration", description)
+def duration(description: str = "") -> Schema:
+    """Go-style `1h30m`, days `30d`, or whole seconds (`parse_duration`)."""
+    return _node(description, {"oneOf": [dict(alternative) for alternative in DURATION]})
 
 
-def enum(*choices: str, description: str = "", default: str | None = None) -> Shape:
-    return Shape("enum", description, choices=choices, default=default)
+def enum(*choices: str, description: str = "", default: str | None = None) -> Schema:
+    return _node(description, {"enum": list(choices)}, default)
 
 
-def either(*alternatives: Shape, description: str = "") -> Shape:
+def either(*alternatives: Schema, description: str = "") -> Schema:
     """A value of one of the alternatives, none of them an object of required fields that an
     alternative of another type could also satisfy (`patch: none` or `patch: {...}`)."""
-    return Shape("either", description, alternatives=alternatives)
+    return _node(description, {"oneOf": list(alternatives)})
 
 
-def _values(description: str, ceiling: int, wildcard: bool = False) -> Shape:
+def parse_duration(value: object) -> int:
+    """Go-style `1h30m`, days `30d`, or whole seconds; raises ValueError."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"duration {value} is negative")
+        return value
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{value!r} is not a duration")
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    position, total = 0, 0
+    for match in _DURATION.finditer(text):
+        if match.start() != position:
+            break
+        total += int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        position = match.end()
+    if position != len(text) or not text:
+        raise ValueError(
+            f"{value!r} is not a duration (use e.g. 90s, 10m, 24h, 1h30m, 30d or whole seconds)"
+        )
+    return total
+
+
+STRING: Schema = {"type": "string"}
+DURATION: tuple[Schema, ...] = (
+    {"type": "string", "pattern": DURATION_PATTERN},
+    {"type": "integer", "minimum": 0},
+)
+
+
+def _values(description: str, ceiling: int, wildcard: bool = False) -> Schema:
     fields = {
         "values": array(string(), "patterns; every occurrence must match one"),
         "required": boolean("at least one occurrence must be present"),
@@ -141,11 +195,21 @@ _LIFETIME = obj(
 )
 _KEYS = obj(
     {
-        "rsa": obj({"minBits": integer(minimum=1024), "maxBits": integer(minimum=1024)}),
-        "ecdsa": obj({"curves": array(enum(*ECDSA_CURVES), min_items=1)}),
+        "rsa": obj(
+            {
+                "minBits": integer(minimum=1024, default=2048),
+                "maxBits": integer(minimum=1024, default=8192),
+            }
+        ),
+        "ecdsa": obj(
+            {"curves": array(enum(*ECDSA_CURVES), min_items=1, default=list(ECDSA_CURVES))}
+        ),
         "ed25519": boolean(),
         "ed448": boolean(),
-    }
+    },
+    "when given, only the listed key types are accepted",
+    # Absent, the key types a Kubernetes client generates; the numbers are rsa's and ecdsa's.
+    default={"rsa": {}, "ecdsa": {}, "ed25519": True},
 )
 _ALLOWED = obj(
     {
@@ -224,140 +288,10 @@ SIGNER_POLICY = obj(
     required=("apiVersion", "kind", "metadata", "spec"),
 )
 
-_TYPE_NAMES = {
-    "object": "a mapping",
-    "array": "a list",
-    "string": "a string",
-    "strings": "a string or a list of strings",
-    "boolean": "true or false",
-    "integer": "an integer",
-    "duration": "a duration (e.g. 90s, 10m, 24h, 1h30m, 30d) or whole seconds",
-}
 
-
-def _type_ok(shape: Shape, value: object) -> bool:
-    if shape.kind == "either":
-        return any(_type_ok(a, value) for a in shape.alternatives)
-    checks: dict[str, Callable[[object], bool]] = {
-        "object": lambda v: isinstance(v, dict),
-        "array": lambda v: isinstance(v, list),
-        "string": lambda v: isinstance(v, str),
-        "strings": lambda v: (
-            isinstance(v, str) or (isinstance(v, list) and all(isinstance(i, str) for i in v))
-        ),
-        "boolean": lambda v: isinstance(v, bool),
-        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "duration": lambda v: (
-            isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool))
-        ),
-        "enum": lambda v: isinstance(v, str) and v in shape.choices,
-    }
-    return checks[shape.kind](value)
-
-
-def validate_shape(
-    shape: Shape, value: object, path: tuple[str | int, ...] = ()
-) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    """Yield (path, message) for every place the value departs from the shape."""
-    for where, message, _wrong_type in shape_problems(shape, value, path):
-        yield where, message
-
-
-def shape_problems(
-    shape: Shape, value: object, path: tuple[str | int, ...] = ()
-) -> Iterator[tuple[tuple[str | int, ...], str, bool]]:
-    """As `validate_shape`, flagging the problems that make the value unusable (a wrong type
-    or an unknown enum value) apart from those about an otherwise usable value (a bound, a
-    missing or unknown field)."""
-    if not _type_ok(shape, value):
-        if shape.kind == "either":
-            yield path, f"must be {_either_names(shape)}, got {_describe(value)}", True
-        elif shape.kind == "enum":
-            allowed = ", ".join(repr(c) for c in shape.choices)
-            yield path, f"must be one of {allowed}, got {value!r}", True
-        else:
-            yield path, f"must be {_TYPE_NAMES[shape.kind]}, got {_describe(value)}", True
-        return
-    if shape.kind == "either":
-        chosen = next(a for a in shape.alternatives if _type_ok(a, value))
-        yield from shape_problems(chosen, value, path)
-        return
-    if shape.kind == "integer":
-        assert isinstance(value, int)
-        if shape.minimum is not None and value < shape.minimum:
-            yield path, f"must be at least {shape.minimum}, got {value}", False
-        if shape.maximum is not None and value > shape.maximum:
-            yield path, f"must be at most {shape.maximum}, got {value}", False
-    if isinstance(value, list) and shape.items is not None:
-        if len(value) < shape.min_items:
-            yield path, f"must have at least {shape.min_items} item(s)", False
-        for index, item in enumerate(value):
-            yield from shape_problems(shape.items, item, (*path, index))
-    if isinstance(value, dict):
-        for name in shape.required:
-            if name not in value:
-                yield path, f"missing required field {name!r}", False
-        for key, item in value.items():
-            if key not in shape.fields:
-                known = ", ".join(shape.fields)
-                yield (*path, key), f"unknown field {key!r} (known: {known})", False
-                continue
-            yield from shape_problems(shape.fields[key], item, (*path, key))
-
-
-def _either_names(shape: Shape) -> str:
-    names = [
-        " or ".join(repr(c) for c in a.choices) if a.kind == "enum" else _TYPE_NAMES[a.kind]
-        for a in shape.alternatives
-    ]
-    return " or ".join(names)
-
-
-def _describe(value: object) -> str:
-    if value is None:
-        return "null (empty value)"
-    kind = {dict: "a mapping", list: "a list", bool: "a boolean", int: "an integer"}.get(
-        type(value), type(value).__name__
-    )
-    if isinstance(value, str | int | float) and not isinstance(value, bool):
-        return f"{kind} {value!r}" if not isinstance(value, str) else f"string {value!r}"
-    return kind
-
-
-def to_json_schema(shape: Shape) -> dict[str, object]:
-    """Render a shape as JSON Schema (draft 2020-12) fragments."""
-    out: dict[str, object] = {}
-    if shape.description:
-        out["description"] = shape.description
-    if shape.kind == "object":
-        out["type"] = "object"
-        out["additionalProperties"] = False
-        out["properties"] = {k: to_json_schema(v) for k, v in shape.fields.items()}
-        if shape.required:
-            out["required"] = list(shape.required)
-    elif shape.kind == "array":
-        out["type"] = "array"
-        assert shape.items is not None
-        out["items"] = to_json_schema(shape.items)
-        if shape.min_items:
-            out["minItems"] = shape.min_items
-    elif shape.kind == "enum":
-        out["enum"] = list(shape.choices)
-    elif shape.kind == "duration":
-        out["oneOf"] = [
-            {"type": "string", "pattern": r"^(([0-9]+(d|h|m|s))+|[0-9]+)$"},
-            {"type": "integer", "minimum": 0},
-        ]
-    elif shape.kind == "either":
-        out["oneOf"] = [to_json_schema(a) for a in shape.alternatives]
-    elif shape.kind == "strings":
-        out["oneOf"] = [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
-    else:
-        out["type"] = shape.kind
-        if shape.minimum is not None:
-            out["minimum"] = shape.minimum
-        if shape.maximum is not None:
-            out["maximum"] = shape.maximum
-    if shape.default is not None:
-        out["default"] = shape.default
-    return out
+def default_at(root: Schema, path: tuple[str | int, ...]) -> Any:
+    """The declared default of the field at `path` (list indices step into `items`), or None."""
+    node = root
+    for part in path:
+        node = node["items"] if isinstance(part, int) else node["properties"][part]
+    return node.get("default")
