@@ -9,7 +9,9 @@ import pytest
 
 from tests.certs import self_signed_ca_pem
 from webhook.cli import main
+from webhook.policy import schema
 from webhook.policy.loader import load_policies, parse_duration
+from webhook.policy.model import KeyRules
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -55,6 +57,48 @@ def test_valid_policy_loads_with_defaults(tmp_path: Path) -> None:
     assert loaded.approval.recheck is True
     assert loaded.approval.self_approval is False
     assert loaded.rules[0].constraints.keys.rsa == (2048, 8192)
+
+
+def test_every_default_is_the_schemas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The builder restates no default: change one in the schema and the loaded policy follows
+    (and so does `csr-webhook schema`, which prints the same declaration)."""
+    spec = schema.SIGNER_POLICY["properties"]["spec"]["properties"]
+    rule = spec["rules"]["items"]["properties"]
+    keys = rule["constraints"]["properties"]["keys"]
+    changed = [
+        (spec["enforcement"], "Audit"),
+        (spec["approval"]["properties"]["recheck"], False),
+        (spec["approval"]["properties"]["selfApproval"], "Allow"),
+        (keys, {"rsa": {}, "ed448": True}),
+        (keys["properties"]["rsa"]["properties"]["minBits"], 3072),
+        (rule["constraints"]["properties"]["requireAnySAN"], True),
+    ]
+    for node, value in changed:
+        monkeypatch.setitem(node, "default", value)
+    (tmp_path / "p.yaml").write_text(policy("p"))
+    result = load_policies([tmp_path])
+    assert result.policy_set is not None
+    [loaded] = result.policy_set.policies
+    assert loaded.enforcement.value == "Audit"
+    assert (loaded.approval.recheck, loaded.approval.self_approval) == (False, True)
+    constraints = loaded.rules[0].constraints
+    assert constraints.require_any_san is True
+    assert constraints.keys == KeyRules(
+        rsa=(3072, 8192), ecdsa_curves=None, ed25519=False, ed448=True
+    )
+
+
+def test_absent_keys_mean_the_declared_default_key_types(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(policy("p"))
+    result = load_policies([tmp_path])
+    assert result.policy_set is not None
+    keys = result.policy_set.policies[0].rules[0].constraints.keys
+    assert keys == KeyRules(
+        rsa=(2048, 8192),
+        ecdsa_curves=frozenset({"P-256", "P-384", "P-521"}),
+        ed25519=True,
+        ed448=False,
+    )
 
 
 def test_reports_unknown_keys_with_file_line_and_path(tmp_path: Path) -> None:

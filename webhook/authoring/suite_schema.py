@@ -1,8 +1,8 @@
-"""The shape of a PolicyTest document (`*.test.yaml`), declared with the SignerPolicy's Shapes.
+"""The PolicyTest format (`*.test.yaml`), JSON Schema data built with the SignerPolicy's helpers.
 
-`csr-webhook test` validates suites against it and `csr-webhook schema` renders it; what the
-shape cannot say (which fields an operation needs, known violation codes, files) is the suite
-loader's (`webhook.authoring.suite`).
+`csr-webhook test` validates suites against it (webhook.policy.validation) and `csr-webhook
+schema` prints it; what the schema cannot say (which fields an operation needs, known violation
+codes, files) is the suite loader's (`webhook.authoring.suite`).
 """
 
 from __future__ import annotations

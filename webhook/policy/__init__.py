@@ -1,1 +1,2 @@
-"""Signer policies: declared shape (`schema`), typed values (`model`), loading (`loader`)."""
+"""Signer policies: the format as JSON Schema (`schema`) and its check (`validation`), typed values
+(`model`), one document built (`build`), loading (`loader`)."""

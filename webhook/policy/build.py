@@ -96,6 +96,13 @@ class PolicyBuilder:
         it. Costs the path's depth, whatever the number of problems."""
         return path in self._holding_misshapen or self._misshapen_at_or_above(path)
 
+    def field(self, raw: Mapping[str, object], path: PathKey, key: str) -> object:
+        """`raw[key]`, or when it is absent the default the schema declares for it (None if it
+        declares none): every default is the schema's, none is restated here."""
+        if key in raw:
+            return raw[key]
+        return schema.default_at(schema.SIGNER_POLICY, (*path, key))
+
     def problem(self, path: PathKey, message: str, severity: str = "error") -> None:
         if self._misshapen_at_or_above(path):
             return  # a knock-on of a value already reported with the wrong type
@@ -157,13 +164,19 @@ class PolicyBuilder:
             name=self.policy_name,
             signer_names=signer_names,
             rules=rules,
-            enforcement=Enforcement(_enum(spec.get("enforcement"), Enforcement, "Deny")),
+            enforcement=self.enforcement(spec),
             deny=self.deny(_mapping(spec.get("deny")), ("spec", "deny")),
             approval=self.approval(_mapping(spec.get("approval")), ("spec", "approval")),
             issuance=self.issuance(_mapping(spec.get("issuance")), ("spec", "issuance"), rules),
             source=f"{self.document.file}:{self.document.line_of(())}",
         )
         return policy if shape_ok else None
+
+    def enforcement(self, spec: Mapping[str, object]) -> Enforcement:
+        value = self.field(spec, ("spec",), "enforcement")
+        declared = schema.default_at(schema.SIGNER_POLICY, ("spec", "enforcement"))
+        # Any other value is reported by the shape check, and the policy is not kept.
+        return next((e for e in Enforcement if value == e.value), Enforcement(declared))
 
     def patterns(
         self, raw: object, path: PathKey, kind: PatternKind, *, templates: bool = True
@@ -200,7 +213,7 @@ class PolicyBuilder:
 
     def value_rule(self, raw: Mapping[str, object], path: PathKey, kind: PatternKind) -> ValueRule:
         values = self.patterns(raw.get("values"), (*path, "values"), kind)
-        required = raw.get("required") is True
+        required = self.field(raw, path, "required") is True
         if required and not _list(raw.get("values")) and not self.broken((*path, "values")):
             self.problem((*path, "required"), "required is true but no values are allowed")
         max_items = raw.get("maxItems")
@@ -208,7 +221,7 @@ class PolicyBuilder:
             values=values,
             required=required,
             max_items=max_items if isinstance(max_items, int) else None,
-            allow_wildcard_names=raw.get("allowWildcardNames") is True,
+            allow_wildcard_names=self.field(raw, path, "allowWildcardNames") is True,
         )
 
     def rule(self, raw: Mapping[str, object], path: PathKey) -> Rule:
@@ -250,7 +263,7 @@ class PolicyBuilder:
             subject=subject,
             **sans,
             usages=frozenset(_strings(raw.get("usages"))),
-            is_ca=raw.get("isCA") is True,
+            is_ca=self.field(raw, path, "isCA") is True,
             extensions=frozenset(extensions),
         )
 
@@ -269,9 +282,9 @@ class PolicyBuilder:
                 )
         return Constraints(
             required_usages=frozenset(required_usages),
-            require_any_san=raw.get("requireAnySAN") is True,
+            require_any_san=self.field(raw, path, "requireAnySAN") is True,
             lifetime=self.lifetime(_mapping(raw.get("lifetime")), (*path, "lifetime")),
-            keys=self.keys(raw.get("keys"), (*path, "keys")),
+            keys=self.keys(self.field(raw, path, "keys"), (*path, "keys")),
             signature_algorithms=self.signature_algorithms(
                 raw.get("signatureAlgorithms"), (*path, "signatureAlgorithms")
             ),
@@ -306,20 +319,18 @@ class PolicyBuilder:
             self.problem(
                 (*path, "default"), f"default {raw['default']!r} is shorter than min {raw['min']!r}"
             )
-        clamp = raw.get("onExceed") == "Clamp"
+        clamp = self.field(raw, path, "onExceed") == "Clamp"
         if clamp and high is None and not self.broken((*path, "max")):
             self.problem((*path, "onExceed"), "onExceed: Clamp needs a max")
         return Lifetime(min=low, max=high, default=default, clamp=clamp)
 
     def keys(self, raw: object, path: PathKey) -> KeyRules:
-        if raw is None:
-            return KeyRules()
         keys = _mapping(raw)
         rsa = None
         if "rsa" in keys:
             rsa_raw = _mapping(keys["rsa"])
-            low = rsa_raw.get("minBits", 2048)
-            high = rsa_raw.get("maxBits", 8192)
+            low = self.field(rsa_raw, (*path, "rsa"), "minBits")
+            high = self.field(rsa_raw, (*path, "rsa"), "maxBits")
             if _integer(low) and _integer(high):
                 if low > high:
                     self.problem((*path, "rsa", "minBits"), f"minBits {low} exceeds maxBits {high}")
@@ -327,13 +338,12 @@ class PolicyBuilder:
         curves = None
         if "ecdsa" in keys:
             ecdsa = _mapping(keys["ecdsa"])
-            listed = frozenset(_strings(ecdsa.get("curves")))
-            curves = listed if "curves" in ecdsa else frozenset(schema.ECDSA_CURVES)
+            curves = frozenset(_strings(self.field(ecdsa, (*path, "ecdsa"), "curves")))
         rules = KeyRules(
             rsa=rsa,
             ecdsa_curves=curves,
-            ed25519=keys.get("ed25519") is True,
-            ed448=keys.get("ed448") is True,
+            ed25519=self.field(keys, path, "ed25519") is True,
+            ed448=self.field(keys, path, "ed448") is True,
         )
         if not (rules.rsa or rules.ecdsa_curves or rules.ed25519 or rules.ed448) and not (
             self.broken(path)
@@ -373,8 +383,8 @@ class PolicyBuilder:
             approvers=self.subjects(
                 _mapping(approvers) if approvers is not None else None, (*path, "approvers")
             ),
-            self_approval=raw.get("selfApproval") == "Allow",
-            recheck=raw.get("recheck") is not False,
+            self_approval=self.field(raw, path, "selfApproval") == "Allow",
+            recheck=self.field(raw, path, "recheck") is True,
         )
 
     def issuance(
@@ -429,7 +439,3 @@ def _integer(value: object) -> TypeGuard[int]:
 
 def _strings(value: object) -> list[str]:
     return [item for item in _list(value) if isinstance(item, str)]
-
-
-def _enum(value: object, kind: type[Enforcement], default: str) -> str:
-    return value if isinstance(value, str) and value in {e.value for e in kind} else default

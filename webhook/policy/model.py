@@ -1,7 +1,8 @@
 """Typed, immutable SignerPolicy values and the PolicySet that selects a policy per signer.
 
-Built only by `loader`, which has already validated every field; nothing here does I/O.
-Durations are whole seconds.
+Built only by `build`, which has already validated every field and passes each one: a field
+with a policy default has none here, the default is the schema's (`schema.default_at`). What
+remains below is absence (None, empty). Nothing here does I/O. Durations are whole seconds.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ class ValueRule:
     """`{values, required, maxItems}` for one subject attribute or SAN kind."""
 
     values: tuple[Pattern, ...] = ()
-    required: bool = False
+    required: bool
     max_items: int | None = None
-    allow_wildcard_names: bool = False
+    allow_wildcard_names: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,7 +73,7 @@ class Allowed:
     uris: ValueRule | None = None
     email_addresses: ValueRule | None = None
     usages: frozenset[str] = frozenset()
-    is_ca: bool = False
+    is_ca: bool
     extensions: frozenset[str] = frozenset()
 
 
@@ -81,28 +82,25 @@ class Lifetime:
     min: int | None = None
     max: int | None = None
     default: int | None = None
-    clamp: bool = False
+    clamp: bool  # onExceed: Clamp
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KeyRules:
     """Accepted key types; None for a type means that type is refused."""
 
-    rsa: tuple[int, int] | None = (2048, 8192)
-    ecdsa_curves: frozenset[str] | None = frozenset({"P-256", "P-384", "P-521"})
-    ed25519: bool = True
-    ed448: bool = False
-
-
-DEFAULT_KEYS = KeyRules()
+    rsa: tuple[int, int] | None
+    ecdsa_curves: frozenset[str] | None
+    ed25519: bool
+    ed448: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Constraints:
     required_usages: frozenset[str] = frozenset()
-    require_any_san: bool = False
-    lifetime: Lifetime = field(default_factory=Lifetime)
-    keys: KeyRules = DEFAULT_KEYS
+    require_any_san: bool
+    lifetime: Lifetime
+    keys: KeyRules
     signature_algorithms: frozenset[str] | None = None
 
 
@@ -110,8 +108,8 @@ class Constraints:
 class Rule:
     name: str
     requesters: Subjects | None = None
-    allowed: Allowed = field(default_factory=Allowed)
-    constraints: Constraints = field(default_factory=Constraints)
+    allowed: Allowed
+    constraints: Constraints
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,8 +124,8 @@ class DenyLists:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Approval:
     approvers: Subjects | None = None
-    self_approval: bool = False
-    recheck: bool = True
+    self_approval: bool  # selfApproval: Allow
+    recheck: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,10 +140,10 @@ class SignerPolicy:
     name: str
     signer_names: tuple[Pattern, ...]
     rules: tuple[Rule, ...]
-    enforcement: Enforcement = Enforcement.DENY
-    deny: DenyLists = field(default_factory=DenyLists)
-    approval: Approval = field(default_factory=Approval)
-    issuance: Issuance = field(default_factory=Issuance)
+    enforcement: Enforcement
+    deny: DenyLists
+    approval: Approval
+    issuance: Issuance
     source: str = ""
 
 

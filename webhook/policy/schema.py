@@ -290,8 +290,11 @@ SIGNER_POLICY = obj(
 
 
 def default_at(root: Schema, path: tuple[str | int, ...]) -> Any:
-    """The declared default of the field at `path` (list indices step into `items`), or None."""
-    node = root
+    """The declared default of the field at `path` (list indices step into `items`), or None
+    when it declares none or there is no such field."""
+    node: Schema | None = root
     for part in path:
-        node = node["items"] if isinstance(part, int) else node["properties"][part]
-    return node.get("default")
+        if node is None:
+            return None
+        node = node.get("items") if isinstance(part, int) else node["properties"].get(part)
+    return None if node is None else node.get("default")
