@@ -17,8 +17,14 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from webhook.authoring.field_manager import track_create, track_update
+
 KIND = {"group": "certificates.k8s.io", "version": "v1", "kind": "CertificateSigningRequest"}
-RESOURCE = {"group": "certificates.k8s.io", "version": "v1", "resource": "certificatesigningrequests"}
+RESOURCE = {
+    "group": "certificates.k8s.io",
+    "version": "v1",
+    "resource": "certificatesigningrequests",
+}
 CREATED = "2026-11-28T07:00:00Z"  # creationTimestamp of a CSR a caller does not date
 DEFAULT_USAGES = ("digital signature", "client auth")
 # apimachinery names.SimpleNameGenerator: generateName + 5 of these (no vowels, no 0/1/3)
@@ -109,7 +115,7 @@ def created_csr(
         metadata["name"] = metadata["generateName"] + suffix
     metadata["uid"] = str(uuid.uuid4())
     metadata["creationTimestamp"] = stamp
-    _track_create(created, manager, stamp)
+    track_create(created, manager, stamp)
     spec = created["spec"]
     for key in ("username", "uid", "groups", "extra"):
         spec.pop(key, None)
@@ -174,8 +180,8 @@ def mutating_create_review(
     """A CREATE as the mutating webhook sees it: the object as sent (no spec identity, no
     uid or creationTimestamp yet, no name when generateName is given) and its managedFields."""
     obj = copy.deepcopy(dict(sent))
-    _track_create(obj, manager, now or now_rfc3339())
-    return _review(obj, None, "CREATE", "", caller, dry_run=dry_run, options=options)
+    track_create(obj, manager, now or now_rfc3339())
+    return admission_review(obj, None, "CREATE", "", caller, dry_run=dry_run, options=options)
 
 
 def create_review(
@@ -189,7 +195,7 @@ def create_review(
 ) -> dict[str, Any]:
     """A CREATE as the validating webhook sees it: the object after PrepareForCreate."""
     obj = created_csr(sent, caller, now=now, manager=manager)
-    return _review(obj, None, "CREATE", "", caller, dry_run=dry_run, options=options)
+    return admission_review(obj, None, "CREATE", "", caller, dry_run=dry_run, options=options)
 
 
 # ---- UPDATE (PrepareForUpdate of each endpoint) -------------------------------------------------
@@ -217,8 +223,8 @@ def update_review(
         metadata["annotations"] = dict(annotations)
     if finalizers is not None:
         metadata["finalizers"] = list(finalizers)
-    _track_update(old, new, manager, "", now or now_rfc3339())
-    return _review(new, old, "UPDATE", "", caller, dry_run=dry_run, options=options)
+    track_update(old, new, manager, "", now or now_rfc3339())
+    return admission_review(new, old, "UPDATE", "", caller, dry_run=dry_run, options=options)
 
 
 def approval_review(
@@ -237,8 +243,10 @@ def approval_review(
     new = copy.deepcopy(dict(old))
     status = new.setdefault("status", {})
     _set_conditions(status, [dict(c) for c in conditions], _conditions(old), stamp)
-    _track_update(old, new, manager, "approval", stamp)
-    return _review(new, old, "UPDATE", "approval", caller, dry_run=dry_run, options=options)
+    track_update(old, new, manager, "approval", stamp)
+    return admission_review(
+        new, old, "UPDATE", "approval", caller, dry_run=dry_run, options=options
+    )
 
 
 def status_review(
@@ -268,8 +276,8 @@ def status_review(
             status["certificate"] = base64.b64encode(certificate).decode()
         else:
             status.pop("certificate", None)  # []byte with omitempty
-    _track_update(old, new, manager, "status", stamp)
-    return _review(new, old, "UPDATE", "status", caller, dry_run=dry_run, options=options)
+    track_update(old, new, manager, "status", stamp)
+    return admission_review(new, old, "UPDATE", "status", caller, dry_run=dry_run, options=options)
 
 
 def raw_update_review(
@@ -282,11 +290,11 @@ def raw_update_review(
 ) -> dict[str, Any]:
     """An UPDATE with exactly these objects, no strategy applied: what a differently
     configured or future API server could send (defence in depth)."""
-    return _review(dict(new), old, "UPDATE", subresource, caller, dry_run=dry_run)
+    return admission_review(dict(new), old, "UPDATE", subresource, caller, dry_run=dry_run)
 
 
 def delete_review(old: Mapping[str, Any], caller: Mapping[str, Any]) -> dict[str, Any]:
-    return _review(None, old, "DELETE", "", caller)
+    return admission_review(None, old, "DELETE", "", caller)
 
 
 def with_status(
@@ -313,7 +321,7 @@ def with_status(
 # ---- the parts --------------------------------------------------------------------------------
 
 
-def _review(
+def admission_review(
     obj: dict[str, Any] | None,
     old: Mapping[str, Any] | None,
     operation: str,
@@ -323,6 +331,8 @@ def _review(
     dry_run: bool = False,
     options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The AdmissionReview of `operation` with exactly these objects (every builder above
+    ends here; tests call it directly for reviews no strategy would produce)."""
     name = ((obj or old) or {}).get("metadata", {}).get("name", "")
     kind = {"CREATE": "CreateOptions", "UPDATE": "UpdateOptions"}.get(operation, "DeleteOptions")
     request: dict[str, Any] = {
@@ -396,83 +406,3 @@ def _preserve_instances(
     for position, original in zip(positions, old_of_type, strict=True):
         result[position] = copy.deepcopy(original)
     return result
-
-
-# ---- managedFields (the field manager's bookkeeping, as recorded from v1.37.2) ----------------
-# A CREATE gets an entry for the metadata its manager set (name is not tracked; spec and status
-# are reset fields of the CSR strategy, so a name-only CSR gets no entry at all). An UPDATE is
-# tracked only when the stored object already has managedFields (kubectl-created CSRs never get
-# any). Entries are sorted by operation, time, manager, subresource (sortEncodedManagedFields).
-
-
-def _track_create(obj: dict[str, Any], manager: str, now: str) -> None:
-    metadata = obj["metadata"]
-    owned: dict[str, Any] = {}
-    if "generateName" in metadata:
-        owned["f:generateName"] = {}
-    for key in ("labels", "annotations"):
-        if metadata.get(key):
-            owned[f"f:{key}"] = {".": {}, **{f"f:{k}": {} for k in metadata[key]}}
-    if manager and owned:
-        metadata["managedFields"] = [_entry(manager, "", {"f:metadata": owned}, now)]
-
-
-def _track_update(
-    old: Mapping[str, Any], new: dict[str, Any], manager: str, subresource: str, now: str
-) -> None:
-    entries = old.get("metadata", {}).get("managedFields")
-    if not manager or not entries:
-        return
-    owned = _changed_fields(old, new)
-    if not owned:
-        return
-    kept = [e for e in entries if (e["manager"], e.get("subresource", "")) != (manager, subresource)]
-    kept.append(_entry(manager, subresource, owned, now))
-    kept.sort(key=lambda e: (e["operation"], e["time"], e["manager"], e.get("subresource", "")))
-    new["metadata"]["managedFields"] = kept
-
-
-def _entry(manager: str, subresource: str, fields: dict[str, Any], now: str) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "apiVersion": "certificates.k8s.io/v1",
-        "fieldsType": "FieldsV1",
-        "fieldsV1": fields,
-        "manager": manager,
-        "operation": "Update",
-        "time": now,
-    }
-    if subresource:
-        entry["subresource"] = subresource
-    return entry
-
-
-def _changed_fields(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    """The FieldsV1 set of what this update changed."""
-    owned: dict[str, Any] = {}
-    old_status, new_status = old.get("status", {}), new.get("status", {})
-    old_conditions = old_status.get("conditions", [])
-    changed = [c for c in new_status.get("conditions", []) if c not in old_conditions]
-    status: dict[str, Any] = {}
-    if changed:
-        keyed = {
-            f'k:{{"type":"{c["type"]}"}}': {".": {}, **{f"f:{k}": {} for k in sorted(c)}}
-            for c in changed
-        }
-        status["f:conditions"] = {**({} if old_conditions else {".": {}}), **keyed}
-    if old_status.get("certificate") != new_status.get("certificate"):
-        status["f:certificate"] = {}
-    if status:
-        owned["f:status"] = status
-    metadata: dict[str, Any] = {}
-    old_meta, new_meta = old.get("metadata", {}), new.get("metadata", {})
-    for key in ("labels", "annotations"):
-        before, after = old_meta.get(key) or {}, new_meta.get(key) or {}
-        added = {f"f:{k}": {} for k, v in after.items() if before.get(k) != v}
-        if added:
-            metadata[f"f:{key}"] = {**({} if before else {".": {}}), **added}
-    finalizers = [f for f in new_meta.get("finalizers", []) if f not in old_meta.get("finalizers", [])]
-    if finalizers:
-        metadata["f:finalizers"] = {".": {}, **{f'v:"{f}"': {} for f in finalizers}}
-    if metadata:
-        owned["f:metadata"] = metadata
-    return owned
