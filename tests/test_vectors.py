@@ -23,16 +23,22 @@ from flask.testing import FlaskClient
 from tests.builders import build_csr, openssl_csr, private_key
 from tests.conftest import MakeApp
 from tests.reviews import create_review, mutating_create_review
-from tests.update_vectors import UPDATE_KEYS, update_review
+from tests.update_vectors import (
+    UPDATE_KEYS,
+    ca_bundle,
+    subject_name,
+    update_review,
+    with_test_cas,
+)
 from tests.vectors.make_handmade import HANDMADE
 from webhook.policy.loader import is_policy_file
-from webhook.x509.oids import EKU_USAGE_NAMES, SUBJECT_NAMES
+from webhook.x509.oids import EKU_USAGE_NAMES
 
 VECTORS = Path(__file__).parent / "vectors"
 HANDMADE_DIR = VECTORS / "handmade"
 SHIPPED_POLICIES = Path(__file__).parent.parent / "policies"
 
-SUITE_KEYS = {"description", "policies", "shipped", "settings", "defaults", "cases"}
+SUITE_KEYS = {"description", "policies", "caFiles", "shipped", "settings", "defaults", "cases"}
 CASE_KEYS = {
     "name",
     "endpoint",
@@ -68,7 +74,6 @@ CSR_KEYS = {
 }
 VERDICTS = {"allowed", "denied", "warned", "audited"}
 
-SUBJECT_OIDS = {name: x509.ObjectIdentifier(dotted) for dotted, name in SUBJECT_NAMES.items()}
 EKU_OIDS = {name: dotted for dotted, name in EKU_USAGE_NAMES.items()}
 KEY_USAGE_FLAGS = {
     "digital signature": "digital_signature",
@@ -118,16 +123,6 @@ def case_counts() -> dict[str, int]:
 
 
 # ---- building the request ----------------------------------------------------------------------
-
-
-def subject_name(subject: dict[str, str | list[str]]) -> x509.Name:
-    """One RDN per value, in the order given; keys are the nine policy names or dotted OIDs."""
-    attributes = []
-    for key, values in subject.items():
-        attribute_oid = SUBJECT_OIDS.get(key) or x509.ObjectIdentifier(key)
-        for value in [values] if isinstance(values, str) else values:
-            attributes.append(x509.NameAttribute(attribute_oid, value))
-    return x509.Name(attributes)
 
 
 def extensions_of(spec: dict[str, Any], key: str) -> list[tuple[x509.ExtensionType, bool]]:
@@ -195,7 +190,9 @@ def policies_of(suite: dict[str, Any]) -> dict[str, str]:
         return {
             p.name: p.read_text() for p in sorted(SHIPPED_POLICIES.iterdir()) if is_policy_file(p)
         }
-    policies: dict[str, str] = suite["policies"]
+    policies = {name: with_test_cas(text) for name, text in suite["policies"].items()}
+    for name, cas in suite.get("caFiles", {}).items():
+        policies[name] = ca_bundle(cas).decode()  # beside the policies, as in a ConfigMap
     return policies
 
 
@@ -308,6 +305,9 @@ def test_vector(
     for code, fields in case.get("fields", {}).items():
         causes = response["status"]["details"]["causes"]
         assert [c["field"] for c in causes if c["reason"] == code] == fields, explain(response)
+    for code, text in case.get("messages", {}).items():
+        causes = response["status"]["details"]["causes"]
+        assert any(text in c["message"] for c in causes if c["reason"] == code), explain(response)
     if verdict == "warned":
         assert response.get("warnings"), "Warn enforcement turns violations into warnings"
     if verdict == "audited":
@@ -337,6 +337,7 @@ MINIMUM_CASES = {
     "templates": 14,
     "transitions": 226,
     "approval": 52,
+    "issuance": 69,
 }
 
 

@@ -10,17 +10,43 @@ tests/vectors/README.md.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import datetime
+import json
+import re
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 from cryptography import x509
 
+from tests.issuance_builders import (
+    TestCA,
+    end_entity_of_root,
+    impostor_intermediate_ca,
+    impostor_root_ca,
+    intermediate_ca,
+    root_ca,
+    unrelated_root_ca,
+)
 from webhook.authoring import issue, reviews
 from webhook.authoring.generate import KeyCache
+from webhook.policy.build import parse_duration
 from webhook.policy.source import PathKey
+from webhook.x509.oids import SUBJECT_NAMES
 
-UPDATE_KEYS = {"update", "strategy", "caller", "stored", "submit", "edit", "fields", "signerNames"}
+SUBJECT_OIDS = {name: x509.ObjectIdentifier(dotted) for dotted, name in SUBJECT_NAMES.items()}
+
+UPDATE_KEYS = {
+    "update",
+    "strategy",
+    "caller",
+    "stored",
+    "submit",
+    "edit",
+    "fields",
+    "messages",
+    "signerNames",
+}
 ENDPOINTS = {"main": "", "approval": "approval", "status": "status", "delete": ""}
 CALLERS = {
     "main": {"username": "alice", "groups": ["system:authenticated"]},
@@ -39,9 +65,28 @@ _REASONS = {
 _VERBS = {"Approved": "approved", "Denied": "denied", "Failed": "failed"}
 
 
-@cache
-def _ca() -> issue.SigningCA:
-    return issue.generate_ca("csr-webhook vector CA")
+# The test CAs a vector names (`ca:`, `chain:`, `<<ca:name>>` in a policy), each made once per
+# run, keys in memory only. `root` signs by default and is the one the suites trust.
+TEST_CAS: dict[str, Callable[[], TestCA]] = {
+    "root": root_ca,
+    "intermediate": intermediate_ca,
+    "unrelated": unrelated_root_ca,
+    "impostor-root": impostor_root_ca,
+    "impostor-intermediate": impostor_intermediate_ca,
+    "end-entity-of-root": end_entity_of_root,
+}
+_PLACEHOLDER = re.compile(r"<<ca:([a-z,-]+)>>")
+_KNOBS = {"ca", "chain", "subject", "backdate", "keyUsage", "extendedKeyUsage"}
+
+
+def ca_bundle(names: str) -> bytes:
+    """The PEM bundle of these comma-separated test CAs."""
+    return b"".join(TEST_CAS[name]().pem for name in names.split(","))
+
+
+def with_test_cas(text: str) -> str:
+    """A policy text with each `<<ca:a,b>>` replaced by those CAs' PEM, as a YAML string."""
+    return _PLACEHOLDER.sub(lambda m: json.dumps(ca_bundle(m.group(1)).decode()), text)
 
 
 _OTHER_KEYS = KeyCache()
@@ -81,10 +126,25 @@ def certificate_of(
 def _issue(
     pem: bytes, knobs: dict[str, Any], usages: list[str], expiration_seconds: int | None
 ) -> bytes:
+    """issue.py's PolicyTest knobs (lifetime, extraSANs, isCA, usages, key: other), and the
+    vectors' own: `ca` (a TEST_CAS name), `chain` (CAs appended as PEM blocks), `subject`
+    (replaces the CSR's), `backdate`, `keyUsage`, `extendedKeyUsage` (replace what usages imply)."""
     path: PathKey = ("certificate",)
-    spec = issue.parse_certificate_spec(knobs, path)
+    spec = issue.parse_certificate_spec({k: v for k, v in knobs.items() if k not in _KNOBS}, path)
+    spec = dataclasses.replace(
+        spec,
+        subject=subject_name(knobs["subject"]) if "subject" in knobs else None,
+        backdate=datetime.timedelta(seconds=parse_duration(knobs.get("backdate", "5m"))),
+        key_usage=tuple(knobs["keyUsage"]) if "keyUsage" in knobs else None,
+        extended_key_usage=(
+            tuple(knobs["extendedKeyUsage"]) if "extendedKeyUsage" in knobs else None
+        ),
+    )
+    test_ca = TEST_CAS[knobs.get("ca", "root")]()
+    signer = issue.SigningCA(test_ca.certificate, test_ca.key)
     csr = x509.load_pem_x509_csr(pem)
-    return issue.issue_certificate(csr, spec, usages, expiration_seconds, _ca(), _OTHER_KEYS)
+    leaf = issue.issue_certificate(csr, spec, usages, expiration_seconds, signer, _OTHER_KEYS)
+    return leaf + b"".join(TEST_CAS[name]().pem for name in knobs.get("chain", []))
 
 
 def update_review(
@@ -166,3 +226,13 @@ def _edit(obj: dict[str, Any], edit: dict[str, Any]) -> None:
             obj["spec"][key] = value
     if "resourceVersion" in edit:
         obj["metadata"]["resourceVersion"] = edit["resourceVersion"]
+
+
+def subject_name(subject: dict[str, str | list[str]]) -> x509.Name:
+    """One RDN per value, in the order given (policy attribute names or dotted OIDs)."""
+    attributes = []
+    for key, values in subject.items():
+        attribute_oid = SUBJECT_OIDS.get(key) or x509.ObjectIdentifier(key)
+        for value in [values] if isinstance(values, str) else values:
+            attributes.append(x509.NameAttribute(attribute_oid, value))
+    return x509.Name(attributes)
