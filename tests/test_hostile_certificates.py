@@ -34,7 +34,7 @@ from tests.issuance_builders import (
     root_ca,
     x400_address,
 )
-from tests.test_issuance import APPS, approved_csr, issue, leaf, policies
+from tests.issuance_setting import APPS, approved_csr, issue, leaf, policies
 from tests.update_reviews import codes
 from webhook.x509 import der
 

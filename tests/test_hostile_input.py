@@ -19,9 +19,9 @@ from flask.testing import FlaskClient
 from tests.builders import build_csr, raw_csr, raw_extension, seq, to_pem
 from tests.conftest import BASIC_POLICY, MakeApp, write_policies
 from tests.issuance_builders import TestCA, _ca_certificate, root_ca
+from tests.issuance_setting import approved_csr, issue, leaf, policies
 from tests.reviews import create_review, mutating_create_review
 from tests.server import running_server
-from tests.test_issuance import approved_csr, issue, leaf, policies
 from tests.update_reviews import SIGNER, raw_update, stored_csr, validate
 from webhook.checks.issuance import MAX_CHAIN_VERIFICATIONS
 from webhook.x509 import der

@@ -326,6 +326,18 @@ def test_approval_review_is_an_update_of_the_approval_subresource(tmp_path: Path
     assert condition["lastUpdateTime"] and condition["lastTransitionTime"]
 
 
+def test_mutate_review_carries_the_object_as_the_client_sent_it(tmp_path: Path) -> None:
+    # the API server calls mutating webhooks before PrepareForCreate: no spec identity, uid or
+    # creationTimestamp yet; the requester is only in request.userInfo
+    text = case("mutate", "allowed", extra="operation: mutate\npatch: none")
+    path = write_suite(tmp_path, text.replace("      expect: allowed\n", ""))
+    [suite], _ = load_suites(path)
+    request = build_case_review(suite.cases[0], KeyCache())["request"]
+    assert request["operation"] == "CREATE" and request["userInfo"]["username"] == "alice"
+    assert not {"username", "uid", "groups", "extra"} & set(request["object"]["spec"])
+    assert set(request["object"]["metadata"]) == {"name"}
+
+
 # ---- broken suites --------------------------------------------------------------------------
 
 

@@ -1,6 +1,8 @@
 """SPEC-level test vectors (tests/vectors/*.yaml), run end to end through /validate and /mutate.
 
-Every case of every suite is one pytest case with id `suite::case name`. The format is described
+Every case of every suite is one pytest case with id `suite::case name` (`[signer]` appended for
+each of an UPDATE case's `signerNames`); CREATE cases are built here, UPDATE and DELETE cases by
+tests/update_vectors.py, both with the API-server simulator. The format is described
 at the top of tests/vectors/README.md, which also catalogues every suite and hand-made CSR.
 """
 
@@ -21,15 +23,22 @@ from flask.testing import FlaskClient
 from tests.builders import build_csr, openssl_csr, private_key
 from tests.conftest import MakeApp
 from tests.reviews import create_review, mutating_create_review
+from tests.update_vectors import (
+    UPDATE_KEYS,
+    ca_bundle,
+    subject_name,
+    update_review,
+    with_test_cas,
+)
 from tests.vectors.make_handmade import HANDMADE
 from webhook.policy.loader import is_policy_file
-from webhook.x509.oids import EKU_USAGE_NAMES, SUBJECT_NAMES
+from webhook.x509.oids import EKU_USAGE_NAMES
 
 VECTORS = Path(__file__).parent / "vectors"
 HANDMADE_DIR = VECTORS / "handmade"
 SHIPPED_POLICIES = Path(__file__).parent.parent / "policies"
 
-SUITE_KEYS = {"description", "policies", "shipped", "settings", "defaults", "cases"}
+SUITE_KEYS = {"description", "policies", "caFiles", "shipped", "settings", "defaults", "cases"}
 CASE_KEYS = {
     "name",
     "endpoint",
@@ -47,7 +56,7 @@ CASE_KEYS = {
     "expect",
     "violations",
     "patch",
-}
+} | UPDATE_KEYS
 SOURCES = ("csr", "pem", "openssl", "text", "base64")
 CSR_KEYS = {
     "key",
@@ -65,7 +74,6 @@ CSR_KEYS = {
 }
 VERDICTS = {"allowed", "denied", "warned", "audited"}
 
-SUBJECT_OIDS = {name: x509.ObjectIdentifier(dotted) for dotted, name in SUBJECT_NAMES.items()}
 EKU_OIDS = {name: dotted for dotted, name in EKU_USAGE_NAMES.items()}
 KEY_USAGE_FLAGS = {
     "digital signature": "digital_signature",
@@ -93,24 +101,28 @@ def load_suites() -> list[tuple[str, dict[str, Any]]]:
 
 
 def vector_params() -> list[Any]:
-    return [
-        pytest.param(suite, case, id=f"{name}::{case['name']}")
-        for name, suite in load_suites()
-        for case in suite["cases"]
-    ]
+    params = []
+    for name, suite in load_suites():
+        for case in suite["cases"]:
+            if "signerNames" not in case:
+                params.append(pytest.param(suite, case, id=f"{name}::{case['name']}"))
+                continue
+            for signer in case["signerNames"]:
+                one = {**case, "signerName": signer}
+                params.append(pytest.param(suite, one, id=f"{name}::{case['name']}[{signer}]"))
+    return params
+
+
+def case_counts() -> dict[str, int]:
+    """How many pytest cases each suite makes."""
+    counts: dict[str, int] = {}
+    for param in vector_params():
+        suite = str(param.id).split("::", 1)[0]
+        counts[suite] = counts.get(suite, 0) + 1
+    return counts
 
 
 # ---- building the request ----------------------------------------------------------------------
-
-
-def subject_name(subject: dict[str, str | list[str]]) -> x509.Name:
-    """One RDN per value, in the order given; keys are the nine policy names or dotted OIDs."""
-    attributes = []
-    for key, values in subject.items():
-        attribute_oid = SUBJECT_OIDS.get(key) or x509.ObjectIdentifier(key)
-        for value in [values] if isinstance(values, str) else values:
-            attributes.append(x509.NameAttribute(attribute_oid, value))
-    return x509.Name(attributes)
 
 
 def extensions_of(spec: dict[str, Any], key: str) -> list[tuple[x509.ExtensionType, bool]]:
@@ -178,13 +190,24 @@ def policies_of(suite: dict[str, Any]) -> dict[str, str]:
         return {
             p.name: p.read_text() for p in sorted(SHIPPED_POLICIES.iterdir()) if is_policy_file(p)
         }
-    policies: dict[str, str] = suite["policies"]
+    policies = {name: with_test_cas(text) for name, text in suite["policies"].items()}
+    for name, cas in suite.get("caFiles", {}).items():
+        policies[name] = ca_bundle(cas).decode()  # beside the policies, as in a ConfigMap
     return policies
 
 
 def review_of(suite: dict[str, Any], case: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     defaults = suite.get("defaults", {})
     requester = case.get("requester", defaults.get("requester", {"username": "alice"}))
+    if "update" in case:
+        return update_review(
+            case,
+            request_bytes(case, tmp_path),
+            signer_name=case.get("signerName", defaults.get("signerName", "example.com/signer")),
+            requester={"groups": ["system:authenticated"], **requester},
+            usages=case.get("usages", defaults.get("usages", ["digital signature", "client auth"])),
+            expiration_seconds=case.get("expirationSeconds", defaults.get("expirationSeconds")),
+        )
     build = mutating_create_review if case.get("endpoint") == "mutate" else create_review
     review = build(
         request_bytes(case, tmp_path),
@@ -257,6 +280,8 @@ def test_vector(
 ) -> None:
     assert set(suite) <= SUITE_KEYS, f"unknown suite keys {set(suite) - SUITE_KEYS}"
     assert set(case) <= CASE_KEYS, f"unknown case keys {set(case) - CASE_KEYS}"
+    if "update" in case and not any(source in case for source in SOURCES):
+        case = {**case, "csr": suite["defaults"]["csr"]}  # an UPDATE suite's one CSR
     assert sum(source in case for source in SOURCES) == 1, "give exactly one request source"
     settings = {**suite.get("settings", {}), **case.get("settings", {})}
     client = make_app(policies_of(suite), **settings).test_client()
@@ -277,10 +302,54 @@ def test_vector(
     response = post(client, "/validate", review)
     verdict, codes = outcome(response)
     assert (verdict, codes) == (case["expect"], set(case["violations"])), explain(response)
+    for code, fields in case.get("fields", {}).items():
+        causes = response["status"]["details"]["causes"]
+        assert [c["field"] for c in causes if c["reason"] == code] == fields, explain(response)
+    for code, text in case.get("messages", {}).items():
+        causes = response["status"]["details"]["causes"]
+        assert any(text in c["message"] for c in causes if c["reason"] == code), explain(response)
     if verdict == "warned":
         assert response.get("warnings"), "Warn enforcement turns violations into warnings"
     if verdict == "audited":
         assert not response.get("warnings"), "Audit enforcement is silent"
+
+
+# ---- no case is lost ----------------------------------------------------------------------------
+
+# Cases per suite when the UPDATE tests became vectors (issue 14): a suite may grow, never shrink.
+MINIMUM_CASES = {
+    "deny": 18,
+    "dns-syntax": 17,
+    "enforcement": 12,
+    "extensions": 14,
+    "keys": 20,
+    "lifetime": 25,
+    "requesters": 17,
+    "sans-uri-email": 23,
+    "sans": 22,
+    "selection": 12,
+    "shipped-apiserver-client": 19,
+    "shipped-kubelet-client": 27,
+    "shipped-kubelet-serving": 23,
+    "signature": 16,
+    "structure": 30,
+    "subject": 16,
+    "templates": 14,
+    "transitions": 226,
+    "approval": 52,
+    "issuance": 69,
+}
+
+
+def test_no_suite_has_fewer_cases_than_it_had() -> None:
+    counts = case_counts()
+    fewer = {name: (counts.get(name, 0), least) for name, least in MINIMUM_CASES.items()}
+    assert {k: v for k, v in fewer.items() if v[0] < v[1]} == {}
+
+
+def test_case_names_are_unique() -> None:
+    ids = [str(param.id) for param in vector_params()]
+    assert sorted({i for i in ids if ids.count(i) > 1}) == []
 
 
 # ---- the catalogue -----------------------------------------------------------------------------

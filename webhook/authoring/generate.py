@@ -1,4 +1,5 @@
-"""CSRs and AdmissionReviews for PolicyTest cases, built as kube-apiserver would send them.
+"""CSRs for PolicyTest cases, as Go's x509.CreateCertificateRequest makes them (the reviews
+that carry them are built by the API-server simulator, webhook/authoring/reviews.py).
 
 Private keys are generated at run time, cached in memory for one run and never serialised;
 a malformed description raises `SpecError` with the path of the offending field.
@@ -6,12 +7,8 @@ a malformed description raises `SpecError` with the path of the offending field.
 
 from __future__ import annotations
 
-import base64
-import copy
-import datetime
 import ipaddress
-import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,142 +174,3 @@ def build_request_pem(spec: RequestSpec, keys: KeyCache) -> bytes:
     elif spec.key == "ed25519":
         algorithm = None
     return builder.sign(key, algorithm).public_bytes(serialization.Encoding.PEM)
-
-
-# ---- AdmissionReviews (strategy.go PrepareForCreate / csrApprovalStrategy) --------------------
-
-
-def user_info(username: str, groups: Sequence[str]) -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "username": username,
-        "uid": str(uuid.uuid5(uuid.NAMESPACE_DNS, username)),
-    }
-    if groups:  # omitempty in the Go type
-        info["groups"] = list(groups)
-    return info
-
-
-def stored_csr(  # noqa: PLR0917 - the fields of a CSR as created
-    name: str,
-    pem: bytes,
-    signer_name: str,
-    usages: Sequence[str],
-    expiration_seconds: int | None,
-    requester: Mapping[str, Any],
-) -> dict[str, Any]:
-    """The CSR after PrepareForCreate: spec identity = the authenticated requester, status {}."""
-    spec: dict[str, Any] = {
-        "request": base64.b64encode(pem).decode(),
-        "signerName": signer_name,
-        "usages": list(usages),
-    }
-    if expiration_seconds is not None:
-        spec["expirationSeconds"] = expiration_seconds
-    spec["username"] = requester["username"]
-    if requester.get("uid"):  # omitempty, as in userInfo: client certificates carry none
-        spec["uid"] = requester["uid"]
-    if requester.get("groups"):
-        spec["groups"] = list(requester["groups"])
-    if requester.get("extra"):
-        spec["extra"] = {key: list(values) for key, values in requester["extra"].items()}
-    # No resourceVersion: a CREATE's object is not stored yet (as kube-apiserver v1.37 sends it).
-    return {
-        "apiVersion": "certificates.k8s.io/v1",
-        "kind": "CertificateSigningRequest",
-        "metadata": {
-            "name": name,
-            "uid": str(uuid.uuid4()),
-            "creationTimestamp": _now(),
-        },
-        "spec": spec,
-        "status": {},
-    }
-
-
-def create_review(csr: dict[str, Any], requester: Mapping[str, Any]) -> dict[str, Any]:
-    return _review(csr, None, "CREATE", "", requester)
-
-
-def approval_review(
-    csr: dict[str, Any], condition_type: str, actor: Mapping[str, Any]
-) -> dict[str, Any]:
-    """PUT /approval adding one condition with status True; timestamps filled by the strategy
-    (populateConditionTimestamps); spec and certificate unchanged."""
-    stored = _stored(csr)
-    return _review(with_condition(stored, condition_type), stored, "UPDATE", "approval", actor)
-
-
-def _stored(csr: dict[str, Any]) -> dict[str, Any]:
-    """The CSR as the API server holds it. An update's two objects both show the stored
-    resourceVersion: the new one is assigned on write, after admission (as kube-apiserver
-    v1.37 sends it)."""
-    stored = copy.deepcopy(csr)
-    stored["metadata"].setdefault("resourceVersion", "1")
-    return stored
-
-
-def with_condition(csr: dict[str, Any], condition_type: str) -> dict[str, Any]:
-    """The CSR after an /approval update added an Approved or Denied condition."""
-    new = _stored(csr)
-    now = _now()
-    verb = "approved" if condition_type == "Approved" else "denied"
-    new["status"] = {
-        "conditions": [
-            *csr["status"].get("conditions", []),
-            {
-                "type": condition_type,
-                "status": "True",
-                "reason": f"PolicyTest{condition_type}",
-                "message": f"This CSR was {verb} by a csr-webhook policy test.",
-                "lastUpdateTime": now,
-                "lastTransitionTime": now,
-            },
-        ]
-    }
-    return new
-
-
-def issue_review(
-    approved: dict[str, Any], certificate_pem: bytes, signer: Mapping[str, Any]
-) -> dict[str, Any]:
-    """PUT /status by the signer: the approved CSR gains status.certificate, nothing else."""
-    stored = _stored(approved)
-    new = copy.deepcopy(stored)
-    new["status"]["certificate"] = base64.b64encode(certificate_pem).decode()
-    return _review(new, stored, "UPDATE", "status", signer)
-
-
-def _review(
-    obj: dict[str, Any],
-    old: dict[str, Any] | None,
-    operation: str,
-    sub_resource: str,
-    caller: Mapping[str, Any],
-) -> dict[str, Any]:
-    kind = {"group": "certificates.k8s.io", "version": "v1", "kind": "CertificateSigningRequest"}
-    resource = {"group": kind["group"], "version": "v1", "resource": "certificatesigningrequests"}
-    request: dict[str, Any] = {
-        "uid": str(uuid.uuid4()),
-        "kind": kind,
-        "resource": resource,
-        "requestKind": kind,
-        "requestResource": resource,
-        "name": obj["metadata"]["name"],
-        "operation": operation,
-        "userInfo": dict(caller),
-        "object": obj,
-        "oldObject": old,
-        "dryRun": False,
-        "options": {
-            "apiVersion": "meta.k8s.io/v1",
-            "kind": "CreateOptions" if operation == "CREATE" else "UpdateOptions",
-        },
-    }
-    if sub_resource:
-        request["subResource"] = sub_resource
-        request["requestSubResource"] = sub_resource
-    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

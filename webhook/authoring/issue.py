@@ -56,6 +56,13 @@ class CertificateSpec:
     is_ca: bool = False
     usages: tuple[str, ...] | None = None
     key: str = "same"  # same | other
+    # Not in the PolicyTest format (the test vectors set them): the whole subject instead of the
+    # CSR's, another backdate, and key usages / extended key usages instead of those `usages`
+    # imply (with isCA no `cert sign` is added to an explicit key_usage).
+    subject: x509.Name | None = None
+    backdate: datetime.timedelta = BACKDATE
+    key_usage: tuple[str, ...] | None = None
+    extended_key_usage: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,11 +175,11 @@ def issue_certificate(  # noqa: PLR0917 - what the signer reads, and the knobs
     now = _now()
     builder = (
         x509.CertificateBuilder()
-        .subject_name(csr.subject)
+        .subject_name(spec.subject if spec.subject is not None else csr.subject)
         .issuer_name(ca.certificate.subject)
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
+        .not_valid_before(now - spec.backdate)
         .not_valid_after(now + datetime.timedelta(seconds=lifetime))
         .add_extension(x509.BasicConstraints(ca=spec.is_ca, path_length=None), critical=True)
     )
@@ -180,8 +187,12 @@ def issue_certificate(  # noqa: PLR0917 - what the signer reads, and the knobs
     bits = {_KEY_USAGE_BITS[u] for u in wanted if u in _KEY_USAGE_BITS}
     if spec.is_ca:
         bits.add("key_cert_sign")
+    if spec.key_usage is not None:
+        bits = {_KEY_USAGE_BITS[USAGE_SYNONYMS.get(u, u)] for u in spec.key_usage}
     if bits:
         builder = builder.add_extension(_key_usage(bits), critical=True)
+    if spec.extended_key_usage is not None:
+        wanted = {USAGE_SYNONYMS.get(u, u) for u in spec.extended_key_usage}
     ekus = [_EKUS[u] for u in sorted(wanted) if u in _EKUS]
     if ekus:
         builder = builder.add_extension(x509.ExtendedKeyUsage(ekus), critical=False)

@@ -22,7 +22,7 @@ from typing import Any
 from cryptography import x509
 
 from webhook.admission import AdmissionReviewResponse, build_response, parse_review
-from webhook.authoring import generate
+from webhook.authoring import generate, reviews
 from webhook.authoring.generate import KeyCache, RequestSpec
 from webhook.authoring.issue import SigningCA, generate_ca, issue_certificate
 from webhook.authoring.suite import Case, Suite, find_test_files, load_suites
@@ -90,19 +90,23 @@ def build_case_review(
         pem = generate.build_request_pem(case.request, keys)
     else:
         pem = case.request
-    csr = generate.stored_csr(
-        f"policytest-{case.index + 1}",
+    sent = reviews.sent_csr(
         pem,
-        case.signer_name,
-        case.usages,
-        case.expiration_seconds,
-        case.requester,
+        name=f"policytest-{case.index + 1}",
+        signer_name=case.signer_name,
+        usages=case.usages,
+        expiration_seconds=case.expiration_seconds,
     )
-    if case.operation in ("create", "mutate"):
-        return generate.create_review(csr, case.requester)
+    if case.operation == "mutate":
+        return reviews.mutating_create_review(sent, case.requester)
+    if case.operation == "create":
+        return reviews.create_review(sent, case.requester)
+    created = reviews.created_csr(sent, case.requester)
     assert case.actor is not None
     if case.operation != "issue":
-        return generate.approval_review(csr, _CONDITION[case.operation], case.actor)
+        pending = reviews.stored_csr(created, resource_version="1")
+        added = _decision(_CONDITION[case.operation])
+        return reviews.approval_review(pending, [added], case.actor)
     assert case.certificate is not None
     signing = signing or Signing()
     signer = signing.rogue if case.certificate.signed_by == "rogue" else (ca or signing.ca)
@@ -114,8 +118,18 @@ def build_case_review(
         signer,
         signing.other_keys,
     )
-    approved = generate.with_condition(csr, "Approved")
-    return generate.issue_review(approved, certificate, case.actor)
+    approved = reviews.stored_csr(created, conditions=[_decision("Approved")], resource_version="1")
+    return reviews.status_review(approved, case.actor, certificate=certificate)
+
+
+def _decision(condition_type: str) -> dict[str, Any]:
+    """The condition an `approve` or `deny` case adds (and an `issue` case's CSR carries)."""
+    verb = "approved" if condition_type == "Approved" else "denied"
+    return reviews.condition(
+        condition_type,
+        reason=f"PolicyTest{condition_type}",
+        message=f"This CSR was {verb} by a csr-webhook policy test.",
+    )
 
 
 def review_response(

@@ -8,6 +8,7 @@ CSR keys are generated later, at run time, and never come from here.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
 from webhook import codes
-from webhook.authoring import generate
+from webhook.authoring import generate, reviews
 from webhook.authoring.generate import RequestSpec, SpecError
 from webhook.authoring.issue import CertificateSpec, SigningCA, load_ca, parse_certificate_spec
 from webhook.authoring.suite_schema import POLICY_TEST
@@ -273,4 +274,6 @@ def _mapping(value: object) -> Mapping[str, Any]:
 
 
 def _user(raw: Mapping[str, Any]) -> dict[str, Any]:
-    return generate.user_info(raw["username"], raw.get("groups", []))
+    username = raw["username"]
+    uid = str(uuid.uuid5(uuid.NAMESPACE_DNS, username))  # a stable uid, as an OIDC user has
+    return reviews.user_info(username, raw.get("groups", []), uid=uid)
