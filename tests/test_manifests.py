@@ -417,11 +417,13 @@ def objects(request: pytest.FixtureRequest) -> list[Obj]:
 def _container(objects: list[Obj]) -> Obj:
     containers = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
     assert len(containers) == 1
-    return containers[0]
+    container: Obj = containers[0]
+    return container
 
 
 def _pod(objects: list[Obj]) -> Obj:
-    return one(objects, "Deployment")["spec"]["template"]
+    pod: Obj = one(objects, "Deployment")["spec"]["template"]
+    return pod
 
 
 def _port(container: Obj, port: int | str) -> int:
