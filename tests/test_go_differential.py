@@ -403,14 +403,6 @@ def _san_csr(tag: int, value: str) -> bytes:
 # ---- the test ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def go_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    try:
-        return go_x509.build(tmp_path_factory.mktemp("gox509"))
-    except go_x509.GoUnavailableError as exc:
-        pytest.fail(str(exc))
-
-
 @pytest.fixture
 def client(make_app: MakeApp) -> FlaskClient:
     return make_app({"differential.yaml": PERMISSIVE}).test_client()
