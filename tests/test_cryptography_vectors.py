@@ -26,7 +26,7 @@ from cryptography.x509.oid import NameOID
 from flask.testing import FlaskClient
 
 from tests import go_x509
-from tests.builders import to_pem
+from tests.builders import EXTENSION_REQUEST_OID, to_pem
 from tests.conftest import MakeApp, permissive_policy
 from tests.reviews import create_review, mutating_create_review
 from webhook.policy.schema import KNOWN_USAGES
@@ -43,9 +43,8 @@ PERMISSIVE = permissive_policy("any", SIGNER)
 ORDINARY = ("ec_sha256.pem", "ec_sha256.der", "rsa_sha256.pem", "rsa_sha256.der")
 # C0, DEL and C1 (SPEC 3.3).
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-# PKCS #9 extensionRequest, the one attribute a CSR may carry (SPEC 3.3); cryptography has no
-# name for it.
-EXTENSION_REQUEST = x509.ObjectIdentifier("1.2.840.113549.1.9.14")
+# PKCS #9 extensionRequest, the one attribute a CSR may carry (SPEC 3.3).
+EXTENSION_REQUEST = x509.ObjectIdentifier(EXTENSION_REQUEST_OID)
 
 
 def request_of(path: Path) -> bytes:

@@ -6,12 +6,11 @@ Durations are whole seconds.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from webhook.matching import Pattern, PatternKind, Requester, compile_pattern
+from webhook.matching import Pattern, Requester
 
 
 class Enforcement(StrEnum):
@@ -161,10 +160,6 @@ class PolicySet:
     policies: tuple[SignerPolicy, ...] = ()
     digest: str = field(default="")
 
-    @classmethod
-    def of(cls, policies: tuple[SignerPolicy, ...], content: bytes) -> PolicySet:
-        return cls(policies, hashlib.sha256(content).hexdigest())
-
     def select(self, signer_name: str) -> SignerPolicy | None:
         best: SignerPolicy | None = None
         best_rank = (-1, -1)
@@ -175,7 +170,3 @@ class PolicySet:
                     if rank > best_rank:
                         best, best_rank = policy, rank
         return best
-
-
-def signer_pattern(text: str) -> Pattern:
-    return compile_pattern(PatternKind.SIGNER, text)
