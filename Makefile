@@ -93,7 +93,7 @@ soak: $(VENV)/.installed-dev
 # kubelet-certificate test client, built from the pins in e2e/go.mod + e2e/go.sum into a
 # git-ignored cache directory named after a hash of the pins (a new pin builds afresh; an
 # unchanged one reuses the binaries, and Go's build cache keeps rebuilds of e2e/cmd fast).
-# Needs Go and kubectl on the PATH; `make test` needs neither.
+# Needs Go and kubectl on the PATH; `make test` needs no Go (kubectl only for `kubectl kustomize`).
 GO ?= go
 E2E_ARGS ?=
 E2E_KEY := $(shell cat e2e/go.mod e2e/go.sum 2>/dev/null | sha256sum | cut -c1-16)

@@ -52,7 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if settings.tls_cert is None:
         print("noop_app: error: --tls-cert and --tls-key are required", file=sys.stderr)
         return 2
-    policy_set = load_policies([settings.policies]).policy_set
+    loaded = load_policies([settings.policies])
+    policy_set = loaded.policy_set
     if policy_set is None:
         print(f"noop_app: error: invalid policies in {settings.policies}", file=sys.stderr)
         return 1
@@ -63,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         def load(self) -> Any:
             return create_noop_app()
 
-    NoopServer(settings, policy_set).run()
+    NoopServer(settings, policy_set, loaded.sources).run()
     return 0
 
 

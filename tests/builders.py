@@ -28,17 +28,6 @@ PrivateKey = (
     | ed448.Ed448PrivateKey
     | dsa.DSAPrivateKey
 )
-KEY_KINDS = (
-    "rsa-2048",
-    "rsa-3072",
-    "rsa-4096",
-    "ecdsa-p256",
-    "ecdsa-p384",
-    "ecdsa-p521",
-    "ed25519",
-    "ed448",
-    "dsa-2048",
-)
 _CURVES: dict[str, ec.EllipticCurve] = {
     "p256": ec.SECP256R1(),
     "p384": ec.SECP384R1(),

@@ -14,6 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, settings
 
+from tests import go_x509
 from tests.contract import check_admission_response, check_error_body
 from webhook.policy.loader import load_policies
 from webhook.policy.schema import KNOWN_USAGES, SUBJECT_ATTRIBUTES
@@ -113,6 +114,16 @@ def make_app(tmp_path: Path) -> MakeApp:
         return app
 
     return build
+
+
+@pytest.fixture(scope="session")
+def go_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/gox509 built with the machine's Go, for the tests marked `go`: without Go they
+    fail, they do not skip."""
+    try:
+        return go_x509.build(tmp_path_factory.mktemp("gox509"))
+    except go_x509.GoUnavailableError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture

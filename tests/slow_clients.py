@@ -82,11 +82,11 @@ class Attack:
         next_tick = time.monotonic() + 1.0
         while not self._stop.is_set():
             for key, _ in selector.select(timeout=0.2):
-                sock = key.fileobj
-                assert isinstance(sock, socket.socket)
-                if self._closed_by_server(sock):
-                    selector.unregister(sock)
-                    sock.close()
+                readable = key.fileobj
+                assert isinstance(readable, socket.socket)
+                if self._closed_by_server(readable):
+                    selector.unregister(readable)
+                    readable.close()
                     fresh = self._open_retrying()
                     if fresh is None:
                         break
@@ -95,10 +95,10 @@ class Attack:
             if time.monotonic() >= next_tick:
                 next_tick += 1.0
                 for key in list(selector.get_map().values()):
-                    sock = key.fileobj
-                    assert isinstance(sock, socket.socket)
+                    held = key.fileobj
+                    assert isinstance(held, socket.socket)
                     with contextlib.suppress(OSError):  # noticed as closed by the selector
-                        self.tick(sock)
+                        self.tick(held)
         for key in list(selector.get_map().values()):
             key.fileobj.close()  # type: ignore[union-attr]
         selector.close()

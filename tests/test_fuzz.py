@@ -170,7 +170,9 @@ def _is_certificate_write(review: Any) -> bool:
     new, old = request.get("object"), request.get("oldObject")
     if not isinstance(new, dict) or not isinstance(old, dict):
         return False
-    return new.get("status", {}).get("certificate") != old.get("status", {}).get("certificate")
+    return bool(
+        new.get("status", {}).get("certificate") != old.get("status", {}).get("certificate")
+    )
 
 
 def assert_certificate_reads(review: dict[str, Any]) -> None:

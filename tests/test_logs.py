@@ -20,7 +20,7 @@ from tests.builders import build_csr
 from tests.conftest import BASIC_POLICY, write_policies
 from tests.reviews import create_review
 from tests.server import review_over, running_server
-from webhook.serving.logs import MAX_UID
+from webhook.admission import MAX_UID
 
 FORGED = '{"msg":"admission review","uid":"forged","decision":"allowed"}'
 HOSTILE_UID = "real-uid\n" + FORGED + "\r\n\x1b[2K\x00\u2028" + "x" * 40
@@ -29,7 +29,7 @@ assert len(HOSTILE_UID) <= MAX_UID
 
 def _review(signer: str = "example.com/signer") -> dict[str, object]:
     review = create_review(build_csr(common_name="alice"), signer_name=signer)
-    review["request"]["uid"] = HOSTILE_UID  # type: ignore[index]
+    review["request"]["uid"] = HOSTILE_UID
     return review
 
 

@@ -265,9 +265,9 @@ def test_metrics_table_is_what_a_running_server_exports(tmp_path: Path) -> None:
         labels = {k for sample in family.samples for k in sample.labels} - {"le"}
         exported[name] = (family.type, labels)
     documented = {}
-    for metric, kind, labels, meaning in table(DOCS / "server.md", "metrics"):
+    for metric, kind, label_cell, meaning in table(DOCS / "server.md", "metrics"):
         assert meaning
-        documented[code(metric)] = (kind, set(re.findall(r"`([^`]+)`", labels)))
+        documented[code(metric)] = (kind, set(re.findall(r"`([^`]+)`", label_cell)))
     assert documented == exported
 
 

@@ -20,9 +20,9 @@ from tests.server import CLI, running_server, worker_pids
 from tests.test_metrics import scrape, total
 from tests.test_operations import readyz, wait_for
 from tests.test_policy_loader import policy
-from webhook.policy.model import signer_pattern
+from webhook.matching import Pattern, PatternKind, compile_pattern
 from webhook.policy.ties import MAX_TIE_WORK, PAIR_COST, tie_witness
-from webhook.serving.reload import DirectoryFingerprint, directory_fingerprint
+from webhook.serving.reload import DirectoryFingerprint
 
 HUGE = 200 * 1024 * 1024
 # Memory a process may gain while refusing a 200 MB file: well under the file's size, far
@@ -36,6 +36,10 @@ MEASURE = (
     "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
     "print(json.dumps([done.returncode, done.stdout + done.stderr, peak]))\n"
 )
+
+
+def signer_pattern(text: str) -> Pattern:
+    return compile_pattern(PatternKind.SIGNER, text)
 
 
 def sparse(path: Path, size: int = HUGE) -> Path:
@@ -282,7 +286,7 @@ def test_directory_fingerprint_follows_content_not_timestamps(tmp_path: Path) ->
     (tmp_path / "p.yaml").write_text(policy("q"))
     os.utime(tmp_path / "p.yaml", (old + 1, old + 1))
     assert look() != first
-    assert look() == directory_fingerprint(tmp_path)
+    assert look() == DirectoryFingerprint(tmp_path)(), "a first look sees what the last one did"
     sparse(tmp_path / "huge.yaml")  # over the limit: its metadata stands in for its content
     with_huge = look()
     assert with_huge != first

@@ -125,7 +125,7 @@ def test_reload_to_zero_policies_is_refused_and_keeps_the_set_in_force(tmp_path:
 
 
 @contextmanager
-def _dev_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+def _dev_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
     """`serve` without TLS flags, its temporary directory inside tmp_path; yields the process
     once it serves, and the development certificate's directory."""
     temporary = tmp_path / "tmp"

@@ -67,8 +67,7 @@ def test_a_chunked_review_is_decided_like_one_with_a_content_length(
         tls = _tls(server)
         tls.sendall(_chunked(body, 100) + _chunked(body, 1))  # two, kept alive
         first_status, first, rest = _answer(tls)
-        tls = _Prefixed(tls, rest)
-        second_status, second, _ = _answer(tls)
+        second_status, second, _ = _answer(_Prefixed(tls, rest))
         tls.close()
     for status, payload in ((first_status, first), (second_status, second)):
         assert status == 200

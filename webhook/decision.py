@@ -44,7 +44,6 @@ class Decision:
     warnings: tuple[str, ...] = ()
     patch: tuple[dict[str, object], ...] | None = None
     summary: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
     reported_by: Mapping[Violation, tuple[str, ...]] = field(default_factory=dict)
 
     @property

@@ -366,13 +366,13 @@ HANDMADE: dict[str, Callable[[], bytes]] = {
 }
 
 
-def main() -> None:
-    HANDMADE_DIR.mkdir(exist_ok=True)
+def main(directory: Path = HANDMADE_DIR) -> None:
+    directory.mkdir(exist_ok=True)
     for name, make in HANDMADE.items():
         pem = make()
         assert b"PRIVATE KEY" not in pem, name
-        (HANDMADE_DIR / name).write_bytes(pem)
-        print(f"wrote {HANDMADE_DIR / name}")
+        (directory / name).write_bytes(pem)
+        print(f"wrote {directory / name}")
 
 
 if __name__ == "__main__":

@@ -7,12 +7,11 @@ remains below is absence (None, empty). Nothing here does I/O. Durations are who
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from webhook.matching import Pattern, PatternKind, Requester, compile_pattern
+from webhook.matching import Pattern, Requester
 
 
 class Enforcement(StrEnum):
@@ -159,10 +158,6 @@ class PolicySet:
     policies: tuple[SignerPolicy, ...] = ()
     digest: str = field(default="")
 
-    @classmethod
-    def of(cls, policies: tuple[SignerPolicy, ...], content: bytes) -> PolicySet:
-        return cls(policies, hashlib.sha256(content).hexdigest())
-
     def select(self, signer_name: str) -> SignerPolicy | None:
         best: SignerPolicy | None = None
         best_rank = (-1, -1)
@@ -173,7 +168,3 @@ class PolicySet:
                     if rank > best_rank:
                         best, best_rank = policy, rank
         return best
-
-
-def signer_pattern(text: str) -> Pattern:
-    return compile_pattern(PatternKind.SIGNER, text)

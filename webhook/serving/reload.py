@@ -102,11 +102,6 @@ class DirectoryFingerprint:
         return _content_fingerprint(entries)
 
 
-def directory_fingerprint(directory: Path) -> str:
-    """One look at a directory (the first look reads every file within the size limit)."""
-    return DirectoryFingerprint(directory)()
-
-
 def orphaned_signers(old: PolicySet, new: PolicySet) -> list[str]:
     """signerNames entries of the old set that no policy of the new set lists any more: a
     reload must not silently drop a signer from its policy (it would fall to

@@ -11,7 +11,6 @@ Non-fatal `ParsedCSR.problems` codes:
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -105,7 +104,6 @@ class ParsedCSR:
     """What a CSR says. Bytes fields stay out of repr so a logged value never carries them."""
 
     der: bytes = field(repr=False)
-    der_sha256: bytes = field(repr=False)
     public_key_der: bytes = field(repr=False)
     key: PublicKeyInfo
     signature_algorithm: str
@@ -116,7 +114,6 @@ class ParsedCSR:
     uris: tuple[str, ...] = ()
     email_addresses: tuple[str, ...] = ()
     other_names: tuple[str, ...] = ()
-    san_extension_count: int = 0
     extensions: tuple[ExtensionInfo, ...] = ()
     key_usage: frozenset[str] | None = None
     extended_key_usage: tuple[str, ...] | None = None
@@ -442,10 +439,8 @@ def parse_csr(request_pem: bytes) -> ParsedCSR:
     attribute_oids, raw_extensions = _raw_extensions(attribute_list, problems)
     collected = _Collected(dns=[], ips=[], uris=[], emails=[], others=[])
     extensions = tuple(_extensions(raw_extensions, collected, problems, csr))
-    san_oid = ExtensionOID.SUBJECT_ALTERNATIVE_NAME.dotted_string
     return ParsedCSR(
         der=body,
-        der_sha256=hashlib.sha256(body).digest(),
         public_key_der=public_key_der,
         key=_key_info(key),
         signature_algorithm=signature_algorithm,
@@ -456,7 +451,6 @@ def parse_csr(request_pem: bytes) -> ParsedCSR:
         uris=tuple(collected.uris),
         email_addresses=tuple(collected.emails),
         other_names=tuple(collected.others),
-        san_extension_count=sum(e.oid == san_oid for e in extensions),
         extensions=extensions,
         key_usage=None if collected.key_usage is None else frozenset(collected.key_usage),
         extended_key_usage=None if collected.eku is None else tuple(collected.eku),
