@@ -37,8 +37,9 @@ from tests.builders import (
 )
 from webhook.admission import MAX_CAUSE_TEXT
 from webhook.checks import structure
+from webhook.errors import CSRError
 from webhook.x509 import der
-from webhook.x509.csr import CSRError, ParsedCSR, parse_csr
+from webhook.x509.csr import ParsedCSR, parse_csr
 from webhook.x509.oids import EKU_USAGE_NAMES
 
 KU_DIGITAL_SIGNATURE = x509.KeyUsage(True, False, False, False, False, False, False, False, False)

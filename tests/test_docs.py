@@ -26,9 +26,9 @@ from webhook.authoring.policytest import run_tests
 from webhook.authoring.schema_cli import build_schema
 from webhook.authoring.suite import load_suites
 from webhook.engine import EngineOptions, evaluate_create
+from webhook.errors import PatternError
 from webhook.matching import (
     TEMPLATE_VARIABLES,
-    PatternError,
     PatternKind,
     Requester,
     compile_pattern,

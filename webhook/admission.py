@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, NotRequired, TypedDict
 
 from webhook.decision import Decision, Verdict
+from webhook.errors import ReviewError
 
 # kube-apiserver sends a 36-character UUID (k8s.io/apimachinery/pkg/types.UID). The answer must
 # echo the uid, so an unbounded one would unbound every answer (and break its 64 KiB ceiling).
@@ -44,10 +45,6 @@ CAUSES_BUDGET = 24 * 1024
 WARNINGS_BUDGET = 4096
 MORE_CAUSES_REASON = "csr-webhook.more_violations"
 _ANNOTATION_KEY = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
-
-
-class ReviewError(ValueError):
-    """The body is not a usable AdmissionReview v1; the message says which field and why."""
 
 
 class StatusCause(TypedDict):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from hashlib import sha256
 from typing import Any
 
-from webhook.admission import AdmissionRequest, ReviewError
+from webhook.admission import AdmissionRequest
 from webhook.cache import BoundedCache
 from webhook.checks import (
     approval,
@@ -30,11 +30,12 @@ from webhook.checks import (
 )
 from webhook.context import CreateContext, UpdateContext
 from webhook.decision import Decision, Verdict, Violation
+from webhook.errors import CSRError, ReviewError
 from webhook.matching import Requester, template_variables
 from webhook.mutation import lifetime_patch
 from webhook.policy.model import Enforcement, PolicySet, Rule, SignerPolicy
 from webhook.resource import CSRObject, parse_csr_object
-from webhook.x509.csr import MAX_REQUEST_BYTES, CSRError, ParsedCSR, parse_csr
+from webhook.x509.csr import MAX_REQUEST_BYTES, ParsedCSR, parse_csr
 
 RuleCheck = Callable[[CreateContext], Iterable[Violation]]
 

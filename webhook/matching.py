@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import TypeAlias
 from urllib.parse import SplitResult, urlsplit
 
+from webhook.errors import PatternError
 from webhook.text import join_shown, show
 
 TEMPLATE_VARIABLES: frozenset[str] = frozenset(
@@ -29,16 +30,6 @@ _SA_PREFIX = "system:serviceaccount:"
 _LDH_STAR = frozenset(string.ascii_letters + string.digits + "-*")
 # ASCII only: Unicode case mapping would let e.g. KELVIN SIGN (U+212A) match a pattern's "k".
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
-
-
-class PatternError(ValueError):
-    """A pattern that cannot be compiled. Carries the kind, the pattern text and the problem."""
-
-    def __init__(self, kind: str, pattern: str, problem: str) -> None:
-        super().__init__(f"{kind} pattern {pattern!r}: {problem}")
-        self.kind = kind
-        self.pattern = pattern
-        self.problem = problem
 
 
 class PatternKind(StrEnum):

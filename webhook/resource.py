@@ -11,7 +11,7 @@ import binascii
 from dataclasses import dataclass, field
 from typing import Any
 
-from webhook.admission import ReviewError
+from webhook.errors import ReviewError
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from webhook.admission import ReviewError, parse_review, printable
+from webhook.admission import parse_review, printable
 from webhook.decision import Decision
 from webhook.engine import EngineOptions, evaluate_create
+from webhook.errors import InputError, ReviewError
 from webhook.matching import Requester
 from webhook.policy.loader import load_policies
 from webhook.policy.model import PolicySet
@@ -34,10 +35,6 @@ _LIST_KINDS = ("List", "CertificateSigningRequestList")
 _MARKER = re.compile(r"---(\s|$)")
 _VERDICTS = ("allowed", "warned", "audited", "denied")
 COLUMNS = ("NAME", "SIGNER", "REQUESTER", "VERDICT", "POLICY", "RULE", "VIOLATIONS")
-
-
-class InputError(Exception):
-    """Input eval cannot use; the message names the file, the document and what is wrong."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

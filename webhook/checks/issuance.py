@@ -17,13 +17,10 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
 from webhook.context import UpdateContext
 from webhook.decision import Violation
+from webhook.errors import CertificateFormatError
 from webhook.policy.model import Rule
 from webhook.text import show
-from webhook.x509.certificate import (
-    CertificateFormatError,
-    CertificateInfo,
-    read_certificates,
-)
+from webhook.x509.certificate import CertificateInfo, read_certificates
 from webhook.x509.oids import EKU_USAGE_NAMES, SUBJECT_NAMES, USAGE_SYNONYMS
 
 _FIELD = "status.certificate"

@@ -17,9 +17,10 @@ from typing import Any
 
 from webhook.context import UpdateContext
 from webhook.decision import Violation
+from webhook.errors import CertificateFormatError
 from webhook.resource import Condition, CSRObject
 from webhook.text import show
-from webhook.x509.certificate import CertificateFormatError, parse_certificates
+from webhook.x509.certificate import parse_certificates
 
 _FIELD = "status.conditions"
 TRUE_ONLY = ("Approved", "Denied", "Failed")

@@ -15,7 +15,8 @@ from typing import TypeGuard
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from webhook.matching import Pattern, PatternError, PatternKind, compile_pattern
+from webhook.errors import PatternError, SourceError
+from webhook.matching import Pattern, PatternKind, compile_pattern
 from webhook.policy import schema
 from webhook.policy.model import (
     Allowed,
@@ -31,14 +32,7 @@ from webhook.policy.model import (
     Subjects,
     ValueRule,
 )
-from webhook.policy.source import (
-    Document,
-    PathKey,
-    Problem,
-    SourceError,
-    format_path,
-    read_bounded,
-)
+from webhook.policy.source import Document, PathKey, Problem, format_path, read_bounded
 from webhook.text import show
 from webhook.x509.oids import ACCEPTABLE_SIGNATURE_ALGORITHMS
 

@@ -14,9 +14,10 @@ import time
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from webhook.admission import ReviewError, build_response, parse_review
+from webhook.admission import build_response, parse_review
 from webhook.decision import Decision
 from webhook.engine import EngineOptions, evaluate
+from webhook.errors import ReviewError
 from webhook.serving.logs import log_decision, shown_uid
 from webhook.serving.metrics import ReviewMetrics
 from webhook.serving.reload import PolicyView
