@@ -63,7 +63,7 @@ def test_allows_only_csrs_that_parse_verify_and_are_sound(path: Path, client: Fl
         assert response["status"]["details"]["causes"], response["status"]
         return
     parsed = parse_csr(pem)
-    assert list(structure.check(parsed)) == []
+    assert list(structure.violations(parsed)) == []
     assert parsed.signature_hash not in ("sha1", "md5"), parsed.signature_algorithm
 
 

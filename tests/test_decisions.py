@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from tests.builders import build_csr
 from tests.conftest import MakeApp
 from tests.reviews import create_review, mutating_create_review
-from webhook import engine
+from webhook import parse_cache
 
 POLICY = """
 apiVersion: policy.csr-webhook.io/v1alpha1
@@ -266,9 +266,9 @@ def test_evaluator_never_fails_on_hostile_reviews(
 
 
 def test_the_same_request_is_parsed_and_verified_only_once(make_app: MakeApp) -> None:
-    engine.PARSE_CACHE.clear()
+    parse_cache.PARSE_CACHE.clear()
     pem = build_csr(common_name="alice", dns_names=["shop.apps.example.com"])
     client = app_for(make_app)
     validate(client, pem, requester="alice", expiration_seconds=3600)
     validate(client, pem, requester="alice", expiration_seconds=3600)
-    assert (engine.PARSE_CACHE.misses, engine.PARSE_CACHE.hits) == (1, 1)
+    assert (parse_cache.PARSE_CACHE.misses, parse_cache.PARSE_CACHE.hits) == (1, 1)

@@ -465,7 +465,7 @@ def test_san_values_pass_the_structural_checks_only_as_go_reads_them(go_binary: 
     views = go_x509.go_views(go_binary, requests)
     accepted, mismatches = Counter[str](), []
     for (tag, value), request, go in zip(values, requests, views, strict=True):
-        if list(structure.check(parse_csr(request))):
+        if list(structure.violations(parse_csr(request))):
             continue
         accepted[f"0x{tag:02x}"] += 1
         ours = go_x509.webhook_view(parse_csr(request))

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from webhook.context import UpdateContext
 from webhook.decision import Violation
 
+CODES = frozenset({"approval.not_approver", "approval.self_approval"})
+
 
 def check(ctx: UpdateContext) -> Iterator[Violation]:
     if ctx.policy is None or ctx.sub_resource != "approval":

@@ -8,11 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
+from webhook.context import CreateContext
 from webhook.decision import Violation
 from webhook.matching import Pattern, show_pattern
-from webhook.policy.model import DenyLists
 from webhook.text import show
-from webhook.x509.csr import ParsedCSR
+
+CODES = frozenset(
+    {
+        "deny.dns",
+        "deny.ip",
+        "deny.uri",
+        "deny.email",
+        "deny.subject",
+    }
+)
 
 
 def _first_match(
@@ -21,7 +30,8 @@ def _first_match(
     return next((p for p in patterns if p.matches(value, variables)), None)
 
 
-def check(csr: ParsedCSR, deny: DenyLists, variables: Mapping[str, str]) -> Iterator[Violation]:
+def check(ctx: CreateContext) -> Iterator[Violation]:
+    csr, deny, variables = ctx.csr, ctx.policy.deny, ctx.variables
     kinds = (
         ("dns", "dnsNames", csr.dns_names, deny.dns_names, "DNS name"),
         ("ip", "ipAddresses", csr.ip_addresses, deny.ip_addresses, "IP address"),

@@ -12,8 +12,27 @@ from collections.abc import Iterator
 from webhook.context import CreateContext
 from webhook.decision import Violation
 from webhook.matching import show_patterns
-from webhook.policy.model import ValueRule
+from webhook.policy.model import Rule, ValueRule
 from webhook.text import show
+
+CODES = frozenset(
+    {
+        "dns.not_allowed",
+        "dns.required",
+        "dns.too_many",
+        "dns.wildcard_not_allowed",
+        "ip.not_allowed",
+        "ip.required",
+        "ip.too_many",
+        "uri.not_allowed",
+        "uri.required",
+        "uri.too_many",
+        "email.not_allowed",
+        "email.required",
+        "email.too_many",
+        "csr.san_required",
+    }
+)
 
 _KINDS = (
     ("dnsNames", "dns", "DNS name"),
@@ -23,8 +42,8 @@ _KINDS = (
 )
 
 
-def _rule_for(ctx: CreateContext, key: str) -> ValueRule | None:
-    allowed = ctx.rule.allowed
+def _rule_for(rule: Rule, key: str) -> ValueRule | None:
+    allowed = rule.allowed
     rules = {
         "dnsNames": allowed.dns_names,
         "ipAddresses": allowed.ip_addresses,
@@ -45,18 +64,20 @@ def _values(ctx: CreateContext, key: str) -> tuple[str, ...]:
 
 
 def check(ctx: CreateContext) -> Iterator[Violation]:
+    rule = ctx.rule
+    assert rule is not None, "a rule check runs with the rule it judges"
     total = 0
     for key, family, label in _KINDS:
         values = _values(ctx, key)
         total += len(values)
-        spec = _rule_for(ctx, key)
+        spec = _rule_for(rule, key)
         for index, value in enumerate(values):
             field = f"spec.request.{key}[{index}]"
             if spec is None:
                 yield Violation(
                     code=f"{family}.not_allowed",
                     field=field,
-                    message=f"{label} {show(value)} is not allowed: rule {ctx.rule.name!r} "
+                    message=f"{label} {show(value)} is not allowed: rule {rule.name!r} "
                     f"permits no {label} SANs",
                 )
                 continue
@@ -89,9 +110,9 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
                 field=f"spec.request.{key}",
                 message=f"{len(values)} {label} SANs; at most {spec.max_items} allowed",
             )
-    if ctx.rule.constraints.require_any_san and total == 0:
+    if rule.constraints.require_any_san and total == 0:
         yield Violation(
             code="csr.san_required",
             field="spec.request",
-            message=f"rule {ctx.rule.name!r} requires at least one subject alternative name",
+            message=f"rule {rule.name!r} requires at least one subject alternative name",
         )

@@ -9,12 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from webhook.context import CreateContext
 from webhook.decision import Violation
 from webhook.limits import MAX_SANS_PER_KIND, MAX_SUBJECT_ATTRIBUTES
-from webhook.x509.csr import ParsedCSR
+
+CODES = frozenset(
+    {
+        "dns.too_many",
+        "ip.too_many",
+        "uri.too_many",
+        "email.too_many",
+        "subject.too_many",
+    }
+)
 
 
-def check(csr: ParsedCSR) -> Iterator[Violation]:
+def check(ctx: CreateContext) -> Iterator[Violation]:
+    csr = ctx.csr
     kinds = (
         ("dns", "dnsNames", csr.dns_names, "DNS name"),
         ("ip", "ipAddresses", csr.ip_addresses, "IP address"),
