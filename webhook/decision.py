@@ -46,10 +46,12 @@ class Decision:
     summary: str = ""
     extra: dict[str, str] = field(default_factory=dict)
     reported_by: Mapping[Violation, tuple[str, ...]] = field(default_factory=dict)
+    # Everything but a denial is admitted (warned and audited ones too); stored, not computed
+    # on each read, like every other fact of the decision.
+    allowed: bool = field(init=False)
 
-    @property
-    def allowed(self) -> bool:
-        return self.verdict is not Verdict.DENIED
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "allowed", self.verdict is not Verdict.DENIED)
 
 
 def enforced(

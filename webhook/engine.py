@@ -128,13 +128,17 @@ def evaluate_create(
     csr = parse_request(obj.request)
     if isinstance(csr, Violation):
         return enforced(verdict, policy.name, (), [csr])
+    applicable: list[Rule] = []
+    for rule in policy.rules:
+        if rule.requesters is None or rule.requesters.admits(requester):
+            applicable.append(rule)
     context = CreateContext(
         csr=csr,
         obj=obj,
         requester=requester,
         variables=template_variables(requester, obj.signer_name),
         policy=policy,
-        rules=_applicable(policy, requester),
+        rules=tuple(applicable),
     )
     # Every rule reports the same SAN or subject value again: keep each violation once, in
     # the order first found (a dict, so merging stays linear in the number found).
@@ -172,11 +176,6 @@ def evaluate_create(
         return Decision(verdict=Verdict.ALLOWED, policy=policy.name, rules=(permitting[0],))
     found.update(dict.fromkeys(reported_by))
     return enforced(verdict, policy.name, tuple(names), list(found), reported_by)
-
-
-def _applicable(policy: SignerPolicy, requester: Requester) -> tuple[Rule, ...]:
-    """The policy's rules whose `requesters` admit the requester (all, without the list)."""
-    return tuple(r for r in policy.rules if r.requesters is None or r.requesters.admits(requester))
 
 
 def evaluate_update(  # noqa: PLR0917 - the six facts of an update, all required
@@ -275,13 +274,17 @@ def plan_mutation(obj: CSRObject, caller: Requester, policies: PolicySet) -> Dec
     csr = parse_request(obj.request)
     if isinstance(csr, Violation):
         return Decision(verdict=Verdict.ALLOWED, policy=policy.name)
+    applicable: list[Rule] = []
+    for rule in policy.rules:
+        if rule.requesters is None or rule.requesters.admits(caller):
+            applicable.append(rule)
     context = CreateContext(
         csr=csr,
         obj=obj,
         requester=caller,
         variables=template_variables(caller, obj.signer_name),
         policy=policy,
-        rules=_applicable(policy, caller),
+        rules=tuple(applicable),
     )
     if any(volume.check(context)):
         return Decision(verdict=Verdict.ALLOWED, policy=policy.name)

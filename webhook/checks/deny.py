@@ -6,11 +6,11 @@ Codes: deny.dns, deny.ip, deny.uri, deny.email, deny.subject.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 
 from webhook.context import CreateContext
 from webhook.decision import Violation
-from webhook.matching import Pattern, show_pattern
+from webhook.matching import first_match, show_pattern
 from webhook.text import show
 
 CODES = frozenset(
@@ -24,12 +24,6 @@ CODES = frozenset(
 )
 
 
-def _first_match(
-    patterns: tuple[Pattern, ...], value: str, variables: Mapping[str, str]
-) -> Pattern | None:
-    return next((p for p in patterns if p.matches(value, variables)), None)
-
-
 def check(ctx: CreateContext) -> Iterator[Violation]:
     csr, deny, variables = ctx.csr, ctx.policy.deny, ctx.variables
     kinds = (
@@ -40,7 +34,7 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
     )
     for family, key, values, patterns, label in kinds:
         for index, value in enumerate(values):
-            hit = _first_match(patterns, value, variables)
+            hit = first_match(patterns, value, variables)
             if hit is not None:
                 yield Violation(
                     code=f"deny.{family}",
@@ -50,7 +44,7 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
                 )
     for attribute in csr.subject:
         patterns = deny.subject.get(attribute.name or "", ())
-        hit = _first_match(patterns, attribute.value, variables)
+        hit = first_match(patterns, attribute.value, variables)
         if hit is not None:
             yield Violation(
                 code="deny.subject",

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from webhook.context import CreateContext
 from webhook.decision import Violation
-from webhook.matching import show_patterns
+from webhook.matching import first_match, show_patterns
 from webhook.policy.model import Rule, ValueRule
 from webhook.text import show
 
@@ -88,7 +88,7 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
                     message=f"wildcard DNS name {show(value)} is not allowed "
                     "(allowWildcardNames is false)",
                 )
-            if not any(p.matches(value, ctx.variables) for p in spec.values):
+            if first_match(spec.values, value, ctx.variables) is None:
                 yield Violation(
                     code=f"{family}.not_allowed",
                     field=field,

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from webhook.context import CreateContext
 from webhook.decision import Violation
-from webhook.matching import show_patterns
+from webhook.matching import first_match, show_patterns
 from webhook.text import show
 
 CODES = frozenset(
@@ -51,7 +51,7 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
                 message=f"{attribute.name} {show(attribute.value)} is not allowed: "
                 f"rule {rule.name!r} permits no {attribute.name}",
             )
-        elif not any(p.matches(attribute.value, ctx.variables) for p in spec.values):
+        elif first_match(spec.values, attribute.value, ctx.variables) is None:
             yield Violation(
                 code="subject.not_allowed",
                 field=field,
