@@ -14,7 +14,21 @@ from webhook.decision import Violation
 from webhook.errors import CSRError
 from webhook.x509.csr import MAX_REQUEST_BYTES, ParsedCSR, parse_csr
 
-CODES = frozenset({"csr.encoding", "csr.too_large"})
+# The fatal ones: spec.request unreadable, or the parser's CSRError (webhook.x509.csr).
+CODES = frozenset(
+    {
+        "csr.encoding",
+        "csr.too_large",
+        "csr.pem_missing",
+        "csr.pem_multiple",
+        "csr.pem_type",
+        "csr.pem_headers",
+        "csr.der_invalid",
+        "csr.public_key_unsupported",
+        "csr.signature_unsupported",
+        "csr.signature_invalid",
+    }
+)
 
 # The same request is parsed and its signature verified at creation, at the approval recheck
 # and at issuance; ParsedCSR is immutable, so the result is shared. Keyed on a digest and
