@@ -2,7 +2,7 @@
 
 Built by the engine from typed values only (webhook.resource, webhook.x509.csr, the policy);
 shared by every check module (checks never import each other). Plain values: a check reads
-fields, it calls nothing here.
+fields (UpdateContext.added is the one helper).
 """
 
 from __future__ import annotations
