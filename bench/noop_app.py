@@ -16,7 +16,8 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from webhook.cli import UsageError, build_parser, prepare_multiprocess_metrics, settings_from_args
+from webhook.cli import build_parser, prepare_multiprocess_metrics, settings_from_args
+from webhook.errors import UsageError
 from webhook.policy.loader import load_policies
 
 

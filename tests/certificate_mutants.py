@@ -25,6 +25,7 @@ from tests.issuance_builders import (
     sign_tbs,
     x400_address,
 )
+from webhook import errors
 from webhook.x509 import der
 
 _WRAPPERS = (der.OCTET_STRING, der.BIT_STRING)
@@ -54,14 +55,14 @@ def _node(tlv: der.TLV) -> Node:
     if tlv.constructed:
         try:
             return Node(tlv.tag, children=[_node(c) for c in der.children(tlv)])
-        except der.DERError:
+        except errors.DERError:
             return Node(tlv.tag, tlv.content)
     if tlv.tag in _WRAPPERS:
         inner = tlv.content[1:] if tlv.tag == der.BIT_STRING else tlv.content
         if tlv.tag != der.BIT_STRING or tlv.content[:1] == b"\x00":
             try:
                 return Node(tlv.tag, children=[_node(der.read_single(inner))], wrapped=True)
-            except der.DERError:
+            except errors.DERError:
                 pass
     return Node(tlv.tag, tlv.content)
 

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, settings
 
 from tests import go_x509
 from tests.contract import check_admission_response, check_error_body
+from tests.observed_codes import pytest_configure, pytest_sessionfinish  # noqa: F401 - hooks
 from webhook.policy.loader import load_policies
 from webhook.policy.schema import KNOWN_USAGES, SUBJECT_ATTRIBUTES
 from webhook.serving.app import create_app

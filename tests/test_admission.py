@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from typing import Any
@@ -18,6 +19,9 @@ from tests.reviews import (
     mutating_create_review,
     user_info,
 )
+from webhook.admission import parse_review
+from webhook.errors import ReviewError
+from webhook.resource import Condition, CSRObject, SpecValue
 
 VALID_CSR = build_csr(common_name="alice")
 
@@ -238,3 +242,67 @@ def test_health_and_readiness(client: FlaskClient) -> None:
     assert body["policies"] == 1
     assert len(body["policySetHash"]) == 64
     assert body["lastReloadError"] is None
+
+
+# ---- parse_review: the one reader of the review's JSON ---------------------------------------
+
+
+def _body(review: dict[str, Any]) -> bytes:
+    return json.dumps(review).encode()
+
+
+def test_an_update_without_old_object_is_a_400_naming_the_field(client: FlaskClient) -> None:
+    obj = csr_object(VALID_CSR, signer_name="example.com/signer")
+    review = admission_review(obj, operation="UPDATE", sub_resource="approval")
+    answer = client.post("/validate", json=review)
+    assert answer.status_code == 400
+    assert answer.get_json()["error"] == (
+        "malformed AdmissionReview: request.oldObject is required for UPDATE"
+    )
+    with pytest.raises(ReviewError, match=r"^request\.oldObject is required for UPDATE$"):
+        parse_review(_body(review))
+
+
+def test_parse_review_returns_typed_csr_objects_old_and_new() -> None:
+    old = csr_object(VALID_CSR, signer_name="example.com/signer", expiration_seconds=3600)
+    new = json.loads(json.dumps(old))
+    new["status"] = {
+        "conditions": [{"type": "Approved", "status": "True", "reason": "ok"}],
+        "certificate": base64.b64encode(b"not yet a certificate").decode(),
+    }
+    request = parse_review(
+        _body(admission_review(new, operation="UPDATE", sub_resource="status", old_object=old))
+    )
+    assert isinstance(request.object, CSRObject) and isinstance(request.old_object, CSRObject)
+    assert request.old_object.conditions == ()
+    assert request.object.conditions == (Condition(type="Approved", status="True", reason="ok"),)
+    assert request.object.certificate == b"not yet a certificate"
+    assert request.object.request == VALID_CSR
+    assert request.object.expiration_seconds == 3600
+    assert request.object.spec["signerName"] == SpecValue(
+        canonical='"example.com/signer"', shown="'example.com/signer'"
+    )
+
+
+def test_a_malformed_old_object_is_a_400_naming_its_path() -> None:
+    old = csr_object(VALID_CSR, signer_name="example.com/signer")
+    old["spec"]["usages"] = "client auth"
+    review = admission_review(old, operation="UPDATE", old_object=old)
+    review["request"]["object"] = csr_object(VALID_CSR, signer_name="example.com/signer")
+    with pytest.raises(ReviewError, match=r"^request\.oldObject\.spec\.usages must be a list$"):
+        parse_review(_body(review))
+
+
+@pytest.mark.parametrize("operation", ["DELETE", "CONNECT"])
+def test_other_operations_leave_their_objects_unread(operation: str) -> None:
+    broken = {"spec": {"usages": "not a list"}}
+    request = parse_review(_body(admission_review(broken, operation=operation, old_object=broken)))
+    assert request.object is None and request.old_object is None
+
+
+def test_objects_of_other_resources_are_not_read_as_csrs() -> None:
+    review = admission_review(
+        {"spec": {"request": 7}}, resource={"group": "", "version": "v1", "resource": "pods"}
+    )
+    request = parse_review(_body(review))
+    assert not request.is_csr and request.object is None

@@ -34,10 +34,11 @@ from tests.builders import (
     to_pem,
     utf8_name,
 )
-from webhook.admission import MAX_CAUSE_TEXT
 from webhook.checks import structure
+from webhook.errors import CSRError
+from webhook.response import MAX_CAUSE_TEXT
 from webhook.x509 import der
-from webhook.x509.csr import CSRError, ParsedCSR, parse_csr
+from webhook.x509.csr import ParsedCSR, parse_csr
 from webhook.x509.oids import EKU_USAGE_NAMES
 
 KU_DIGITAL_SIGNATURE = x509.KeyUsage(True, False, False, False, False, False, False, False, False)
@@ -45,7 +46,7 @@ SAN = ExtensionOID.SUBJECT_ALTERNATIVE_NAME
 
 
 def codes(csr: ParsedCSR) -> list[str]:
-    return [v.code for v in structure.check(csr)]
+    return [v.code for v in structure.violations(csr)]
 
 
 def parse_raw(der_bytes: bytes) -> ParsedCSR:
@@ -476,7 +477,7 @@ def test_reports_duplicate_extensions_by_oid() -> None:
     usage = extension_of(KU_DIGITAL_SIGNATURE)
     csr = parse_raw(raw_csr(extensions=[usage, usage]))
     assert len(csr.extensions) == 2
-    (violation,) = structure.check(csr)
+    (violation,) = structure.violations(csr)
     assert violation.code == "csr.extension_duplicate"
     assert violation.field == "spec.request.extensions[1]"
     assert ExtensionOID.KEY_USAGE.dotted_string in violation.message
@@ -516,7 +517,7 @@ def test_reports_other_attributes() -> None:
     )
     csr = parse_raw(raw_csr(extensions=[], attributes=[password]))
     assert csr.attribute_oids == (AttributeOID.CHALLENGE_PASSWORD.dotted_string,)
-    (violation,) = structure.check(csr)
+    (violation,) = structure.violations(csr)
     assert violation.code == "csr.attribute_not_allowed"
     assert "challengePassword" in violation.message
 
@@ -551,7 +552,7 @@ def test_reports_san_kinds_other_than_dns_ip_uri_email() -> None:
         "registeredID:1.2.3.4",
     )
     assert codes(csr) == ["csr.san_kind_not_allowed"] * 3
-    assert next(structure.check(csr)).field == "spec.request.otherNames[0]"
+    assert next(structure.violations(csr)).field == "spec.request.otherNames[0]"
 
 
 def test_reads_rest_of_san_around_kinds_cryptography_cannot_represent() -> None:
@@ -573,7 +574,7 @@ def directory_name_with_untagged_value() -> bytes:
 def test_directory_name_with_unknown_value_tag_is_a_violation_not_a_crash() -> None:
     sans = general_names(der.encode_tlv(0x82, b"a.example"), directory_name_with_untagged_value())
     csr = parse_raw(raw_csr(extensions=[sans]))
-    assert [(v.code, v.field) for v in structure.check(csr)] == [
+    assert [(v.code, v.field) for v in structure.violations(csr)] == [
         ("csr.extension_unparseable", "spec.request.extensions[0]")
     ]
 
@@ -619,7 +620,7 @@ def test_reports_control_characters_in_subject_and_sans() -> None:
         der.encode_tlv(0x81, b"a\n@b.example"),
         der.encode_tlv(0x82, b"a\tb.example"),
     )
-    violations = list(structure.check(parse_raw(raw_csr(subject=subject, extensions=[sans]))))
+    violations = list(structure.violations(parse_raw(raw_csr(subject=subject, extensions=[sans]))))
     assert [(v.code, v.field) for v in violations] == [
         ("csr.control_character", "spec.request.subject.commonName"),
         ("csr.control_character", "spec.request.subject.organization"),
@@ -639,7 +640,7 @@ def test_reports_more_than_one_common_name() -> None:
             x509.NameAttribute(NameOID.COMMON_NAME, "second"),
         ]
     )
-    (violation,) = structure.check(parse_csr(build_csr(subject=subject)))
+    (violation,) = structure.violations(parse_csr(build_csr(subject=subject)))
     assert (violation.code, violation.field) == (
         "csr.common_name_multiple",
         "spec.request.subject.commonName",
@@ -690,14 +691,14 @@ def test_accepts_well_formed_dns_names(name: str) -> None:
     ],
 )
 def test_reports_malformed_dns_names(name: str, code: str) -> None:
-    violations = list(structure.check(parse_csr(build_csr(dns_names=["ok.example", name]))))
+    violations = list(structure.violations(parse_csr(build_csr(dns_names=["ok.example", name]))))
     assert [v.code for v in violations] == [code]
     assert violations[0].field == "spec.request.dnsNames[1]"
     assert repr(name)[:20] in violations[0].message
 
 
 def test_reports_every_syntax_problem_of_a_name_in_one_violation() -> None:
-    (violation,) = structure.check(parse_csr(build_csr(dns_names=["-a..b_c."])))
+    (violation,) = structure.violations(parse_csr(build_csr(dns_names=["-a..b_c."])))
     assert violation.code == "csr.dns_syntax"
     for part in ("trailing dot", "empty label", "'-a'", "'b_c'"):
         assert part in violation.message
@@ -705,7 +706,7 @@ def test_reports_every_syntax_problem_of_a_name_in_one_violation() -> None:
 
 def test_denies_unicode_dns_name_with_a_label_hint() -> None:
     csr = dataclasses.replace(parse_csr(build_csr(common_name="a")), dns_names=("bücher.example",))
-    (violation,) = structure.check(csr)
+    (violation,) = structure.violations(csr)
     assert violation.code == "csr.dns_unicode"
     assert "'xn--bcher-kva.example'" in violation.message
 
@@ -745,7 +746,7 @@ def test_collects_every_violation_at_once() -> None:
 def test_shows_values_whole_up_to_256_characters_and_cuts_longer_ones_with_their_length() -> None:
     names = ("b" * 256, "a" * 300, ".".join(f"x_{i}" for i in range(200)))
     csr = dataclasses.replace(parse_csr(build_csr(common_name="a")), dns_names=names)
-    whole, cut, many = structure.check(csr)
+    whole, cut, many = structure.violations(csr)
     assert whole.message.startswith(f"DNS name {'b' * 256!r}: ")
     assert cut.message.startswith(f"DNS name {'a' * 256!r}… (300 characters): ")
     # too long, and 200 distinct bad labels: four problems named, the rest counted, within a
@@ -776,7 +777,7 @@ def _parse_or_csr_error(request: bytes) -> None:
     except CSRError as exc:
         violations = [exc.violation]
     else:
-        violations = list(structure.check(csr))
+        violations = list(structure.violations(csr))
     assert all(v.code.startswith("csr.") for v in violations)
 
 
@@ -833,7 +834,7 @@ def test_structure_never_raises_on_any_names(dns_names: list[str], common_names:
     csr = dataclasses.replace(
         base, dns_names=tuple(dns_names), subject=subject, uris=tuple(common_names)
     )
-    for violation in structure.check(csr):
+    for violation in structure.violations(csr):
         assert "\n" not in violation.message
 
 

@@ -14,8 +14,11 @@ from hypothesis import strategies as st
 
 from tests.builders import build_csr
 from tests.conftest import MakeApp
+from tests.issuance_builders import sign_csr
 from tests.reviews import create_review, mutating_create_review
-from webhook import engine
+from tests.update_reviews import approved, status_update, stored_csr
+from tests.update_reviews import validate as validate_update
+from webhook import parse_cache
 
 POLICY = """
 apiVersion: policy.csr-webhook.io/v1alpha1
@@ -266,9 +269,25 @@ def test_evaluator_never_fails_on_hostile_reviews(
 
 
 def test_the_same_request_is_parsed_and_verified_only_once(make_app: MakeApp) -> None:
-    engine.PARSE_CACHE.clear()
+    parse_cache.PARSE_CACHE.clear()
     pem = build_csr(common_name="alice", dns_names=["shop.apps.example.com"])
     client = app_for(make_app)
     validate(client, pem, requester="alice", expiration_seconds=3600)
     validate(client, pem, requester="alice", expiration_seconds=3600)
-    assert (engine.PARSE_CACHE.misses, engine.PARSE_CACHE.hits) == (1, 1)
+    assert (parse_cache.PARSE_CACHE.misses, parse_cache.PARSE_CACHE.hits) == (1, 1)
+
+
+def test_issuing_for_a_stored_request_that_does_not_parse_is_refused(make_app: MakeApp) -> None:
+    """Fail closed: a CSR that got in while the webhook was bypassed, with a spec.request that
+    is no CSR, gets no certificate (the issued one cannot be compared with what was asked)."""
+    old = stored_csr(
+        b"not a certificate request",
+        signer_name="example.com/apps",
+        usages=["digital signature", "server auth"],
+        groups=["web-team"],
+        conditions=[approved()],
+    )
+    certificate = sign_csr(build_csr(common_name="alice"), usages=["server auth"])
+    response = validate_update(app_for(make_app), status_update(old, certificate=certificate))
+    assert response["allowed"] is False
+    assert codes(response) == ["issuance.request_unparseable"]

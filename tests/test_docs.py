@@ -22,13 +22,14 @@ from cryptography import x509
 from jsonschema import Draft202012Validator
 
 from tests.builders import build_csr
+from webhook.admission import parse_csr_object
 from webhook.authoring.policytest import run_tests
 from webhook.authoring.schema_cli import build_schema
 from webhook.authoring.suite import load_suites
 from webhook.engine import EngineOptions, evaluate_create
+from webhook.errors import PatternError
 from webhook.matching import (
     TEMPLATE_VARIABLES,
-    PatternError,
     PatternKind,
     Requester,
     compile_pattern,
@@ -36,7 +37,6 @@ from webhook.matching import (
     template_variables,
 )
 from webhook.policy.loader import is_policy_file, load_policies
-from webhook.resource import parse_csr_object
 
 ROOT = Path(__file__).parent.parent
 DOC_PATH = ROOT / "docs" / "policy-reference.md"

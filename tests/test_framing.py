@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webhook.serving.framing import Complete, FramingError, RequestFramer
+from webhook.errors import FramingError
+from webhook.serving.framing import Complete, RequestFramer
 
 MAX_HEADER, MAX_BODY = 1024, 4096
 HEAD = b"POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"

@@ -22,10 +22,10 @@ from tests.builders import build_csr
 from tests.conftest import MakeApp, write_policies
 from tests.reviews import create_review, mutating_create_review
 from tests.server import RunningServer, running_server, worker_pids
-from webhook import engine
-from webhook.admission import MAX_CAUSES, MORE_CAUSES_REASON, WARNINGS_BUDGET
+from webhook import parse_cache
 from webhook.limits import MAX_SANS_PER_KIND, MAX_SUBJECT_ATTRIBUTES
 from webhook.policy.loader import load_policies
+from webhook.response import MAX_CAUSES, MORE_CAUSES_REASON, WARNINGS_BUDGET
 
 SIGNER = "example.com/apps"
 
@@ -193,7 +193,7 @@ def cpu_seconds_to_decide(client: Any, pem: bytes, rounds: int = 5) -> float:
     review = create_review(pem, signer_name=SIGNER)
     best = float("inf")
     for _ in range(rounds):
-        engine.PARSE_CACHE.clear()
+        parse_cache.PARSE_CACHE.clear()
         started = time.process_time()
         answer = client.post("/validate", json=review)
         best = min(best, time.process_time() - started)
@@ -246,25 +246,25 @@ def test_a_policy_cannot_allow_more_than_the_ceiling(tmp_path: Path) -> None:
 
 def test_an_oversized_request_is_refused_before_the_parse_cache(make_app: MakeApp) -> None:
     client = client_for(make_app)
-    engine.PARSE_CACHE.clear()
+    parse_cache.PARSE_CACHE.clear()
     for index in range(3):
         review = create_review(b"A" * (2 * 1024 * 1024) + str(index).encode(), signer_name=SIGNER)
         answer = client.post("/validate", json=review).get_json()["response"]
         assert [c["reason"] for c in answer["status"]["details"]["causes"]] == ["csr.too_large"]
-    assert len(engine.PARSE_CACHE) == 0
-    assert engine.PARSE_CACHE.weight == 0
+    assert len(parse_cache.PARSE_CACHE) == 0
+    assert parse_cache.PARSE_CACHE.weight == 0
 
 
 def test_the_parse_cache_is_bounded_in_bytes_not_only_in_entries(make_app: MakeApp) -> None:
     client = client_for(make_app)
-    engine.PARSE_CACHE.clear()
+    parse_cache.PARSE_CACHE.clear()
     names = [f"name-{i:04}-padding.rule-0.example.com" for i in range(MAX_SANS_PER_KIND)]
     for index in range(100):
         pem = build_csr(common_name=f"app-{index}", dns_names=names)
         assert 40 * 1024 < len(pem) < 64 * 1024
         client.post("/validate", json=create_review(pem, signer_name=SIGNER))
-    assert engine.PARSE_CACHE.weight <= engine.PARSE_CACHE.max_weight
-    assert len(engine.PARSE_CACHE) < 100, "large entries must evict each other before 1024"
+    assert parse_cache.PARSE_CACHE.weight <= parse_cache.PARSE_CACHE.max_weight
+    assert len(parse_cache.PARSE_CACHE) < 100, "large entries must evict each other before 1024"
 
 
 # ---- memory of a real worker ---------------------------------------------------------------

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import assume, given, reject, settings
 from hypothesis import strategies as st
 
+from webhook.errors import PatternError
 from webhook.matching import (
     TEMPLATE_VARIABLES,
-    PatternError,
     PatternKind,
     Requester,
     compile_pattern,

@@ -29,12 +29,12 @@ from tests.update_reviews import (
     stored_csr,
     validate,
 )
-from webhook.admission import MAX_CAUSE_TEXT, build_causes
+from webhook.admission import parse_csr_object
 from webhook.cli import main
 from webhook.engine import EngineOptions, evaluate_create
 from webhook.matching import Requester
 from webhook.policy.loader import load_policies
-from webhook.resource import parse_csr_object
+from webhook.response import MAX_CAUSE_TEXT, build_causes
 from webhook.serving.app import create_app
 from webhook.serving.metrics import ReviewMetrics
 from webhook.serving.reload import PolicyStore

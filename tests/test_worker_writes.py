@@ -22,12 +22,13 @@ from tests.reviews import create_review
 from tests.server import RunningServer, review_over, running_server
 from tests.slow_clients import large_answer_request, legitimate_reviews
 from tests.test_slow_clients import REVIEW_BOUND_SECONDS, _answer, _Prefixed
+from webhook.errors import ResponseTooLargeError
 from webhook.serving.connection import (
     BUFFER_BUDGET_BYTES,
     MAX_RESPONSE_BYTES,
     RESPONSE_DEADLINE_SECONDS,
 )
-from webhook.serving.rendering import ResponseBuffer, ResponseTooLargeError
+from webhook.serving.rendering import ResponseBuffer
 
 pytestmark = pytest.mark.server
 ALLOWED = create_review(build_csr(common_name="alice"), signer_name="example.com/signer")

@@ -1,24 +1,25 @@
-"""The AdmissionReview v1 wire contract: parse a review, build its response.
+"""The AdmissionReview v1 request: `parse_review(body)` turns untrusted bytes into typed values.
 
-Owns the wire types (camelCase lives here and in YAML only). A review that is not a
-well-formed `admission.k8s.io/v1` AdmissionReview raises `ReviewError` (HTTP 400 upstream);
-policy outcomes never raise. Rules from the API server's
-`staging/src/k8s.io/apiserver/pkg/admission/plugin/webhook/request/admissionreview.go`.
+The only code that reads the review's JSON: the request, its user, and the CSR objects (old and
+new, conditions, certificate bytes) come out typed (webhook.resource), so nothing downstream
+sees a raw dict. A review that is not a well-formed `admission.k8s.io/v1` AdmissionReview
+raises `ReviewError` (HTTP 400 upstream), naming the field; policy outcomes never raise. Rules
+from the API server's
+`staging/src/k8s.io/apiserver/pkg/admission/plugin/webhook/request/admissionreview.go`. The
+response is webhook.response's.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
-import re
-import unicodedata
 from dataclasses import dataclass, field
-from typing import Any, NotRequired, TypedDict
+from typing import Any
 
-from webhook.decision import Decision, Verdict
-
-# kube-apiserver sends a 36-character UUID (k8s.io/apimachinery/pkg/types.UID). The answer must
-# echo the uid, so an unbounded one would unbound every answer (and break its 64 KiB ceiling).
+from webhook.errors import ReviewError
+from webhook.resource import Condition, CSRObject, SpecValue
+from webhook.text import show
 
 API_VERSION = "admission.k8s.io/v1"
 KIND = "AdmissionReview"
@@ -28,60 +29,11 @@ CSR_RESOURCE = "certificatesigningrequests"
 # with more separators and containers than this is refused before json.loads. Counted on the
 # raw bytes, strings included, so the bound is conservative; a real review has a few hundred.
 MAX_JSON_SEPARATORS = 200_000
-MAX_MESSAGE = 1024
+# kube-apiserver sends a 36-character UUID (k8s.io/apimachinery/pkg/types.UID). The answer must
+# echo the uid, so an unbounded one would unbound every answer (and break its 64 KiB ceiling).
 MAX_UID = 128
-MAX_WARNING = 256
-MAX_ANNOTATION_VALUE = 1024
-# A denial lists at most this many causes (the last one summarising the rest) within
-# CAUSES_BUDGET bytes of JSON, and the warnings stay within the API server's own warning
-# budget (4096 characters); with the 1024-character message the whole response stays far
-# under 64 KiB however many violations a request earns.
-# A cause's message is the violation's whole message: a value is shown whole up to 256
-# characters beside what was allowed (webhook/text.py), which stays within MAX_CAUSE_TEXT.
-MAX_CAUSES = 100
-MAX_CAUSE_TEXT = 1024
-CAUSES_BUDGET = 24 * 1024
-WARNINGS_BUDGET = 4096
-MORE_CAUSES_REASON = "csr-webhook.more_violations"
-_ANNOTATION_KEY = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
-
-
-class ReviewError(ValueError):
-    """The body is not a usable AdmissionReview v1; the message says which field and why."""
-
-
-class StatusCause(TypedDict):
-    reason: str
-    field: str
-    message: str
-
-
-class StatusDetails(TypedDict):
-    causes: list[StatusCause]
-
-
-class Status(TypedDict):
-    code: int
-    status: str
-    reason: str
-    message: str
-    details: NotRequired[StatusDetails]
-
-
-class AdmissionResponse(TypedDict):
-    uid: str
-    allowed: bool
-    status: NotRequired[Status]
-    warnings: NotRequired[list[str]]
-    auditAnnotations: NotRequired[dict[str, str]]
-    patchType: NotRequired[str]
-    patch: NotRequired[str]
-
-
-class AdmissionReviewResponse(TypedDict):
-    apiVersion: str
-    kind: str
-    response: AdmissionResponse
+# The operations whose CSR objects are read; any other (DELETE, CONNECT) is allowed unread.
+EVALUATED_OPERATIONS = ("CREATE", "UPDATE")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,7 +46,9 @@ class UserInfo:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AdmissionRequest:
-    """The parts of `request` we use, type-checked."""
+    """The parts of `request` we use, type-checked. `object` is the CSR of a CREATE or UPDATE
+    of certificatesigningrequests (None for other resources and operations, or when absent);
+    `old_object` is the stored CSR, present whenever an UPDATE has `object`."""
 
     uid: str
     group: str
@@ -103,13 +57,10 @@ class AdmissionRequest:
     operation: str
     name: str
     user_info: UserInfo
-    object: dict[str, Any] | None
-    old_object: dict[str, Any] | None
+    is_csr: bool
+    object: CSRObject | None
+    old_object: CSRObject | None
     dry_run: bool = False
-
-    @property
-    def is_csr(self) -> bool:
-        return self.group == CSR_GROUP and self.resource == CSR_RESOURCE
 
 
 def parse_review(body: bytes) -> AdmissionRequest:
@@ -158,23 +109,92 @@ def parse_review(body: bytes) -> AdmissionRequest:
     dry_run = request.get("dryRun", False)
     if not isinstance(dry_run, bool):
         raise ReviewError("request.dryRun must be a boolean")
+    group = _string(resource, "group", "request.resource")
+    resource_name = _string(resource, "resource", "request.resource")
+    sub_resource = _string(request, "subResource", "request")
+    operation = _string(request, "operation", "request", required=True)
+    name = _string(request, "name", "request")
+    user_info = UserInfo(
+        username=_string(user, "username", "request.userInfo"),
+        uid=_string(user, "uid", "request.userInfo"),
+        groups=tuple(groups),
+        extra={k: tuple(v) for k, v in extra.items()},
+    )
+    is_csr = group == CSR_GROUP and resource_name == CSR_RESOURCE
+    obj = _object(request, "object")
+    old = _object(request, "oldObject")
+    new_csr = old_csr = None
+    if is_csr and operation in EVALUATED_OPERATIONS and obj is not None:
+        new_csr = parse_csr_object(obj)
+        if operation == "UPDATE":
+            if old is None:
+                raise ReviewError("request.oldObject is required for UPDATE")
+            old_csr = parse_csr_object(old, "request.oldObject")
     return AdmissionRequest(
         uid=uid,
-        group=_string(resource, "group", "request.resource"),
-        resource=_string(resource, "resource", "request.resource"),
-        sub_resource=_string(request, "subResource", "request"),
-        operation=_string(request, "operation", "request", required=True),
-        name=_string(request, "name", "request"),
-        user_info=UserInfo(
-            username=_string(user, "username", "request.userInfo"),
-            uid=_string(user, "uid", "request.userInfo"),
-            groups=tuple(groups),
-            extra={k: tuple(v) for k, v in extra.items()},
-        ),
-        object=_object(request, "object"),
-        old_object=_object(request, "oldObject"),
+        group=group,
+        resource=resource_name,
+        sub_resource=sub_resource,
+        operation=operation,
+        name=name,
+        user_info=user_info,
+        is_csr=is_csr,
+        object=new_csr,
+        old_object=old_csr,
         dry_run=dry_run,
     )
+
+
+def parse_csr_object(obj: dict[str, Any], where: str = "request.object") -> CSRObject:
+    """A CertificateSigningRequest's JSON as typed values. Wrong JSON types raise ReviewError
+    naming `where` and the field (the API server never sends them, so the review is broken);
+    content we cannot interpret (bad base64) is None, for the checks to deny."""
+    metadata = _dict(obj, "metadata", where)
+    spec = _dict(obj, "spec", where)
+    status = _dict(obj, "status", where)
+    expiration = spec.get("expirationSeconds")
+    if expiration is not None and (not isinstance(expiration, int) or isinstance(expiration, bool)):
+        raise ReviewError(f"{where}.spec.expirationSeconds must be an integer")
+    conditions = []
+    for index, raw in enumerate(_list(status, "conditions", f"{where}.status")):
+        if not isinstance(raw, dict):
+            raise ReviewError(f"{where}.status.conditions[{index}] must be an object")
+        path = f"{where}.status.conditions[{index}]"
+        conditions.append(
+            Condition(
+                type=_string(raw, "type", path),
+                status=_string(raw, "status", path),
+                reason=_string(raw, "reason", path),
+                message=_string(raw, "message", path),
+            )
+        )
+    return CSRObject(
+        name=_string(metadata, "name", f"{where}.metadata"),
+        signer_name=_string(spec, "signerName", f"{where}.spec"),
+        request=_bytes(spec, "request", f"{where}.spec"),
+        usages=_strings(spec, "usages", f"{where}.spec"),
+        expiration_seconds=expiration,
+        username=_string(spec, "username", f"{where}.spec"),
+        groups=_strings(spec, "groups", f"{where}.spec"),
+        conditions=tuple(conditions),
+        certificate=_bytes(status, "certificate", f"{where}.status"),
+        has_spec=isinstance(obj.get("spec"), dict),
+        spec={key: _spec_value(value, f"{where}.spec") for key, value in spec.items()},
+    )
+
+
+def _spec_value(value: object, where: str) -> SpecValue:
+    try:
+        canonical = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    except RecursionError as exc:  # no deeper than json.loads went; refused, never a 500
+        raise ReviewError(f"{where} is nested too deeply") from exc
+    if isinstance(value, str):
+        shown = show(value)
+    elif value is None or isinstance(value, bool | int | float):
+        shown = canonical[:40]
+    else:
+        shown = "a list" if isinstance(value, list) else "an object"
+    return SpecValue(canonical=canonical, shown=shown)
 
 
 def _object(parent: dict[str, Any], key: str, *, required: bool = False) -> dict[str, Any] | None:
@@ -183,6 +203,24 @@ def _object(parent: dict[str, Any], key: str, *, required: bool = False) -> dict
         return None
     if not isinstance(value, dict):
         raise ReviewError(f"request.{key} must be an object")
+    return value
+
+
+def _dict(parent: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = parent.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ReviewError(f"{where}.{key} must be an object")
+    return value
+
+
+def _list(parent: dict[str, Any], key: str, where: str) -> list[Any]:
+    value = parent.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ReviewError(f"{where}.{key} must be a list")
     return value
 
 
@@ -195,140 +233,22 @@ def _string(parent: dict[str, Any], key: str, where: str, *, required: bool = Fa
     return value
 
 
+def _strings(parent: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+    values = _list(parent, key, where)
+    if not all(isinstance(v, str) for v in values):
+        raise ReviewError(f"{where}.{key} must be a list of strings")
+    return tuple(values)
+
+
+def _bytes(parent: dict[str, Any], key: str, where: str) -> bytes | None:
+    text = _string(parent, key, where)
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
 def _shown(value: object) -> str:
     """A value from a broken review, for an error message: repr, cut to 64 characters."""
     text = repr(value)
     return text if len(text) <= 64 else f"{text[:64]}… ({len(text)} characters)"
-
-
-def printable(text: str, limit: int) -> str:
-    """Drop control characters (the API server drops such warnings whole) and cap the length."""
-    clean = "".join(" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in text)
-    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
-
-
-def _message_parts(decision: Decision) -> list[str]:
-    """`field: message` per violation; where the reporter changes, a `rule 'x': ` (or
-    `rules 'x', 'y': `, or back to `policy 'p': `) prefix says whose violations follow."""
-    parts: list[str] = []
-    scope: tuple[str, ...] = ()
-    for violation in decision.violations:
-        text = f"{violation.field}: {violation.message}"
-        rules = decision.reported_by.get(violation, ())
-        if rules != scope:
-            if len(rules) == 1:
-                owner = f"rule {rules[0]!r}"
-            elif rules:
-                owner = f"rules {', '.join(repr(r) for r in rules)}"
-            else:
-                owner = f"policy {decision.policy!r}"
-            text = f"{owner}: {text}"
-            scope = rules
-        parts.append(text)
-    return parts
-
-
-def build_message(decision: Decision) -> str:
-    """One line naming the policy, each violation and the rule(s) that reported it, ≤
-    MAX_MESSAGE characters. The API server prefixes `admission webhook "..." denied the
-    request: `, so the line does not say "denied" again."""
-    head = decision.summary or f"policy {decision.policy!r}"
-    parts = _message_parts(decision)
-    # `policy 'p', rule 'r': field: …` when the first violation is a rule's.
-    first_is_rule = bool(decision.violations) and bool(
-        decision.reported_by.get(decision.violations[0])
-    )
-    message = printable(head + (", " if first_is_rule else ": " if parts else ""), MAX_MESSAGE)
-    for index, part in enumerate(parts):
-        candidate = message + ("; " if index else "") + printable(part, MAX_MESSAGE)
-        remaining = len(parts) - index - 1
-        tail = f" … and {remaining} more" if remaining else ""
-        if len(candidate) + len(tail) > MAX_MESSAGE:
-            more = f" … and {len(parts) - index} more"
-            return message[: MAX_MESSAGE - len(more)] + more
-        message = candidate
-    return message
-
-
-def build_audit_annotations(decision: Decision) -> dict[str, str]:
-    codes = ",".join(dict.fromkeys(v.code for v in decision.violations))
-    if len(codes) > MAX_ANNOTATION_VALUE:
-        codes = codes[: MAX_ANNOTATION_VALUE - 1] + "…"
-    annotations = {
-        "policy": decision.policy,
-        "rule": ",".join(decision.rules),
-        "decision": decision.verdict.value,
-        "violations": codes,
-    }
-    return {k: printable(v, MAX_ANNOTATION_VALUE) for k, v in annotations.items() if v}
-
-
-def build_causes(decision: Decision) -> list[StatusCause]:
-    """One cause per violation until MAX_CAUSES or CAUSES_BUDGET; then one that counts the
-    rest. Sizes are measured as JSON with non-ASCII escaped, the way the response is sent."""
-    causes: list[StatusCause] = []
-    budget = CAUSES_BUDGET
-    violations = decision.violations
-    for index, violation in enumerate(violations):
-        cause: StatusCause = {
-            "reason": printable(violation.code, MAX_CAUSE_TEXT),
-            "field": printable(violation.field, MAX_CAUSE_TEXT),
-            "message": printable(violation.message, MAX_CAUSE_TEXT),
-        }
-        size = len(json.dumps(cause))
-        if (index == MAX_CAUSES - 1 and len(violations) > MAX_CAUSES) or size > budget:
-            causes.append(
-                {
-                    "reason": MORE_CAUSES_REASON,
-                    "field": "",
-                    "message": f"… and {len(violations) - index} more violation(s)",
-                }
-            )
-            break
-        causes.append(cause)
-        budget -= size
-    return causes
-
-
-def build_warnings(decision: Decision) -> list[str]:
-    """Distinct warnings, each ≤ MAX_WARNING, together ≤ WARNINGS_BUDGET characters (past
-    that the API server would cut every warning short); a last one counts what was left."""
-    distinct = list(dict.fromkeys(printable(w, MAX_WARNING) for w in decision.warnings if w))
-    kept: list[str] = []
-    used = 0
-    reserve = 64  # room for the counting warning
-    for index, warning in enumerate(distinct):
-        if used + len(warning) + reserve > WARNINGS_BUDGET:
-            kept.append(f"csr-webhook: … and {len(distinct) - index} more warning(s)")
-            break
-        kept.append(warning)
-        used += len(warning)
-    return kept
-
-
-def build_response(
-    uid: str, decision: Decision, *, mutating: bool = False
-) -> AdmissionReviewResponse:
-    response: AdmissionResponse = {"uid": uid, "allowed": decision.allowed}
-    if decision.verdict is Verdict.DENIED:
-        response["status"] = {
-            "code": 403,
-            "status": "Failure",
-            "reason": "Forbidden",
-            "message": build_message(decision),
-            "details": {"causes": build_causes(decision)},
-        }
-    warnings = build_warnings(decision)
-    if warnings:
-        response["warnings"] = warnings
-    if decision.verdict is not Verdict.IGNORED and decision.policy != "none":
-        annotations = build_audit_annotations(decision)
-        response["auditAnnotations"] = {
-            k: v for k, v in annotations.items() if _ANNOTATION_KEY.fullmatch(k)
-        }
-    if mutating and decision.patch:
-        response["patchType"] = "JSONPatch"
-        response["patch"] = base64.b64encode(
-            json.dumps(list(decision.patch), separators=(",", ":")).encode()
-        ).decode()
-    return {"apiVersion": API_VERSION, "kind": KIND, "response": response}

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 
 from webhook import __version__
+from webhook.errors import UsageError
 from webhook.policy.loader import LoadResult, load_policies
 from webhook.serving.devcert import temporary_dev_certificate
 from webhook.serving.logs import configure_decision_log
@@ -30,10 +31,6 @@ ALLOW_EMPTY_HELP = (
     "refused by default"
 )
 log = logging.getLogger("csr_webhook")
-
-
-class UsageError(Exception):
-    pass
 
 
 def _env(name: str, default: str | None) -> str | None:

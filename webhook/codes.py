@@ -1,7 +1,8 @@
-"""Every violation code the webhook emits, in one table, for tools that take codes from people.
+"""Every violation code the webhook emits, with what it means, in one table.
 
 `csr-webhook test` refuses a suite that expects a code outside it and suggests the nearest one.
-Pure data; tests/test_codes.py keeps it equal to the codes the checks actually emit.
+Pure data; tests/test_codes.py keeps it equal to the documented catalogue, to the union of the
+codes the checks declare (`CODES`) and to the codes the test suite sees the webhook emit.
 """
 
 from __future__ import annotations
@@ -9,106 +10,162 @@ from __future__ import annotations
 import difflib
 import functools
 
-KNOWN_CODES: frozenset[str] = frozenset(
-    {
-        "csr.encoding",
-        "csr.too_large",
-        "csr.pem_missing",
-        "csr.pem_multiple",
-        "csr.pem_type",
-        "csr.pem_headers",
-        "csr.der_invalid",
-        "csr.public_key_unsupported",
-        "csr.signature_unsupported",
-        "csr.signature_invalid",
-        "csr.subject_value_not_string",
-        "csr.subject_value_undecodable",
-        "csr.subject_string_type",
-        "csr.attribute_invalid",
-        "csr.attribute_not_allowed",
-        "csr.extension_unparseable",
-        "csr.extension_duplicate",
-        "csr.san_multiple",
-        "csr.san_kind_not_allowed",
-        "csr.control_character",
-        "csr.common_name_multiple",
-        "csr.dns_syntax",
-        "csr.dns_ip_literal",
-        "csr.dns_punycode",
-        "csr.dns_unicode",
-        "csr.dns_wildcard",
-        "csr.uri_syntax",
-        "csr.email_unicode",
-        "csr.san_required",
-        "subject.not_allowed",
-        "subject.required",
-        "subject.too_many",
-        "subject.unknown_attribute",
-        "dns.not_allowed",
-        "dns.required",
-        "dns.too_many",
-        "dns.wildcard_not_allowed",
-        "ip.not_allowed",
-        "ip.required",
-        "ip.too_many",
-        "uri.not_allowed",
-        "uri.required",
-        "uri.too_many",
-        "email.not_allowed",
-        "email.required",
-        "email.too_many",
-        "usages.not_allowed",
-        "usages.required",
-        "usages.extension_mismatch",
-        "extensions.not_allowed",
-        "extensions.unknown_critical",
-        "key.type_not_allowed",
-        "key.rsa_size",
-        "key.rsa_exponent",
-        "key.curve_not_allowed",
-        "signature.weak",
-        "signature.not_allowed",
-        "lifetime.missing",
-        "lifetime.too_long",
-        "lifetime.too_short",
-        "ca.not_allowed",
-        "requester.not_permitted",
-        "deny.dns",
-        "deny.ip",
-        "deny.uri",
-        "deny.email",
-        "deny.subject",
-        "signer.unmatched",
-        "transition.condition_status",
-        "transition.condition_duplicate",
-        "transition.approved_and_denied",
-        "transition.condition_removed",
-        "transition.condition_modified",
-        "transition.approval_subresource_required",
-        "transition.status_subresource_required",
-        "transition.certificate_unapproved",
-        "transition.certificate_modified",
-        "transition.certificate_malformed",
-        "transition.denied_after_issue",
-        "transition.spec_changed",
-        "transition.main_resource_modified",
-        "approval.not_approver",
-        "approval.self_approval",
-        "approval.recheck_failed",
-        "issuance.not_issuer",
-        "issuance.requester_not_permitted",
-        "issuance.public_key_mismatch",
-        "issuance.subject_not_requested",
-        "issuance.san_not_requested",
-        "issuance.lifetime_too_long",
-        "issuance.ca_not_allowed",
-        "issuance.usage_not_requested",
-        "issuance.untrusted_issuer",
-        "issuance.request_unparseable",
-        "issuance.certificate_unparseable",
-        "issuance.extension_unparseable",
-    }
-)
+# Code -> what it means, in the order docs/policy-reference.md lists them (tests/test_codes.py
+# keeps the two equal, word for word). Every check module declares the codes it can emit
+# (`CODES`), each a subset of this table.
+CATALOGUE: dict[str, str] = {
+    "csr.encoding": "`spec.request` is not valid base64",
+    "csr.too_large": "`spec.request` is over 64 KiB",
+    "csr.pem_missing": "no well-formed `CERTIFICATE REQUEST` PEM block",
+    "csr.pem_multiple": "more than one PEM block",
+    "csr.pem_type": "the PEM block is not a `CERTIFICATE REQUEST`",
+    "csr.pem_headers": "the PEM block carries headers",
+    "csr.der_invalid": "the DER is not a CertificationRequest, or its subject is malformed",
+    "csr.public_key_unsupported": (
+        "the public key cannot be read (here or by Go: an RSA key without NULL parameters)"
+    ),
+    "csr.signature_unsupported": (
+        "the signature cannot be verified (unknown algorithm, or RSASSA-PSS parameters Go does not "
+        "verify)"
+    ),
+    "csr.signature_invalid": "the signature does not verify (no proof of possession)",
+    "csr.subject_value_not_string": "a subject value is not an ASN.1 string type",
+    "csr.subject_value_undecodable": "a subject value does not decode",
+    "csr.subject_string_type": (
+        "a subject value of a string type Go does not read as we do (VisibleString, "
+        "UniversalString, TeletexString, ...)"
+    ),
+    "csr.attribute_invalid": (
+        "a malformed attribute, or `extensionRequest` not exactly once with one value"
+    ),
+    "csr.attribute_not_allowed": (
+        "an attribute other than `extensionRequest` (challengePassword, ...)"
+    ),
+    "csr.extension_unparseable": "an extension does not parse",
+    "csr.extension_duplicate": "an extension appears twice",
+    "csr.san_multiple": "more than one subjectAltName extension",
+    "csr.san_kind_not_allowed": "a SAN that is not DNS, IP, URI or email",
+    "csr.control_character": "a control character in a subject value or a SAN",
+    "csr.common_name_multiple": "more than one commonName",
+    "csr.dns_syntax": (
+        "a DNS SAN that is not an LDH host name (length, empty label, trailing dot, characters)"
+    ),
+    "csr.dns_ip_literal": "a DNS SAN that is an IP address",
+    "csr.dns_punycode": "an `xn--` label that is not valid punycode",
+    "csr.dns_unicode": "a non-ASCII DNS SAN (use the A-label)",
+    "csr.dns_wildcard": "`*` anywhere but as the whole left-most label",
+    "csr.uri_syntax": (
+        "a URI SAN Go's signer would refuse or issue rewritten (characters outside RFC 3986, a bad "
+        "`%` escape, an IP-literal or empty host, an empty fragment)"
+    ),
+    "csr.email_unicode": "a non-ASCII email SAN, which Go refuses",
+    "csr.san_required": "`requireAnySAN` is set and the CSR has no SAN",
+    "subject.not_allowed": (
+        "an attribute the rule does not list, or a value matching none of its patterns"
+    ),
+    "subject.required": "a `required` attribute is absent",
+    "subject.too_many": (
+        "more occurrences than `maxItems`, or more than 100 subject attributes in all"
+    ),
+    "subject.unknown_attribute": "an attribute OID outside the nine policy attributes",
+    "dns.not_allowed": (
+        "a DNS SAN the rule does not permit (kind not listed, or no pattern matches)"
+    ),
+    "dns.required": "`dnsNames.required` and no DNS SAN",
+    "dns.too_many": "more DNS SANs than `maxItems`, or more than 1000",
+    "dns.wildcard_not_allowed": "a wildcard DNS SAN without `allowWildcardNames`",
+    "ip.not_allowed": "an IP SAN the rule does not permit",
+    "ip.required": "`ipAddresses.required` and no IP SAN",
+    "ip.too_many": "more IP SANs than `maxItems`, or more than 1000",
+    "uri.not_allowed": "a URI SAN the rule does not permit",
+    "uri.required": "`uris.required` and no URI SAN",
+    "uri.too_many": "more URI SANs than `maxItems`, or more than 1000",
+    "email.not_allowed": "an email SAN the rule does not permit",
+    "email.required": "`emailAddresses.required` and no email SAN",
+    "email.too_many": "more email SANs than `maxItems`, or more than 1000",
+    "usages.not_allowed": "an entry of `spec.usages` outside `allowed.usages`",
+    "usages.required": "an entry of `requiredUsages` missing from `spec.usages`",
+    "usages.extension_mismatch": (
+        "the CSR's keyUsage / extendedKeyUsage asks for something `spec.usages` does not"
+    ),
+    "extensions.not_allowed": "an extension OID outside the standard set and `allowed.extensions`",
+    "extensions.unknown_critical": "the same, marked critical",
+    "key.type_not_allowed": "a key type the rule does not accept (DSA and unknown types always)",
+    "key.rsa_size": "RSA size outside `minBits`..`maxBits`",
+    "key.rsa_exponent": "RSA public exponent other than 65537",
+    "key.curve_not_allowed": "an ECDSA curve outside `curves`",
+    "signature.weak": "SHA-1 or MD5 (never accepted)",
+    "signature.not_allowed": "an algorithm outside `signatureAlgorithms` (or the default set)",
+    "lifetime.missing": "`lifetime.max` is set and the CSR has no `expirationSeconds`",
+    "lifetime.too_long": "`expirationSeconds` above `lifetime.max`",
+    "lifetime.too_short": "`expirationSeconds` below `lifetime.min`",
+    "ca.not_allowed": (
+        "a CA request (`CA:TRUE`, `cert sign` or `crl sign`) under a rule without `isCA`"
+    ),
+    "requester.not_permitted": "no rule's `requesters` admit the requester",
+    "deny.dns": "a DNS SAN matches `deny.dnsNames`",
+    "deny.ip": "an IP SAN matches `deny.ipAddresses`",
+    "deny.uri": "a URI SAN matches `deny.uris`",
+    "deny.email": "an email SAN matches `deny.emailAddresses`",
+    "deny.subject": "a subject value matches `deny.subject`",
+    "signer.unmatched": "no policy governs the signer and `--unmatched-signers` is `deny`",
+    "transition.condition_status": (
+        "an Approved, Denied or Failed condition whose status is not `True`"
+    ),
+    "transition.condition_duplicate": "a condition type twice",
+    "transition.approved_and_denied": "Approved and Denied together",
+    "transition.condition_removed": "an Approved, Denied or Failed condition removed",
+    "transition.condition_modified": "an Approved, Denied or Failed condition changed",
+    "transition.approval_subresource_required": (
+        "Approved or Denied added other than through `/approval`"
+    ),
+    "transition.status_subresource_required": (
+        "Failed or the certificate added other than through `/status`"
+    ),
+    "transition.certificate_unapproved": (
+        "a certificate on a CSR that is not Approved, or is Denied or Failed"
+    ),
+    "transition.certificate_modified": "an issued certificate changed or removed",
+    "transition.certificate_malformed": (
+        "`status.certificate` is not base64 or not well-formed `CERTIFICATE` PEM, or a "
+        "certificate's serial number is not positive (RFC 5280)"
+    ),
+    "transition.denied_after_issue": "Denied added to a CSR whose certificate was issued",
+    "transition.spec_changed": (
+        "an update changes `spec` (any key, on any endpoint); the field names the first changed key"
+    ),
+    "transition.main_resource_modified": "an update of the main resource changes status",
+    "approval.not_approver": "the caller is not in `approval.approvers`",
+    "approval.self_approval": "the requester approves its own CSR under `selfApproval: Deny`",
+    "approval.recheck_failed": "the CSR no longer passes the policy (its violations follow)",
+    "issuance.not_issuer": "the caller is not in `issuance.issuers`",
+    "issuance.requester_not_permitted": (
+        "a certificate for a requester no rule applies to ([§3.9](#39-specissuance))"
+    ),
+    "issuance.public_key_mismatch": "the certificate's public key is not the CSR's",
+    "issuance.subject_not_requested": "a subject attribute the CSR does not have",
+    "issuance.san_not_requested": "a SAN the CSR does not have",
+    "issuance.lifetime_too_long": (
+        "valid longer than the [lifetime bound](#39-specissuance) + 5 minutes"
+    ),
+    "issuance.ca_not_allowed": "a CA certificate under a rule without `isCA`",
+    "issuance.usage_not_requested": "a key usage or extended key usage outside `spec.usages`",
+    "issuance.untrusted_issuer": (
+        "not issued by the `caBundle` CAs (directly or through the chain given)"
+    ),
+    "issuance.request_unparseable": (
+        "the CSR's own request does not parse, so the certificate cannot be compared"
+    ),
+    "issuance.certificate_unparseable": (
+        "a certificate of `status.certificate` (the leaf or one that follows it) cannot be read: "
+        "its public key, validity or structure"
+    ),
+    "issuance.extension_unparseable": (
+        "an extension of a certificate of `status.certificate` cannot be read (cryptography cannot "
+        "represent it, say an `x400Address` or `ediPartyName` name) or occurs twice"
+    ),
+}
+KNOWN_CODES: frozenset[str] = frozenset(CATALOGUE)
 FAMILIES: frozenset[str] = frozenset(code.split(".")[0] + "." for code in KNOWN_CODES)
 _BY_FAMILY: dict[str, frozenset[str]] = {
     family: frozenset(c for c in KNOWN_CODES if c.startswith(family)) for family in FAMILIES

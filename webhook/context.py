@@ -1,6 +1,8 @@
-"""What a CREATE check sees: the parsed CSR, the request fields, the rule and the requester.
+"""What a check sees: one context type per operation, CreateContext and UpdateContext.
 
-Shared by the engine and every check module (checks never import each other).
+Built by the engine from typed values only (webhook.resource, webhook.x509.csr, the policy);
+shared by every check module (checks never import each other). Plain values: a check reads
+fields (UpdateContext.added is the one helper).
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from webhook.decision import Decision
 from webhook.matching import Requester
 from webhook.policy.model import Rule, SignerPolicy
 from webhook.resource import CSRObject
@@ -16,34 +19,38 @@ from webhook.x509.csr import ParsedCSR
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CreateContext:
+    """A CREATE of a CSR under the policy governing its signer. `rules` are the policy's rules
+    that apply to the requester; `rule` is the one a rule check judges, None for the policy's
+    own checks (structure, deny lists, requester), which run once per review."""
+
     csr: ParsedCSR
     obj: CSRObject
     requester: Requester
     variables: Mapping[str, str]
     policy: SignerPolicy
-    rule: Rule
+    rules: tuple[Rule, ...]
+    rule: Rule | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UpdateContext:
     """An UPDATE of a CSR: `caller` is request.userInfo (approver on /approval, signer on
     /status). Every gate judges the stored spec, `old`'s (a spec change is a transition
-    violation); `new` contributes only its status. The requester is `old.username`. `rule` is
-    the rule that permits the CSR for its requester now (None when no rule does or there is no
-    policy)."""
+    violation); `new` contributes only its status. `requester` is who asked for the
+    certificate (`old.username`). `recheck` is the CREATE evaluation of the stored spec, made
+    when the update approves under `approval.recheck` or issues a certificate; `rule` is the
+    rule that permits the CSR now (None when none does or there is no policy) and `csr` the
+    parsed stored request, both only when a certificate is issued."""
 
     sub_resource: str
     old: CSRObject
     new: CSRObject
     caller: Requester
+    requester: Requester
     policy: SignerPolicy | None
+    recheck: Decision | None = None
     rule: Rule | None = None
     csr: ParsedCSR | None = None
-
-    @property
-    def requester(self) -> Requester:
-        """Who asked for the certificate, from the stored spec."""
-        return Requester(self.old.username, self.old.groups)
 
     def added(self, kind: str) -> bool:
         """True when the update adds a condition of this type."""

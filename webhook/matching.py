@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import TypeAlias
 from urllib.parse import SplitResult, urlsplit
 
+from webhook.errors import PatternError
 from webhook.text import join_shown, show
 
 TEMPLATE_VARIABLES: frozenset[str] = frozenset(
@@ -29,16 +30,6 @@ _SA_PREFIX = "system:serviceaccount:"
 _LDH_STAR = frozenset(string.ascii_letters + string.digits + "-*")
 # ASCII only: Unicode case mapping would let e.g. KELVIN SIGN (U+212A) match a pattern's "k".
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
-
-
-class PatternError(ValueError):
-    """A pattern that cannot be compiled. Carries the kind, the pattern text and the problem."""
-
-    def __init__(self, kind: str, pattern: str, problem: str) -> None:
-        super().__init__(f"{kind} pattern {pattern!r}: {problem}")
-        self.kind = kind
-        self.pattern = pattern
-        self.problem = problem
 
 
 class PatternKind(StrEnum):
@@ -516,6 +507,17 @@ def matches(
     return compile_pattern(kind, pattern).matches(value, variables)
 
 
+def first_match(
+    patterns: Iterable[Pattern], value: str, variables: Mapping[str, str] | None = None
+) -> Pattern | None:
+    """The first of `patterns` that matches `value`, or None: the one loop every allow and
+    deny list runs, so a check hands a whole list to the matcher once per value."""
+    for pattern in patterns:
+        if pattern.matches(value, variables):
+            return pattern
+    return None
+
+
 def show_pattern(pattern: Pattern, variables: Mapping[str, str]) -> str:
     """`'${node}.example.com' (here 'worker-1.example.com')` for a pattern with templates:
     what a person needs to see why a value did not match."""
@@ -532,3 +534,37 @@ def show_pattern(pattern: Pattern, variables: Mapping[str, str]) -> str:
 
 def show_patterns(patterns: Iterable[Pattern], variables: Mapping[str, str]) -> str:
     return join_shown([show_pattern(p, variables) for p in patterns])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Subjects:
+    """Who: used by `requesters`, `approval.approvers` and `issuance.issuers`."""
+
+    users: tuple[Pattern, ...] | None = None
+    groups: tuple[Pattern, ...] | None = None
+    service_accounts: tuple[Pattern, ...] | None = None
+
+    def includes(self, requester: Requester) -> bool:
+        """True when the requester matches any list given: approvers and issuers name
+        alternative identities (SPEC §3's example and §8 list a user and a service account
+        that must both be admitted; no single identity can match both)."""
+        users = self.users or ()
+        groups = self.groups or ()
+        accounts = self.service_accounts or ()
+        return (
+            any(p.matches(requester.username) for p in users)
+            or any(p.matches(group) for p in groups for group in requester.groups)
+            or any(p.matches(requester.username) for p in accounts)
+        )
+
+    def admits(self, requester: Requester) -> bool:
+        """True when the requester matches every list given (SPEC 3.5, `requesters`)."""
+        if self.users is not None and not any(p.matches(requester.username) for p in self.users):
+            return False
+        if self.groups is not None and not any(
+            p.matches(group) for p in self.groups for group in requester.groups
+        ):
+            return False
+        return self.service_accounts is None or any(
+            p.matches(requester.username) for p in self.service_accounts
+        )

@@ -1,7 +1,8 @@
 """The subject alternative name kinds a policy governs, one row each: every module that names a
 SAN kind (schema, builder, lint, checks, the PolicyTest generator) reads it from here.
 
-Pure data with no project imports, so that any layer may read it. Adding a kind is one row
+Pure data with no project imports, so that any layer may read it; a row names the field
+that holds its values (`getattr(parsed_csr, kind.attribute)`). Adding a kind is one row
 here, plus its parser in webhook.x509.csr and its pattern kind in webhook.matching.
 """
 
@@ -20,12 +21,6 @@ class SanKind:
     pattern: str  # the webhook.matching.PatternKind value its patterns compile as
     description: str  # of allowed.<key> in the JSON Schema
     wildcards: bool = False  # a requested `*` left-most label exists (allowWildcardNames)
-
-    def csr_values(self, csr: object) -> tuple[str, ...]:
-        """This kind's values on a webhook.x509.csr.ParsedCSR (read by name: x509 imports no
-        table of the core, and this module imports nothing)."""
-        values: tuple[str, ...] = getattr(csr, self.attribute)
-        return values
 
 
 DNS = SanKind(

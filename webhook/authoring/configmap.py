@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from webhook.errors import ConfigMapError
 from webhook.policy.loader import load_policies, policy_files
 from webhook.policy.source import read_bounded
 
@@ -30,10 +31,6 @@ HEADER = (
     "        app.kubernetes.io/name: csr-webhook\n"
     "    files:\n"
 )
-
-
-class ConfigMapError(Exception):
-    """The policy directory cannot become the ConfigMap; the message lists every problem."""
 
 
 def configmap_files(directory: Path) -> list[Path]:

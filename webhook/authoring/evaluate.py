@@ -15,14 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from webhook.admission import ReviewError, parse_review, printable
+from webhook.admission import parse_csr_object, parse_review
 from webhook.decision import Decision
 from webhook.engine import EngineOptions, evaluate_create
+from webhook.errors import InputError, ReviewError
 from webhook.matching import Requester
 from webhook.policy.loader import load_policies
 from webhook.policy.model import PolicySet
 from webhook.policy.source import Document, Problem, parse_documents
-from webhook.resource import CSRObject, parse_csr_object
+from webhook.resource import CSRObject
+from webhook.response import printable
 
 # A CSR is about 40 YAML nodes: this admits tens of thousands of CSRs in one `kubectl get csr
 # -o yaml` List while still refusing an alias bomb before it is built.
@@ -34,10 +36,6 @@ _LIST_KINDS = ("List", "CertificateSigningRequestList")
 _MARKER = re.compile(r"---(\s|$)")
 _VERDICTS = ("allowed", "warned", "audited", "denied")
 COLUMNS = ("NAME", "SIGNER", "REQUESTER", "VERDICT", "POLICY", "RULE", "VIOLATIONS")
-
-
-class InputError(Exception):
-    """Input eval cannot use; the message names the file, the document and what is wrong."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,36 +130,53 @@ def _display_name(raw: dict[str, Any], fallback: str) -> str:
     return fallback
 
 
-def _csr(raw: object, where: str, label: str, *, kind_optional: bool = False) -> CSRObject:
-    if not isinstance(raw, dict):
-        raise InputError(f"{where}: {label} must be an object")
+def _kind(raw: dict[str, Any], where: str, label: str, *, kind_optional: bool = False) -> None:
     kind, api = raw.get("kind"), raw.get("apiVersion")
     if kind != "CertificateSigningRequest" and not (kind_optional and kind is None):
         raise InputError(f"{where}: {label} is a {kind!r}, not a CertificateSigningRequest")
     if api is not None and api != CSR_API_VERSION:
         raise InputError(f"{where}: {label} has apiVersion {api!r}; only {CSR_API_VERSION}")
+
+
+def _csr(raw: object, where: str, label: str, *, kind_optional: bool = False) -> CSRObject:
+    if not isinstance(raw, dict):
+        raise InputError(f"{where}: {label} must be an object")
+    _kind(raw, where, label, kind_optional=kind_optional)
     try:
         return parse_csr_object(raw, label)
     except ReviewError as exc:
         raise InputError(f"{where}: {exc}") from None
 
 
+def _not_a_create(where: str, operation: object, resource: object, sub_resource: object) -> str:
+    return (
+        f"{where}: eval takes CREATE reviews of certificatesigningrequests, got "
+        f"{operation or '?'} of {resource or '?'}" + (f"/{sub_resource}" if sub_resource else "")
+    )
+
+
 def _review(raw: dict[str, Any], where: str) -> tuple[dict[str, Any], CSRObject, Requester]:
+    wire = raw.get("request")
+    if isinstance(wire, dict) and wire.get("operation") not in (None, "CREATE"):
+        # Refused before parse_review, which would ask an UPDATE for its oldObject first.
+        resource = wire.get("resource")
+        kind = resource.get("resource") if isinstance(resource, dict) else None
+        raise InputError(_not_a_create(where, wire.get("operation"), kind, wire.get("subResource")))
     try:
         request = parse_review(json.dumps(raw, default=str).encode())
     except ReviewError as exc:
         raise InputError(f"{where}: not a usable AdmissionReview: {exc}") from None
     if not request.is_csr or request.operation != "CREATE" or request.object is None:
         raise InputError(
-            f"{where}: eval takes CREATE reviews of certificatesigningrequests, got "
-            f"{request.operation or '?'} of {request.resource or '?'}"
-            + (f"/{request.sub_resource}" if request.sub_resource else "")
+            _not_a_create(where, request.operation, request.resource, request.sub_resource)
         )
-    obj = _csr(request.object, where, "request.object", kind_optional=True)
+    raw_obj = raw["request"]["object"]  # parse_review has checked that it is an object
+    _kind(raw_obj, where, "request.object", kind_optional=True)
+    obj = request.object
     user = request.user_info
     # The authenticated caller; the validating endpoint reads the same identity from spec.
     requester = Requester(user.username, user.groups) if user.username else None
-    return request.object, obj, requester or Requester(obj.username, obj.groups)
+    return raw_obj, obj, requester or Requester(obj.username, obj.groups)
 
 
 def collect(document: Document, json_input: bool = False) -> Iterator[Item]:

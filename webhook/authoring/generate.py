@@ -20,6 +20,7 @@ from cryptography.x509.oid import NameOID
 
 from webhook import sankinds
 from webhook.authoring.suite_schema import TEST_KEY_TYPES
+from webhook.errors import SpecError
 from webhook.policy.schema import SUBJECT_ATTRIBUTES
 from webhook.policy.source import PathKey
 from webhook.sankinds import BY_KEY, SAN_KINDS
@@ -50,15 +51,6 @@ _NAME_OIDS = dict(
     )
 )
 MAX_REQUEST_FILE = 65 * 1024  # spec.request may hold 64 KiB; a larger file is a mistake
-
-
-class SpecError(ValueError):
-    """A request description that cannot be turned into a CSR; `path` names the field."""
-
-    def __init__(self, path: PathKey, message: str) -> None:
-        super().__init__(message)
-        self.path = path
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from webhook.authoring.generate import DEFAULT_KEY, KeyCache, SpecError, general_name
+from webhook.authoring.generate import DEFAULT_KEY, KeyCache, general_name
+from webhook.errors import SpecError
 from webhook.policy.build import parse_duration
 from webhook.policy.source import PathKey
 from webhook.x509.oids import EKU_USAGE_NAMES, USAGE_SYNONYMS

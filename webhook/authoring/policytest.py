@@ -21,7 +21,7 @@ from typing import Any
 
 from cryptography import x509
 
-from webhook.admission import AdmissionReviewResponse, build_response, parse_review
+from webhook.admission import parse_review
 from webhook.authoring import generate, reviews
 from webhook.authoring.generate import KeyCache, RequestSpec
 from webhook.authoring.issue import SigningCA, generate_ca, issue_certificate
@@ -30,6 +30,7 @@ from webhook.engine import EngineOptions, evaluate
 from webhook.policy.loader import load_policies
 from webhook.policy.model import PolicySet
 from webhook.policy.source import Problem
+from webhook.response import AdmissionReviewResponse, build_response
 
 __all__ = [
     "Case",

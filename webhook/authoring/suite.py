@@ -19,9 +19,10 @@ from cryptography.exceptions import UnsupportedAlgorithm
 
 from webhook import codes
 from webhook.authoring import generate, reviews
-from webhook.authoring.generate import RequestSpec, SpecError
+from webhook.authoring.generate import RequestSpec
 from webhook.authoring.issue import CertificateSpec, SigningCA, load_ca, parse_certificate_spec
 from webhook.authoring.suite_schema import POLICY_TEST
+from webhook.errors import SpecError
 from webhook.policy.source import Document, PathKey, Problem, format_path, read_documents
 from webhook.policy.validation import validate_shape
 

@@ -1,8 +1,7 @@
 """The approval gate on /approval for signers with a policy (SPEC §3.9): who may add Approved
 or Denied, and no self-approval by the requester of the stored spec (`oldObject`: a spec
 rewritten in the update is a transition violation and must not launder one). The recheck of
-the CSR itself is run by the engine (a full CREATE evaluation) and reported as
-approval.recheck_failed.
+the CSR itself is webhook/checks/recheck.py's.
 
 Codes: approval.not_approver, approval.self_approval.
 """
@@ -13,6 +12,8 @@ from collections.abc import Iterator
 
 from webhook.context import UpdateContext
 from webhook.decision import Violation
+
+CODES = frozenset({"approval.not_approver", "approval.self_approval"})
 
 
 def check(ctx: UpdateContext) -> Iterator[Violation]:

@@ -6,28 +6,33 @@ Codes: deny.dns, deny.ip, deny.uri, deny.email, deny.subject.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 
+from webhook.context import CreateContext
 from webhook.decision import Violation
-from webhook.matching import Pattern, show_pattern
-from webhook.policy.model import DenyLists
+from webhook.matching import Pattern, first_match, show_pattern
 from webhook.sankinds import SAN_KINDS
 from webhook.text import show
-from webhook.x509.csr import ParsedCSR
+
+CODES = frozenset(
+    {
+        "deny.dns",
+        "deny.ip",
+        "deny.uri",
+        "deny.email",
+        "deny.subject",
+    }
+)
 
 
-def _first_match(
-    patterns: tuple[Pattern, ...], value: str, variables: Mapping[str, str]
-) -> Pattern | None:
-    return next((p for p in patterns if p.matches(value, variables)), None)
-
-
-def check(csr: ParsedCSR, deny: DenyLists, variables: Mapping[str, str]) -> Iterator[Violation]:
+def check(ctx: CreateContext) -> Iterator[Violation]:
+    csr, deny, variables = ctx.csr, ctx.policy.deny, ctx.variables
     for kind in SAN_KINDS:
         family, key, label = kind.family, kind.key, kind.label
         patterns: tuple[Pattern, ...] = getattr(deny, kind.attribute)
-        for index, value in enumerate(kind.csr_values(csr)):
-            hit = _first_match(patterns, value, variables)
+        values: tuple[str, ...] = getattr(csr, kind.attribute)
+        for index, value in enumerate(values):
+            hit = first_match(patterns, value, variables)
             if hit is not None:
                 yield Violation(
                     code=f"deny.{family}",
@@ -37,7 +42,7 @@ def check(csr: ParsedCSR, deny: DenyLists, variables: Mapping[str, str]) -> Iter
                 )
     for attribute in csr.subject:
         patterns = deny.subject.get(attribute.name or "", ())
-        hit = _first_match(patterns, attribute.value, variables)
+        hit = first_match(patterns, attribute.value, variables)
         if hit is not None:
             yield Violation(
                 code="deny.subject",

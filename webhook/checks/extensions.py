@@ -14,6 +14,8 @@ from cryptography.x509.oid import ExtensionOID
 from webhook.context import CreateContext
 from webhook.decision import Violation
 
+CODES = frozenset({"extensions.not_allowed", "extensions.unknown_critical", "ca.not_allowed"})
+
 STANDARD_EXTENSIONS = frozenset(
     oid.dotted_string
     for oid in (
@@ -28,7 +30,9 @@ _CA_USAGES = ("cert sign", "crl sign")
 
 
 def check(ctx: CreateContext) -> Iterator[Violation]:
-    permitted = STANDARD_EXTENSIONS | ctx.rule.allowed.extensions
+    rule = ctx.rule
+    assert rule is not None, "a rule check runs with the rule it judges"
+    permitted = STANDARD_EXTENSIONS | rule.allowed.extensions
     for index, extension in enumerate(ctx.csr.extensions):
         if extension.oid in permitted:
             continue
@@ -43,21 +47,21 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
             field=f"spec.request.extensions[{index}]",
             message=f"{message} is not allowed ({hint})",
         )
-    if ctx.rule.allowed.is_ca:
+    if rule.allowed.is_ca:
         return
     if ctx.csr.basic_constraints_ca:
         yield Violation(
             code="ca.not_allowed",
             field="spec.request.basicConstraints",
             message="the CSR asks for a CA certificate (basicConstraints CA:TRUE); "
-            f"rule {ctx.rule.name!r} does not allow isCA",
+            f"rule {rule.name!r} does not allow isCA",
         )
     for index, usage in enumerate(ctx.obj.usages):
         if usage in _CA_USAGES:
             yield Violation(
                 code="ca.not_allowed",
                 field=f"spec.usages[{index}]",
-                message=f"usage {usage!r} makes a CA; rule {ctx.rule.name!r} does not allow isCA",
+                message=f"usage {usage!r} makes a CA; rule {rule.name!r} does not allow isCA",
             )
     for usage in _CA_USAGES:
         if usage in (ctx.csr.key_usage or ()):
@@ -65,5 +69,5 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
                 code="ca.not_allowed",
                 field="spec.request.keyUsage",
                 message=f"the CSR's keyUsage asks for {usage!r}, which makes a CA; "
-                f"rule {ctx.rule.name!r} does not allow isCA",
+                f"rule {rule.name!r} does not allow isCA",
             )

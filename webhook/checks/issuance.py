@@ -17,14 +17,28 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
 from webhook.context import UpdateContext
 from webhook.decision import Violation
+from webhook.errors import CertificateFormatError
 from webhook.policy.model import Rule
 from webhook.text import show
-from webhook.x509.certificate import (
-    CertificateFormatError,
-    CertificateInfo,
-    read_certificates,
-)
+from webhook.x509.certificate import CertificateInfo, read_certificates
 from webhook.x509.oids import EKU_USAGE_NAMES, SUBJECT_NAMES, USAGE_SYNONYMS
+
+CODES = frozenset(
+    {
+        "issuance.not_issuer",
+        "issuance.requester_not_permitted",
+        "issuance.public_key_mismatch",
+        "issuance.subject_not_requested",
+        "issuance.san_not_requested",
+        "issuance.lifetime_too_long",
+        "issuance.ca_not_allowed",
+        "issuance.usage_not_requested",
+        "issuance.untrusted_issuer",
+        "issuance.request_unparseable",
+        "issuance.certificate_unparseable",
+        "issuance.extension_unparseable",
+    }
+)
 
 _FIELD = "status.certificate"
 # The in-tree signer backdates notBefore by 5 minutes (pkg/controller/certificates/signer).

@@ -10,13 +10,23 @@ from collections.abc import Iterator
 
 from webhook.context import CreateContext
 from webhook.decision import Violation
+from webhook.policy.model import Rule
+
+CODES = frozenset(
+    {
+        "key.type_not_allowed",
+        "key.rsa_size",
+        "key.rsa_exponent",
+        "key.curve_not_allowed",
+    }
+)
 
 _FIELD = "spec.request.publicKey"
 _RSA_EXPONENT = 65537
 
 
-def _accepted(ctx: CreateContext) -> list[str]:
-    rules = ctx.rule.constraints.keys
+def _accepted(rule: Rule) -> list[str]:
+    rules = rule.constraints.keys
     names = []
     if rules.rsa is not None:
         names.append(f"RSA {rules.rsa[0]}-{rules.rsa[1]} bits")
@@ -30,9 +40,11 @@ def _accepted(ctx: CreateContext) -> list[str]:
 
 
 def check(ctx: CreateContext) -> Iterator[Violation]:
+    rule = ctx.rule
+    assert rule is not None, "a rule check runs with the rule it judges"
     key = ctx.csr.key
-    rules = ctx.rule.constraints.keys
-    accepted = ", ".join(_accepted(ctx)) or "none"
+    rules = rule.constraints.keys
+    accepted = ", ".join(_accepted(rule)) or "none"
     allowed_type = {
         "rsa": rules.rsa is not None,
         "ecdsa": bool(rules.ecdsa_curves),

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from webhook.context import CreateContext
 from webhook.decision import Violation
 
+CODES = frozenset({"lifetime.missing", "lifetime.too_long", "lifetime.too_short"})
+
 _FIELD = "spec.expirationSeconds"
 
 
@@ -29,7 +31,9 @@ def human(seconds: int) -> str:
 
 
 def check(ctx: CreateContext) -> Iterator[Violation]:
-    lifetime = ctx.rule.constraints.lifetime
+    rule = ctx.rule
+    assert rule is not None, "a rule check runs with the rule it judges"
+    lifetime = rule.constraints.lifetime
     requested = ctx.obj.expiration_seconds
     if requested is None:
         if lifetime.max is not None:

@@ -11,31 +11,52 @@ from collections.abc import Iterator
 
 from webhook.context import CreateContext
 from webhook.decision import Violation
-from webhook.matching import show_patterns
-from webhook.policy.model import ValueRule
+from webhook.matching import first_match, show_patterns
+from webhook.policy.model import Rule, ValueRule
 from webhook.sankinds import SAN_KINDS, SanKind
 from webhook.text import show
 
+CODES = frozenset(
+    {
+        "dns.not_allowed",
+        "dns.required",
+        "dns.too_many",
+        "dns.wildcard_not_allowed",
+        "ip.not_allowed",
+        "ip.required",
+        "ip.too_many",
+        "uri.not_allowed",
+        "uri.required",
+        "uri.too_many",
+        "email.not_allowed",
+        "email.required",
+        "email.too_many",
+        "csr.san_required",
+    }
+)
 
-def _rule_for(ctx: CreateContext, kind: SanKind) -> ValueRule | None:
-    rule: ValueRule | None = getattr(ctx.rule.allowed, kind.attribute)
-    return rule
+
+def _rule_for(rule: Rule, kind: SanKind) -> ValueRule | None:
+    spec: ValueRule | None = getattr(rule.allowed, kind.attribute)
+    return spec
 
 
 def check(ctx: CreateContext) -> Iterator[Violation]:
+    rule = ctx.rule
+    assert rule is not None, "a rule check runs with the rule it judges"
     total = 0
     for kind in SAN_KINDS:
         key, family, label = kind.key, kind.family, kind.label
-        values = kind.csr_values(ctx.csr)
+        values: tuple[str, ...] = getattr(ctx.csr, kind.attribute)
         total += len(values)
-        spec = _rule_for(ctx, kind)
+        spec = _rule_for(rule, kind)
         for index, value in enumerate(values):
             field = f"spec.request.{key}[{index}]"
             if spec is None:
                 yield Violation(
                     code=f"{family}.not_allowed",
                     field=field,
-                    message=f"{label} {show(value)} is not allowed: rule {ctx.rule.name!r} "
+                    message=f"{label} {show(value)} is not allowed: rule {rule.name!r} "
                     f"permits no {label} SANs",
                 )
                 continue
@@ -46,7 +67,7 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
                     message=f"wildcard {label} {show(value)} is not allowed "
                     "(allowWildcardNames is false)",
                 )
-            if not any(p.matches(value, ctx.variables) for p in spec.values):
+            if first_match(spec.values, value, ctx.variables) is None:
                 yield Violation(
                     code=f"{family}.not_allowed",
                     field=field,
@@ -68,9 +89,9 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
                 field=f"spec.request.{key}",
                 message=f"{len(values)} {label} SANs; at most {spec.max_items} allowed",
             )
-    if ctx.rule.constraints.require_any_san and total == 0:
+    if rule.constraints.require_any_san and total == 0:
         yield Violation(
             code="csr.san_required",
             field="spec.request",
-            message=f"rule {ctx.rule.name!r} requires at least one subject alternative name",
+            message=f"rule {rule.name!r} requires at least one subject alternative name",
         )

@@ -12,15 +12,19 @@ from webhook.context import CreateContext
 from webhook.decision import Violation
 from webhook.x509.oids import ACCEPTABLE_SIGNATURE_ALGORITHMS
 
+CODES = frozenset({"signature.weak", "signature.not_allowed"})
+
 DEFAULT_ALGORITHMS = ACCEPTABLE_SIGNATURE_ALGORITHMS
 _WEAK_HASHES = frozenset({"md5", "sha1"})
 _STRONG_PSS_HASHES = frozenset({"sha256", "sha384", "sha512"})
 
 
 def check(ctx: CreateContext) -> Iterator[Violation]:
+    rule = ctx.rule
+    assert rule is not None, "a rule check runs with the rule it judges"
     algorithm = ctx.csr.signature_algorithm
     digest = ctx.csr.signature_hash
-    allowed = ctx.rule.constraints.signature_algorithms or DEFAULT_ALGORITHMS
+    allowed = rule.constraints.signature_algorithms or DEFAULT_ALGORITHMS
     if digest in _WEAK_HASHES or "sha1" in algorithm.lower() or "md5" in algorithm.lower():
         yield Violation(
             code="signature.weak",

@@ -19,9 +19,33 @@ from collections.abc import Iterator
 from cryptography.x509.oid import AttributeOID, ExtensionOID
 
 from webhook import sankinds
+from webhook.context import CreateContext
 from webhook.decision import Violation
 from webhook.text import show, show_list
 from webhook.x509.csr import MS_EXTENSION_REQUEST_OID, ParsedCSR
+
+CODES = frozenset(
+    {
+        "csr.subject_value_not_string",
+        "csr.subject_value_undecodable",
+        "csr.subject_string_type",
+        "csr.attribute_invalid",
+        "csr.extension_unparseable",
+        "csr.extension_duplicate",
+        "csr.san_multiple",
+        "csr.san_kind_not_allowed",
+        "csr.attribute_not_allowed",
+        "csr.control_character",
+        "csr.common_name_multiple",
+        "csr.dns_syntax",
+        "csr.dns_ip_literal",
+        "csr.dns_punycode",
+        "csr.dns_unicode",
+        "csr.dns_wildcard",
+        "csr.uri_syntax",
+        "csr.email_unicode",
+    }
+)
 
 _FIELD = "spec.request"
 _SAN_OID = ExtensionOID.SUBJECT_ALTERNATIVE_NAME.dotted_string
@@ -104,7 +128,7 @@ def _subject(csr: ParsedCSR) -> Iterator[Violation]:
                 "expected printable text"
             )
             yield _violation("csr.control_character", f"subject.{label}", message)
-    common_names = csr.subject_values("commonName")
+    common_names = [a.value for a in csr.subject if a.name == "commonName"]
     if len(common_names) > 1:
         message = (
             f"{len(common_names)} commonName values {show_list(common_names)}; at most one is "
@@ -208,7 +232,8 @@ def _uri(uri: str) -> str | None:
 def _sans(csr: ParsedCSR) -> Iterator[Violation]:
     # IP SANs are rendered from their bytes by the parser: there is no text to misspell.
     for kind in (sankinds.DNS, sankinds.URI, sankinds.EMAIL):
-        for index, value in enumerate(kind.csr_values(csr)):
+        values: tuple[str, ...] = getattr(csr, kind.attribute)
+        for index, value in enumerate(values):
             path = f"{kind.key}[{index}]"
             if _CONTROL.search(value):
                 message = f"SAN {show(value)} contains control characters; expected printable text"
@@ -226,8 +251,13 @@ def _sans(csr: ParsedCSR) -> Iterator[Violation]:
                 yield _violation("csr.email_unicode", path, message)
 
 
-def check(csr: ParsedCSR) -> Iterator[Violation]:
-    """Every structural violation of `csr`, the parser's problems first."""
+def check(ctx: CreateContext) -> Iterator[Violation]:
+    yield from violations(ctx.csr)
+
+
+def violations(csr: ParsedCSR) -> Iterator[Violation]:
+    """Every structural violation of `csr`, the parser's problems first (for tests that judge
+    a parsed CSR without a policy, too)."""
     yield from csr.problems
     yield from _extensions(csr)
     yield from _other_sans(csr)

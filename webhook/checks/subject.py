@@ -11,14 +11,25 @@ from collections.abc import Iterator
 
 from webhook.context import CreateContext
 from webhook.decision import Violation
-from webhook.matching import show_patterns
+from webhook.matching import first_match, show_patterns
 from webhook.text import show
+
+CODES = frozenset(
+    {
+        "subject.unknown_attribute",
+        "subject.not_allowed",
+        "subject.required",
+        "subject.too_many",
+    }
+)
 
 _FIELD = "spec.request.subject"
 
 
 def check(ctx: CreateContext) -> Iterator[Violation]:
-    allowed = ctx.rule.allowed.subject
+    rule = ctx.rule
+    assert rule is not None, "a rule check runs with the rule it judges"
+    allowed = rule.allowed.subject
     seen: dict[str, int] = {}
     for attribute in ctx.csr.subject:
         if attribute.name is None:
@@ -38,9 +49,9 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
                 code="subject.not_allowed",
                 field=field,
                 message=f"{attribute.name} {show(attribute.value)} is not allowed: "
-                f"rule {ctx.rule.name!r} permits no {attribute.name}",
+                f"rule {rule.name!r} permits no {attribute.name}",
             )
-        elif not any(p.matches(attribute.value, ctx.variables) for p in spec.values):
+        elif first_match(spec.values, attribute.value, ctx.variables) is None:
             yield Violation(
                 code="subject.not_allowed",
                 field=field,

@@ -10,16 +10,33 @@ transition.condition_status, .condition_duplicate, .approved_and_denied, .condit
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
 
 from webhook.context import UpdateContext
 from webhook.decision import Violation
-from webhook.resource import Condition, CSRObject
+from webhook.errors import CertificateFormatError
+from webhook.resource import Condition, CSRObject, SpecValue
 from webhook.text import show
-from webhook.x509.certificate import CertificateFormatError, parse_certificates
+from webhook.x509.certificate import parse_certificates
+
+CODES = frozenset(
+    {
+        "transition.condition_status",
+        "transition.condition_duplicate",
+        "transition.approved_and_denied",
+        "transition.condition_removed",
+        "transition.condition_modified",
+        "transition.approval_subresource_required",
+        "transition.status_subresource_required",
+        "transition.certificate_unapproved",
+        "transition.certificate_modified",
+        "transition.certificate_malformed",
+        "transition.denied_after_issue",
+        "transition.spec_changed",
+        "transition.main_resource_modified",
+    }
+)
 
 _FIELD = "status.conditions"
 TRUE_ONLY = ("Approved", "Denied", "Failed")
@@ -181,36 +198,9 @@ def _main_resource(ctx: UpdateContext) -> Iterator[Violation]:
         )
 
 
-def _same_json(a: Any, b: Any) -> bool:
-    """Equality of two decoded JSON values, iteratively (a deeply nested `extra` must not
-    overflow the stack) and by JSON type (true is not 1, 1 is not 1.0)."""
-    pending = [(a, b)]
-    while pending:
-        x, y = pending.pop()
-        if type(x) is not type(y):
-            return False
-        if isinstance(x, dict):
-            if x.keys() != y.keys():
-                return False
-            pending.extend((x[k], y[k]) for k in x)
-        elif isinstance(x, list):
-            if len(x) != len(y):
-                return False
-            pending.extend(zip(x, y, strict=True))
-        elif x != y:
-            return False
-    return True
-
-
-def _render(spec: dict[str, Any], key: str) -> str:
-    if key not in spec:
-        return "absent"
-    value = spec[key]
-    if isinstance(value, str):
-        return show(value)
-    if value is None or isinstance(value, bool | int | float):
-        return json.dumps(value)[:40]
-    return "a list" if isinstance(value, list) else "an object"
+def _render(spec: Mapping[str, SpecValue], key: str) -> str:
+    value = spec.get(key)
+    return "absent" if value is None else value.shown
 
 
 def _spec_changed(ctx: UpdateContext) -> Iterator[Violation]:
@@ -219,7 +209,9 @@ def _spec_changed(ctx: UpdateContext) -> Iterator[Violation]:
     stored spec, and a rewritten spec.username or spec.expirationSeconds must not pass."""
     old, new = ctx.old.spec, ctx.new.spec
     keys = [*old, *(k for k in new if k not in old)]
-    changed = [k for k in keys if k not in old or k not in new or not _same_json(old[k], new[k])]
+    changed = [
+        k for k in keys if k not in old or k not in new or old[k].canonical != new[k].canonical
+    ]
     if not changed:
         return
     first = changed[0]

@@ -14,13 +14,17 @@ from webhook.decision import Violation
 from webhook.text import show, show_list
 from webhook.x509.oids import EKU_USAGE_NAMES, USAGE_SYNONYMS
 
+CODES = frozenset({"usages.not_allowed", "usages.required", "usages.extension_mismatch"})
+
 
 def _canonical(usages: tuple[str, ...]) -> set[str]:
     return {USAGE_SYNONYMS.get(u, u) for u in usages}
 
 
 def check(ctx: CreateContext) -> Iterator[Violation]:
-    allowed = ctx.rule.allowed.usages
+    rule = ctx.rule
+    assert rule is not None, "a rule check runs with the rule it judges"
+    allowed = rule.allowed.usages
     usages = ctx.obj.usages
     for index, usage in enumerate(usages):
         if usage not in allowed:
@@ -30,7 +34,7 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
                 message=f"usage {show(usage)} is not allowed "
                 f"(allowed: {show_list(sorted(allowed))})",
             )
-    for usage in sorted(ctx.rule.constraints.required_usages):
+    for usage in sorted(rule.constraints.required_usages):
         if usage not in usages:
             yield Violation(
                 code="usages.required",

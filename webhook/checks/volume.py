@@ -9,16 +9,27 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from webhook.context import CreateContext
 from webhook.decision import Violation
 from webhook.limits import MAX_SANS_PER_KIND, MAX_SUBJECT_ATTRIBUTES
 from webhook.sankinds import SAN_KINDS
-from webhook.x509.csr import ParsedCSR
+
+CODES = frozenset(
+    {
+        "dns.too_many",
+        "ip.too_many",
+        "uri.too_many",
+        "email.too_many",
+        "subject.too_many",
+    }
+)
 
 
-def check(csr: ParsedCSR) -> Iterator[Violation]:
+def check(ctx: CreateContext) -> Iterator[Violation]:
+    csr = ctx.csr
     for kind in SAN_KINDS:
         family, key, label = kind.family, kind.key, kind.label
-        values = kind.csr_values(csr)
+        values: tuple[str, ...] = getattr(csr, kind.attribute)
         if len(values) > MAX_SANS_PER_KIND:
             yield Violation(
                 code=f"{family}.too_many",

@@ -15,7 +15,8 @@ from typing import TypeGuard
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from webhook.matching import Pattern, PatternError, PatternKind, compile_pattern
+from webhook.errors import PatternError, SourceError
+from webhook.matching import Pattern, PatternKind, compile_pattern
 from webhook.policy import schema
 from webhook.policy.model import (
     Allowed,
@@ -32,14 +33,7 @@ from webhook.policy.model import (
     ValueRule,
 )
 from webhook.policy.schema import parse_duration
-from webhook.policy.source import (
-    Document,
-    PathKey,
-    Problem,
-    SourceError,
-    format_path,
-    read_bounded,
-)
+from webhook.policy.source import Document, PathKey, Problem, format_path, read_bounded
 from webhook.policy.validation import shape_problems
 from webhook.sankinds import SAN_KINDS
 from webhook.text import show

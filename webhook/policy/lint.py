@@ -12,7 +12,8 @@ import ipaddress
 from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
-from webhook.matching import Pattern, PatternError, PatternKind, compile_pattern
+from webhook.errors import PatternError
+from webhook.matching import Pattern, PatternKind, compile_pattern
 from webhook.policy.breadth import broad_signer, uri_double_star_inside
 from webhook.policy.model import KeyRules, Rule, SignerPolicy, Subjects, ValueRule
 from webhook.policy.source import Document, PathKey, Problem, format_path

@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from webhook.errors import SourceError
 from webhook.policy.build import PolicyBuilder, parse_duration
 from webhook.policy.lint import lint_policy
 from webhook.policy.model import PolicySet, SignerPolicy
-from webhook.policy.source import Document, Problem, SourceError, parse_source, read_bounded
+from webhook.policy.source import Document, Problem, parse_source, read_bounded
 from webhook.policy.ties import Claim, GaveUp, find_ties
 from webhook.text import show
 

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from webhook.matching import Pattern, Requester
+from webhook import matching
+from webhook.matching import Pattern
 
 
 class Enforcement(StrEnum):
@@ -30,38 +31,9 @@ class ValueRule:
     allow_wildcard_names: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Subjects:
-    """Who: used by `requesters`, `approval.approvers` and `issuance.issuers`."""
-
-    users: tuple[Pattern, ...] | None = None
-    groups: tuple[Pattern, ...] | None = None
-    service_accounts: tuple[Pattern, ...] | None = None
-
-    def includes(self, requester: Requester) -> bool:
-        """True when the requester matches any list given: approvers and issuers name
-        alternative identities (SPEC §3's example and §8 list a user and a service account
-        that must both be admitted; no single identity can match both)."""
-        users = self.users or ()
-        groups = self.groups or ()
-        accounts = self.service_accounts or ()
-        return (
-            any(p.matches(requester.username) for p in users)
-            or any(p.matches(group) for p in groups for group in requester.groups)
-            or any(p.matches(requester.username) for p in accounts)
-        )
-
-    def admits(self, requester: Requester) -> bool:
-        """True when the requester matches every list given (SPEC 3.5, `requesters`)."""
-        if self.users is not None and not any(p.matches(requester.username) for p in self.users):
-            return False
-        if self.groups is not None and not any(
-            p.matches(group) for p in self.groups for group in requester.groups
-        ):
-            return False
-        return self.service_accounts is None or any(
-            p.matches(requester.username) for p in self.service_accounts
-        )
+# Who (`requesters`, `approval.approvers`, `issuance.issuers`) is matched by the matcher, so
+# the engine's requester test never returns here; the name stays the policy model's.
+Subjects = matching.Subjects
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,11 +118,6 @@ class SignerPolicy:
     source: str = ""
 
 
-def signer_rank(pattern: Pattern) -> tuple[int, int]:
-    """Exact names beat patterns; among patterns, more literal characters win."""
-    return (1 if pattern.is_literal else 0, pattern.literal_chars)
-
-
 @dataclass(frozen=True, slots=True)
 class PolicySet:
     """All loaded policies; `select` finds the one policy governing a signer."""
@@ -164,7 +131,8 @@ class PolicySet:
         for policy in self.policies:
             for pattern in policy.signer_names:
                 if pattern.matches(signer_name):
-                    rank = signer_rank(pattern)
+                    # Exact names beat patterns; among patterns, more literal characters win.
+                    rank = (1 if pattern.is_literal else 0, pattern.literal_chars)
                     if rank > best_rank:
                         best, best_rank = policy, rank
         return best

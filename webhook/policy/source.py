@@ -15,6 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from webhook.errors import SourceError
+
 MAX_FILE_BYTES = 1024 * 1024
 MAX_NODES_PER_DOCUMENT = 20_000
 
@@ -65,11 +67,6 @@ def format_path(path: PathKey) -> str:
         else:
             out += f".{part}" if out else part
     return out
-
-
-class SourceError(ValueError):
-    """A file that cannot be read, or may not be; the message says why and follows
-    "cannot read <file>: "."""
 
 
 def read_bounded(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:

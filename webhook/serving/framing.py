@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from webhook.errors import FramingError
+
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _DIGITS = re.compile(rb"[0-9]{1,19}")
 _TOKEN_TEXT = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
@@ -33,15 +35,6 @@ MAX_CHUNK_LINE = 4096  # a chunk-size line with its extensions
 # Chunk-size lines and CRLFs of one body: each chunk costs the poller Python work, so a body
 # of 1-byte chunks (5 bytes of framing each) is refused after ~13 000 of them.
 MAX_CHUNK_FRAMING = 64 * 1024
-
-
-class FramingError(Exception):
-    """The request cannot be served; `status` is the HTTP answer, `message` names the value."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

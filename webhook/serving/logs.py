@@ -1,6 +1,7 @@
-"""One JSON log line per review on stdout (SPEC §5). Never PEM, base64 or key material:
-only names, identities, codes and timings are copied out of the review, each cut short; the
-request uid (any string a client sends) to MAX_UID characters, and escaped in plain-text lines."""
+"""One JSON log line per review on stdout (SPEC §5), from the typed request and its Decision.
+Never PEM, base64 or key material: only names, identities, codes and timings are copied out
+of the review, each cut short; the request uid (any string a client sends) to MAX_UID
+characters, and escaped in plain-text lines."""
 
 from __future__ import annotations
 
@@ -17,31 +18,21 @@ from webhook.text import show
 decision_log = logging.getLogger("csr_webhook.decisions")
 
 
-def _spec(request: AdmissionRequest) -> dict[str, Any]:
-    obj = request.object or request.old_object or {}
-    spec = obj.get("spec")
-    return spec if isinstance(spec, dict) else {}
-
-
-def _text(value: object) -> str:
-    return value[:512] if isinstance(value, str) else ""
-
-
 def decision_record(
     request: AdmissionRequest, decision: Decision, *, webhook: str, seconds: float
 ) -> dict[str, Any]:
-    spec = _spec(request)
+    obj = request.object or request.old_object
     return {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
         "msg": "admission review",
         "uid": request.uid[:MAX_UID],
         "webhook": webhook,
         "name": request.name[:512],
-        "signer": _text(spec.get("signerName")),
-        "operation": _text(request.operation)[:64],
-        "subresource": _text(request.sub_resource)[:64],
+        "signer": obj.signer_name[:512] if obj is not None else "",
+        "operation": request.operation[:64],
+        "subresource": request.sub_resource[:64],
         "user": request.user_info.username[:512],
-        "requester": _text(spec.get("username")),
+        "requester": obj.username[:512] if obj is not None else "",
         "decision": decision.verdict.value,
         "policy": decision.policy,
         "rule": ",".join(decision.rules),

@@ -19,9 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from webhook.errors import SourceError
 from webhook.policy.loader import Sources, load_policies, policy_files
 from webhook.policy.model import PolicySet
-from webhook.policy.source import MAX_FILE_BYTES, SourceError, read_bounded
+from webhook.policy.source import MAX_FILE_BYTES, read_bounded
 
 log = logging.getLogger("csr_webhook")
 ReloadListener = Callable[[bool, PolicySet | None, str | None], None]

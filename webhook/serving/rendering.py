@@ -10,12 +10,9 @@ from __future__ import annotations
 import errno
 from typing import Any
 
+from webhook.errors import ResponseTooLargeError
 from webhook.serving.connection import MAX_RESPONSE_BYTES, error_response
 from webhook.serving.gunicorn_internals import NoMoreData, http
-
-
-class ResponseTooLargeError(OSError):
-    """The response outgrew its bound (an OSError, so gunicorn passes it on unanswered)."""
 
 
 class ResponseBuffer:

@@ -24,9 +24,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from webhook.errors import SnapshotError, SourceError
 from webhook.policy.loader import Sources, build_policy_set
 from webhook.policy.model import PolicySet
-from webhook.policy.source import SourceError, read_bounded
+from webhook.policy.source import read_bounded
 
 log = logging.getLogger("csr_webhook")
 SNAPSHOT = "policy-set.json"
@@ -36,10 +37,6 @@ MAX_ERROR_CHARS = 16 * 1024  # of a reload error in the status file: /readyz sho
 _STATUS_BYTES = 2 * MAX_ERROR_CHARS + 4096  # JSON escaping may double the error
 _HASH = re.compile(r"[0-9a-f]{64}")
 FollowListener = Callable[[bool, str | None], None]
-
-
-class SnapshotError(Exception):
-    """A published file that cannot be used; the message says which and why."""
 
 
 def create_runtime_directory() -> Path:

@@ -1,8 +1,8 @@
 """HTTP endpoints: /validate, /mutate, /healthz, /readyz.
 
-The only place that maps outcomes to HTTP: a broken review is 400/413/415 with a JSON error
-body, a policy violation is 200 with `allowed: false`, a bug is 500. Every other HTTP error
-(an unknown path, a wrong method) has the same JSON shape, never an HTML page.
+The only place that maps outcomes to HTTP, in one `try`: a broken review is 400/413/415 with a
+JSON error body, a policy violation is 200 with `allowed: false`, a bug is 500. Every other
+HTTP error (an unknown path, a wrong method) has the same JSON shape, never an HTML page.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ import time
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from webhook.admission import ReviewError, build_response, parse_review
+from webhook.admission import AdmissionRequest, parse_review
 from webhook.decision import Decision
 from webhook.engine import EngineOptions, evaluate
+from webhook.errors import CsrWebhookError, ReviewError
+from webhook.response import build_response
 from webhook.serving.logs import log_decision, shown_uid
 from webhook.serving.metrics import ReviewMetrics
 from webhook.serving.reload import PolicyView
@@ -33,7 +35,7 @@ log = logging.getLogger("csr_webhook")
 blueprint = Blueprint("webhook", __name__)
 
 
-class _BodyError(Exception):
+class _BodyError(CsrWebhookError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
@@ -110,46 +112,39 @@ def _review(mutating: bool) -> tuple[Response, int]:
     started = time.perf_counter()
     webhook = "mutate" if mutating else "validate"
     metrics: ReviewMetrics | None = current_app.extensions["csr_webhook.metrics"]
-    operation = subresource = "other"
-
-    def count(decision: Decision | None) -> None:
-        if metrics is not None:
-            metrics.observe(
-                webhook=webhook,
-                operation=operation,
-                subresource=subresource,
-                decision=decision,
-                seconds=time.perf_counter() - started,
-            )
-
+    admission: AdmissionRequest | None = None
+    decision: Decision | None = None
     expired = _expired()
-    if expired is not None:
-        count(None)
-        log.warning("%s", expired)
-        return _error(503, expired)
     try:
-        admission = parse_review(_read_body())
+        if expired is not None:
+            log.warning("%s", expired)
+            status, body = 503, expired
+        else:
+            admission = parse_review(_read_body())
+            store: PolicyView = current_app.extensions["csr_webhook.policies"]
+            options: EngineOptions = current_app.extensions["csr_webhook.options"]
+            decision = evaluate(admission, store.current, options, mutating=mutating)
+            status, body = 200, ""
     except _BodyError as exc:
-        count(None)
-        return _error(exc.status, exc.message)
+        status, body = exc.status, exc.message
     except ReviewError as exc:
-        count(None)
-        return _error(400, f"malformed AdmissionReview: {exc}")
-    operation, subresource = admission.operation, admission.sub_resource
-    store: PolicyView = current_app.extensions["csr_webhook.policies"]
-    options: EngineOptions = current_app.extensions["csr_webhook.options"]
-    try:
-        decision = evaluate(admission, store.current, options, mutating=mutating)
-    except ReviewError as exc:
-        count(None)
-        return _error(400, f"malformed AdmissionReview: {exc}")
+        status, body = 400, f"malformed AdmissionReview: {exc}"
     except Exception:
-        uid = shown_uid(admission.uid)
+        uid = shown_uid(admission.uid if admission is not None else "")
         log.exception("evaluation failed for review uid=%s", uid)
-        count(None)
-        return _error(500, f"internal error evaluating review uid={uid}")
-    count(decision)
-    log_decision(admission, decision, webhook=webhook, seconds=time.perf_counter() - started)
+        status, body = 500, f"internal error evaluating review uid={uid}"
+    seconds = time.perf_counter() - started
+    if metrics is not None:
+        metrics.observe(
+            webhook=webhook,
+            operation=admission.operation if admission is not None else "other",
+            subresource=admission.sub_resource if admission is not None else "other",
+            decision=decision,
+            seconds=seconds,
+        )
+    if admission is None or decision is None:
+        return _error(status, body)
+    log_decision(admission, decision, webhook=webhook, seconds=seconds)
     return jsonify(build_response(admission.uid, decision, mutating=mutating)), 200
 
 

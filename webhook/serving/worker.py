@@ -26,6 +26,7 @@ from concurrent.futures import Future
 from functools import partial
 from typing import Any
 
+from webhook.errors import FramingError
 from webhook.serving.connection import (
     BUFFER_BUDGET_BYTES,
     BUSY,
@@ -43,7 +44,7 @@ from webhook.serving.connection import (
     new_framer,
     raise_fd_limit,
 )
-from webhook.serving.framing import Complete, FramingError
+from webhook.serving.framing import Complete
 from webhook.serving.gunicorn_internals import ThreadWorker, util
 from webhook.serving.gunicorn_internals import sock as gunicorn_sock
 from webhook.serving.rendering import render

@@ -22,6 +22,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from webhook.decision import Violation
+from webhook.errors import CertificateFormatError, DERError
 from webhook.x509 import der
 from webhook.x509.csr import parse_extension
 from webhook.x509.oids import EXTENSION_NAMES, KEY_USAGE_BITS
@@ -42,10 +43,6 @@ _LAZY_ERRORS = (
     x509.UnsupportedGeneralNameType,
     UserWarning,
 )
-
-
-class CertificateFormatError(ValueError):
-    """The bytes break the API server's rules for status.certificate; str() says how."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,7 +67,7 @@ def _split_der(body: bytes) -> list[bytes]:
     while offset < len(body):
         try:
             tlv, offset = der.read_tlv(body, offset)
-        except der.DERError as exc:
+        except DERError as exc:
             raise CertificateFormatError(f"certificate DER is malformed: {exc}") from exc
         certificates.append(tlv.raw)
     return certificates
@@ -108,7 +105,7 @@ def _check_serial(piece: bytes, index: int) -> None:
     refusing it before cryptography sees it keeps the answer the same under any warning filter."""
     try:
         serial = der.read_certificate(piece).serial
-    except der.DERError:
+    except DERError:
         return  # not a certificate; cryptography's own parse says so
     if serial.tag == der.INTEGER and (
         not serial.content.strip(b"\x00") or serial.content[0] & 0x80
@@ -147,7 +144,7 @@ def _read(piece: bytes, cert: x509.Certificate, index: int) -> CertificateInfo |
     try:
         parts = der.read_certificate(piece)
         subject, name_problems = _subject(parts.subject)
-    except der.DERError as exc:
+    except DERError as exc:
         return _unusable(index, "structure", exc)
     try:
         public_key_der = cert.public_key().public_bytes(
@@ -189,7 +186,7 @@ def _subject(name: der.TLV) -> tuple[tuple[tuple[str, str | None], ...], list[st
             oids.append(der.decode_oid(oid_tlv))
             try:
                 attributes.append((oids[-1], der.decode_string(value)))
-            except der.DERError:
+            except DERError:
                 attributes.append((oids[-1], None))
         if not oids:
             problems.append(f"RDN {rdn_index} is empty")
@@ -214,7 +211,7 @@ def _extensions(raws: list[der.TLV], index: int, out: _Extensions) -> Iterator[V
     for number, raw in enumerate(raws):
         try:
             oid, _ = der.read_extension_header(raw)
-        except der.DERError as exc:
+        except DERError as exc:
             yield _bad_extension(index, f"extension {number} is malformed: {exc}")
             continue
         label = f"extension {oid} ({EXTENSION_NAMES.get(oid, 'unknown')})"

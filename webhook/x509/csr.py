@@ -25,6 +25,7 @@ from cryptography.x509.oid import (
 )
 
 from webhook.decision import Violation
+from webhook.errors import CSRError, DERError
 from webhook.text import show
 from webhook.x509 import algorithms, der
 from webhook.x509.oids import (
@@ -60,19 +61,6 @@ _LAZY_ERRORS = (
     x509.InvalidVersion,
     UserWarning,
 )
-
-
-class CSRError(Exception):
-    """`spec.request` cannot be interpreted at all; `violation` says why."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-    @property
-    def violation(self) -> Violation:
-        return Violation(code=self.code, field=FIELD, message=self.message)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -174,7 +162,7 @@ def _check_algorithm_parameters(body: bytes, key: object) -> None:
     try:
         key_problem = algorithms.key_parameters_problem(body, isinstance(key, rsa.RSAPublicKey))
         signature_problem = algorithms.signature_parameters_problem(body)
-    except der.DERError as exc:
+    except DERError as exc:
         message = f"a malformed key or signature algorithm: {exc}"
         raise CSRError("csr.der_invalid", message) from exc
     if key_problem:
@@ -247,7 +235,7 @@ def _subject(name: der.TLV, problems: list[Violation]) -> tuple[SubjectAttribute
             continue
         try:
             value = der.decode_string(value_tlv)
-        except der.DERError as exc:
+        except DERError as exc:
             code = "csr.subject_value_undecodable"
             message = f"{where} is not a valid {type_name}: {exc}"
         else:
@@ -273,7 +261,7 @@ def _raw_extensions(
         path = f"attributes[{index}]"
         try:
             oid, values = der.read_attribute(attribute)
-        except der.DERError as exc:
+        except DERError as exc:
             problems.append(_problem("csr.attribute_invalid", path, f"malformed attribute: {exc}"))
             continue
         if oid == EXTENSION_REQUEST_OID:
@@ -288,7 +276,7 @@ def _raw_extensions(
         for value in values:
             try:
                 extensions.extend(der.children(value, der.SEQUENCE))
-            except der.DERError as exc:
+            except DERError as exc:
                 message = f"extension request {oid} is malformed: {exc}"
                 problems.append(_problem("csr.attribute_invalid", path, message))
     return attribute_oids, extensions
@@ -383,14 +371,14 @@ def _extensions(
     for raw in raws:
         try:
             headers.append(der.read_extension_header(raw))
-        except der.DERError:
+        except DERError:
             headers.append(None)
     bulk = _bulk_extensions(csr, headers)
     for index, raw in enumerate(raws):
         path = f"extensions[{index}]"
         try:
             oid, critical, value = der.read_extension(raw)
-        except der.DERError as exc:
+        except DERError as exc:
             message = f"extension {index} is malformed: {exc}"
             problems.append(_problem("csr.extension_unparseable", path, message))
             continue
@@ -434,7 +422,7 @@ def parse_csr(request_pem: bytes) -> ParsedCSR:
     problems: list[Violation] = []
     try:
         subject_attributes = _subject(subject, problems)
-    except der.DERError as exc:
+    except DERError as exc:
         raise CSRError("csr.der_invalid", f"the subject is malformed: {exc}") from exc
     attribute_oids, raw_extensions = _raw_extensions(attribute_list, problems)
     collected = _Collected(dns=[], ips=[], uris=[], emails=[], others=[])

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
+from webhook.errors import DERError
+
 BOOLEAN = 0x01
 INTEGER = 0x02
 BIT_STRING = 0x03
@@ -58,10 +60,6 @@ _NUMERIC = frozenset(b"0123456789 ")
 _MAX_LENGTH_OCTETS = 4
 # 9 octets carry 63 bits: every arc Go's int-based OID readers accept, and then some.
 _MAX_ARC_OCTETS = 9
-
-
-class DERError(ValueError):
-    """The bytes are not the DER structure the caller expected."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,25 @@
+"""`requesters` (SPEC §3.5): a CREATE is judged only by the rules that admit its requester;
+with none, the requester may not use the signer at all.
+
+Codes: requester.not_permitted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from webhook.context import CreateContext
+from webhook.decision import Violation
+
+CODES = frozenset({"requester.not_permitted"})
+
+
+def check(ctx: CreateContext) -> Iterator[Violation]:
+    if ctx.rules:
+        return
+    yield Violation(
+        code="requester.not_permitted",
+        field="spec.username",
+        message=f"requester {ctx.requester.username!r} may not request certificates "
+        f"from signer {ctx.obj.signer_name!r}",
+    )
