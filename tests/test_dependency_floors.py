@@ -60,6 +60,35 @@ def test_every_direct_dependency_has_a_floor() -> None:
     assert [name for name, floor in declared().items() if floor is None] == []
 
 
+FLOOR_LINE = re.compile(r'^\s*"([A-Za-z0-9][A-Za-z0-9._-]*)\s*>=\s*([0-9.]+)')
+
+
+def floor_comments() -> dict[str, tuple[str, str]]:
+    """Each direct dependency's floor as pyproject.toml writes it, and the comment block right
+    above its line."""
+    lines = (ROOT / "pyproject.toml").read_text().splitlines()
+    direct = declared()
+    found: dict[str, tuple[str, str]] = {}
+    for number, line in enumerate(lines):
+        match = FLOOR_LINE.match(line)
+        if not match or _name(match[1]) not in direct:
+            continue
+        top = number
+        while top > 0 and lines[top - 1].lstrip().startswith("#"):
+            top -= 1
+        found[_name(match[1])] = (match[2], "\n".join(lines[top:number]))
+    return found
+
+
+def test_every_floor_says_why_it_is_the_floor() -> None:
+    """A floor is proven, not guessed: the comment above it names the floor and what it brings
+    ("X.Y: <what>; <older> lacks it"), so moving it starts from the reason."""
+    comments = floor_comments()
+    assert sorted(comments) == sorted(declared())
+    unexplained = [name for name, (floor, block) in comments.items() if f"{floor}:" not in block]
+    assert unexplained == [], "a floor without a comment '<floor>: <why>' right above it"
+
+
 def test_constraints_pin_every_direct_dependency_to_its_floor() -> None:
     floors, pins = declared(), pinned()
     assert sorted(pins) == sorted(floors), "constraints-min.txt must pin exactly the direct deps"
