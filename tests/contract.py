@@ -3,7 +3,7 @@
 Sources: VerifyAdmissionResponse in
 staging/src/k8s.io/apiserver/pkg/admission/plugin/webhook/request/admissionreview.go,
 NewWarningHeader (k8s.io/apimachinery/pkg/util/net/http.go) and checkKeyFormat
-(staging/src/k8s.io/apiserver/pkg/admission/attributes.go), as summarised in SPEC §2.
+(staging/src/k8s.io/apiserver/pkg/admission/attributes.go), as summarised in docs/server.md §3.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The AdmissionReview contract through the Flask test client (SPEC §2, §4)."""
+"""The AdmissionReview contract through the Flask test client (docs/server.md §3, docs/policy-reference.md §5.7)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 The policy permits every value it can, so whatever is still denied is denied for the request
 itself. The law: the webhook never fails on these files, and it allows a CSR only if the CSR
-parses, verifies, has no structural problem and is not signed with SHA-1 or MD5 (SPEC 3.2, 3.3).
+parses, verifies, has no structural problem and is not signed with SHA-1 or MD5 (docs/policy-reference.md §3.6, §6).
 
 What an allowed CSR is must be read by something other than the parser whose reading the
 verdict came from (webhook.x509.csr):
@@ -41,9 +41,9 @@ PERMISSIVE = permissive_policy("any", SIGNER)
 # Requests these files hold that nothing is wrong with; if they were denied, the policy above
 # would not be permissive and the law below would hold vacuously.
 ORDINARY = ("ec_sha256.pem", "ec_sha256.der", "rsa_sha256.pem", "rsa_sha256.der")
-# C0, DEL and C1 (SPEC 3.3).
+# C0, DEL and C1 (docs/policy-reference.md §6).
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-# PKCS #9 extensionRequest, the one attribute a CSR may carry (SPEC 3.3).
+# PKCS #9 extensionRequest, the one attribute a CSR may carry (docs/policy-reference.md §6).
 EXTENSION_REQUEST = x509.ObjectIdentifier(EXTENSION_REQUEST_OID)
 
 

@@ -1,4 +1,4 @@
-"""Combination, enforcement, messages and mutation through the Flask test client (SPEC §3.5 to §4)."""
+"""Combination, enforcement, messages and mutation through the Flask test client (docs/policy-reference.md §5.2 to §5.7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The container image recipe (SPEC §8): hadolint-clean, and the structural requirements that a
+"""The container image recipe (docs/deploy.md): hadolint-clean, and the structural requirements that a
 lint cannot see: multi-stage, a slim Python final stage without compilers, a numeric non-root
 user, the entrypoint, the policies and the environment a read-only root filesystem needs.
 

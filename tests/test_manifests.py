@@ -1,4 +1,4 @@
-"""The kustomize manifests (SPEC §8), checked offline.
+"""The kustomize manifests (docs/deploy.md), checked offline.
 
 Each kustomization is rendered by `kubectl kustomize` (kustomize itself, built into kubectl, on
 every developer machine and on CI; without it these tests fail, they do not skip). Every

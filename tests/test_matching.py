@@ -1,4 +1,4 @@
-"""Unit and property tests for webhook.matching (SPEC §3.4 patterns and templates)."""
+"""Unit and property tests for webhook.matching (docs/policy-reference.md §7 patterns and templates)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Metrics (SPEC §6): exact counts across workers, bounded labels, buckets, server facts,
+"""Metrics (docs/server.md §5): exact counts across workers, bounded labels, buckets, server facts,
 and the shipped dashboard and alerts referring only to metrics that exist."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Operational behaviour of a real `csr-webhook serve` (SPEC §5): hot policy reload with the
+"""Operational behaviour of a real `csr-webhook serve` (docs/server.md): hot policy reload with the
 ConfigMap layout, keep-last-good, certificate rotation under traffic, mTLS, SIGTERM under
 load, queue deadlines, hostile and idle clients."""
 

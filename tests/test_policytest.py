@@ -1,4 +1,4 @@
-"""`csr-webhook test`: PolicyTest suites (SPEC §7) run through the server's own engine."""
+"""`csr-webhook test`: PolicyTest suites (docs/policy-tests.md) run through the server's own engine."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Transitions on UPDATE that are not data (SPEC §3.8): status.certificate bytes made by
+"""Transitions on UPDATE that are not data (docs/policy-reference.md §5.5): status.certificate bytes made by
 mangling DER or PEM (reference vectors 16-21), spec-change messages, key order and nesting depth.
 
 The transition table (vectors 22-30) and every other transition case are vectors:

@@ -1,4 +1,4 @@
-"""SPEC-level test vectors (tests/vectors/*.yaml), run end to end through /validate and /mutate.
+"""Decision-level test vectors (tests/vectors/*.yaml), run end to end through /validate and /mutate.
 
 Every case of every suite is one pytest case with id `suite::case name` (`[signer]` appended for
 each of an UPDATE case's `signerNames`); CREATE cases are built here, UPDATE and DELETE cases by
@@ -290,7 +290,9 @@ def test_vector(
     review = review_of(suite, case, tmp_path)
 
     if case.get("endpoint") == "mutate":
-        assert case["expect"] == "allowed", "the mutating endpoint never denies (SPEC 3.7)"
+        assert case["expect"] == "allowed", (
+            "the mutating endpoint never denies (docs/policy-reference.md §5.3)"
+        )
         response = post(client, "/mutate", review)
         assert response["allowed"] is True, explain(response)
         patch = decoded_patch(response)

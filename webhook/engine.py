@@ -267,7 +267,8 @@ def _permitting_rule(policy: SignerPolicy | None, evaluation: Decision | None) -
 
 def plan_mutation(obj: CSRObject, caller: Requester, policies: PolicySet) -> Decision:
     """Allowed, with the lifetime patch of the first rule that would permit the request apart
-    from its lifetime; no patch when there is no such rule. Never denies (SPEC §3.7)."""
+    from its lifetime; no patch when there is no such rule. Never denies (docs/policy-reference.md
+    §5.3)."""
     policy = policies.select(obj.signer_name)
     if policy is None:
         return Decision(verdict=Verdict.ALLOWED, policy="unmatched")

@@ -1,4 +1,5 @@
-"""Pattern matching for policy values (SPEC §3.4): DNS, IP, URI, email, glob, account, signer.
+"""Pattern matching for policy values (docs/policy-reference.md §7): DNS, IP, URI, email, glob,
+account, signer.
 
 Owns pattern syntax, template variables and their literal substitution. Every match runs in
 time linear in (pattern length x value length): no regular expression is built from a pattern
@@ -546,8 +547,9 @@ class Subjects:
 
     def includes(self, requester: Requester) -> bool:
         """True when the requester matches any list given: approvers and issuers name
-        alternative identities (SPEC §3's example and §8 list a user and a service account
-        that must both be admitted; no single identity can match both)."""
+        alternative identities (the approvers of docs/policy-reference.md §3.8 and the deployment
+        manifests list a user and a service account that must both be admitted; no single identity
+        can match both)."""
         users = self.users or ()
         groups = self.groups or ()
         accounts = self.service_accounts or ()
@@ -558,7 +560,8 @@ class Subjects:
         )
 
     def admits(self, requester: Requester) -> bool:
-        """True when the requester matches every list given (SPEC 3.5, `requesters`)."""
+        """True when the requester matches every list given (docs/policy-reference.md §5.2,
+        `requesters`)."""
         if self.users is not None and not any(p.matches(requester.username) for p in self.users):
             return False
         if self.groups is not None and not any(

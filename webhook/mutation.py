@@ -1,4 +1,5 @@
-"""The mutating endpoint's JSON Patch (SPEC §3.7): default and clamp spec.expirationSeconds.
+"""The mutating endpoint's JSON Patch (docs/policy-reference.md §5.3): default and clamp
+spec.expirationSeconds.
 
 Pure and idempotent: applying the patch and asking again yields no patch. Never denies.
 """

@@ -12,6 +12,7 @@ from hashlib import sha256
 from webhook.cache import BoundedCache
 from webhook.decision import Violation
 from webhook.errors import CSRError
+from webhook.sankinds import SAN_KINDS
 from webhook.x509.csr import MAX_REQUEST_BYTES, ParsedCSR, parse_csr
 
 # The fatal ones: spec.request unreadable, or the parser's CSRError (webhook.x509.csr).
@@ -71,10 +72,7 @@ def _weight(request: bytes, parsed: ParsedCSR | Violation) -> int:
         return 512 + len(parsed.message)
     entries = (
         len(parsed.subject)
-        + len(parsed.dns_names)
-        + len(parsed.ip_addresses)
-        + len(parsed.uris)
-        + len(parsed.email_addresses)
+        + sum(len(getattr(parsed, kind.attribute)) for kind in SAN_KINDS)
         + len(parsed.other_names)
         + len(parsed.extensions)
         + len(parsed.problems)

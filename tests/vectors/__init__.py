@@ -1,1 +1,1 @@
-"""SPEC-level test vectors: YAML suites and hand-made CSRs (see README.md)."""
+"""Decision-level test vectors: YAML suites and hand-made CSRs (see README.md)."""

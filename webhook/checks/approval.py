@@ -1,7 +1,7 @@
-"""The approval gate on /approval for signers with a policy (SPEC §3.9): who may add Approved
-or Denied, and no self-approval by the requester of the stored spec (`oldObject`: a spec
-rewritten in the update is a transition violation and must not launder one). The recheck of
-the CSR itself is webhook/checks/recheck.py's.
+"""The approval gate on /approval for signers with a policy (docs/policy-reference.md §5.6): who may
+add Approved or Denied, and no self-approval by the requester of the stored spec (`oldObject`: a
+spec rewritten in the update is a transition violation and must not launder one). The recheck of the
+CSR itself is webhook/checks/recheck.py's.
 
 Codes: approval.not_approver, approval.self_approval.
 """

@@ -1,5 +1,5 @@
-"""Guardrail deny lists (SPEC §3.1b): any SAN or subject value matching one denies the CSR,
-whatever the rules permit, for every requester and again at approval recheck.
+"""Guardrail deny lists (docs/policy-reference.md §3.3): any SAN or subject value matching one
+denies the CSR, whatever the rules permit, for every requester and again at approval recheck.
 
 Codes: deny.dns, deny.ip, deny.uri, deny.email, deny.subject.
 """

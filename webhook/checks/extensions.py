@@ -1,4 +1,5 @@
-"""Extension allow-list, unknown critical extensions and the CA bit (SPEC §3.1, §3.3).
+"""Extension allow-list, unknown critical extensions and the CA bit (docs/policy-reference.md §3.5,
+§6).
 
 Codes: extensions.not_allowed (an OID outside the standard set and allowed.extensions),
 extensions.unknown_critical (the same, marked critical), ca.not_allowed (isCA false and the

@@ -1,10 +1,10 @@
-"""The issuance gate on /status for signers with a policy (SPEC §3.9): who may write the
-certificate or Failed, and whether the issued leaf is what the stored CSR asked for and the
-policy allows. Every certificate is read by webhook.x509.certificate.read_certificates, which makes
-all of cryptography's lazy accesses; this module only compares. Codes: issuance.not_issuer,
+"""The issuance gate on /status for signers with a policy (docs/policy-reference.md §5.6): who may
+write the certificate or Failed, and whether the issued leaf is what the stored CSR asked for and
+the policy allows. Every certificate is read by webhook.x509.certificate.read_certificates, which
+makes all of cryptography's lazy accesses; this module only compares. Codes: issuance.not_issuer,
 .requester_not_permitted, .public_key_mismatch, .subject_not_requested, .san_not_requested,
-.lifetime_too_long, .ca_not_allowed, .usage_not_requested, .untrusted_issuer,
-.request_unparseable, .certificate_unparseable, .extension_unparseable.
+.lifetime_too_long, .ca_not_allowed, .usage_not_requested, .untrusted_issuer, .request_unparseable,
+.certificate_unparseable, .extension_unparseable.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from collections.abc import Iterator, Sequence
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
+from webhook import sankinds
 from webhook.context import UpdateContext
 from webhook.decision import Violation
 from webhook.errors import CertificateFormatError
 from webhook.policy.model import Rule
+from webhook.sankinds import SAN_KINDS, SanKind
 from webhook.text import show
 from webhook.x509.certificate import CertificateInfo, read_certificates
 from webhook.x509.oids import EKU_USAGE_NAMES, SUBJECT_NAMES, USAGE_SYNONYMS
@@ -52,14 +54,21 @@ def _violation(code: str, message: str) -> Violation:
 
 def _csr_sans(ctx: UpdateContext) -> set[tuple[str, str]]:
     assert ctx.csr is not None
-    csr = ctx.csr
-    ips = {str(ipaddress.ip_address(ip)) for ip in csr.ip_addresses}
-    return (
-        {("DNS", d.lower()) for d in csr.dns_names}
-        | {("IP", ip) for ip in ips}
-        | {("URI", u) for u in csr.uris}
-        | {("email", e) for e in csr.email_addresses}
-    )
+    found: set[tuple[str, str]] = set()
+    for kind in SAN_KINDS:
+        values: tuple[str, ...] = getattr(ctx.csr, kind.attribute)
+        found.update((kind.name, _comparable(kind, value)) for value in values)
+    return found
+
+
+def _comparable(kind: SanKind, value: str) -> str:
+    """A SAN as the certificate's is compared with it: DNS names in lower case, addresses in
+    their canonical text."""
+    if kind is sankinds.DNS:
+        return value.lower()
+    if kind is sankinds.IP:
+        return str(ipaddress.ip_address(value))
+    return value
 
 
 def _applicable(ctx: UpdateContext) -> list[Rule]:

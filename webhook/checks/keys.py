@@ -1,4 +1,4 @@
-"""constraints.keys (SPEC §3.2): key type, RSA size and exponent, ECDSA curve.
+"""constraints.keys (docs/policy-reference.md §3.6): key type, RSA size and exponent, ECDSA curve.
 
 Codes: key.type_not_allowed (DSA and unknown types always), key.rsa_size, key.rsa_exponent
 (anything but 65537), key.curve_not_allowed.

@@ -1,4 +1,4 @@
-"""constraints.lifetime (SPEC §3.2) against spec.expirationSeconds.
+"""constraints.lifetime (docs/policy-reference.md §3.6) against spec.expirationSeconds.
 
 Codes: lifetime.missing (max set and no expirationSeconds: the signer would choose its own,
 possibly longer, default), lifetime.too_long, lifetime.too_short. Clamping is the mutating

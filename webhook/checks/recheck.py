@@ -1,7 +1,7 @@
-"""The approval recheck (SPEC §3.9, `approval.recheck`): on /approval, adding Approved to a CSR
-that no longer passes its policy (rules or deny lists changed since it was created) is refused
-with the reasons. The engine evaluates the stored spec as a CREATE (`UpdateContext.recheck`)
-only there; this check reports that evaluation.
+"""The approval recheck (docs/policy-reference.md §5.6, `approval.recheck`): on /approval, adding
+Approved to a CSR that no longer passes its policy (rules or deny lists changed since it was
+created) is refused with the reasons. The engine evaluates the stored spec as a CREATE
+(`UpdateContext.recheck`) only there; this check reports that evaluation.
 
 Codes: approval.recheck_failed, then the evaluation's own violations (any CREATE code).
 """

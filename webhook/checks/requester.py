@@ -1,5 +1,5 @@
-"""`requesters` (SPEC §3.5): a CREATE is judged only by the rules that admit its requester;
-with none, the requester may not use the signer at all.
+"""`requesters` (docs/policy-reference.md §5.2): a CREATE is judged only by the rules that admit its
+requester; with none, the requester may not use the signer at all.
 
 Codes: requester.not_permitted.
 """

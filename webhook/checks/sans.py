@@ -1,4 +1,5 @@
-"""allowed.dnsNames/ipAddresses/uris/emailAddresses and constraints.requireAnySAN (SPEC §3.1).
+"""allowed.dnsNames/ipAddresses/uris/emailAddresses and constraints.requireAnySAN
+(docs/policy-reference.md §3.5).
 
 Codes per kind (dns., ip., uri., email.): <kind>.not_allowed (kind not listed, or a value
 matching no pattern), <kind>.required, <kind>.too_many; dns.wildcard_not_allowed; and

@@ -1,4 +1,4 @@
-"""constraints.signatureAlgorithms (SPEC §3.2): the CSR's signature algorithm.
+"""constraints.signatureAlgorithms (docs/policy-reference.md §3.6): the CSR's signature algorithm.
 
 Codes: signature.weak (SHA-1 or MD5, never accepted), signature.not_allowed (outside the
 policy's list, or the default set when the policy gives none).

@@ -1,4 +1,5 @@
-"""Always-on structural checks of a parsed CSR (SPEC §3.3) that do not depend on the rule.
+"""Always-on structural checks of a parsed CSR (docs/policy-reference.md §6) that do not depend on
+the rule.
 
 Yields the parser's `problems` unchanged, then, all with field paths under `spec.request`:
   csr.extension_duplicate, csr.san_multiple, csr.san_kind_not_allowed,

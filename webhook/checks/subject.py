@@ -1,4 +1,5 @@
-"""allowed.subject (SPEC §3.1): every attribute occurrence, in every RDN, must match a pattern.
+"""allowed.subject (docs/policy-reference.md §3.5): every attribute occurrence, in every RDN, must
+match a pattern.
 
 Codes: subject.unknown_attribute (an OID outside the nine policy attributes), subject.not_allowed
 (an attribute the rule does not list, or a value matching none of its patterns),

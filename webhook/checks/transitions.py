@@ -1,4 +1,5 @@
-"""Condition and certificate transitions on every UPDATE of a CSR, for every signer (SPEC §3.8).
+"""Condition and certificate transitions on every UPDATE of a CSR, for every signer
+(docs/policy-reference.md §5.5).
 
 Compares the old and new objects; only what the update changes is judged, so an object that
 already breaks a rule (ratcheting, reference §1.9) can still get a metadata update. Codes:

@@ -1,5 +1,5 @@
 """spec.usages against allowed.usages and requiredUsages, and the CSR's own keyUsage and
-extendedKeyUsage extensions against spec.usages (SPEC §3.1, §3.2, §3.3).
+extendedKeyUsage extensions against spec.usages (docs/policy-reference.md §3.5, §3.6, §6).
 
 Signers differ in which of the two they honour (the in-tree signer uses only spec.usages), so
 both must say the same. Codes: usages.not_allowed, usages.required, usages.extension_mismatch.

@@ -187,7 +187,8 @@ def _all_texts(patterns: tuple[Pattern, ...] | None, accept: Callable[[str], boo
 
 
 def _defines_node(requesters: Subjects | None) -> bool:
-    """Every admitted requester is system:node:<name> in system:nodes (SPEC §3.4)."""
+    """Every admitted requester is system:node:<name> in system:nodes (docs/policy-reference.md
+    §7)."""
     return requesters is not None and (
         _all_texts(requesters.users, lambda t: t.startswith(_NODE_USER) and t != _NODE_USER)
         and _all_texts(requesters.groups, lambda t: t == "system:nodes")

@@ -1,4 +1,4 @@
-"""One JSON log line per review on stdout (SPEC §5), from the typed request and its Decision.
+"""One JSON log line per review on stdout (docs/server.md), from the typed request and its Decision.
 Never PEM, base64 or key material: only names, identities, codes and timings are copied out
 of the review, each cut short; the request uid (any string a client sends) to MAX_UID
 characters, and escaped in plain-text lines."""

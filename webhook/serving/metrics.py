@@ -1,6 +1,6 @@
-"""Prometheus metrics (SPEC §6). Label values come only from bounded sets we or the operator
-control: webhook, a known operation/subresource or "other", a policy name or unmatched/none,
-a decision, a rule name, a violation code.
+"""Prometheus metrics (docs/server.md §5). Label values come only from bounded sets we or the
+operator control: webhook, a known operation/subresource or "other", a policy name or
+unmatched/none, a decision, a rule name, a violation code.
 
 Workers count reviews into prometheus_client's multiprocess files; the master serves
 /metrics on --metrics-bind, merging those files with its own state (build info, policy

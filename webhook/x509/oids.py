@@ -104,7 +104,8 @@ EXTENSION_NAMES = {
 
 
 # What a policy may list in constraints.signatureAlgorithms, and the default when it lists none
-# (SPEC §3.2): RSA PKCS#1 v1.5 or PSS, ECDSA with SHA-256/384/512, Ed25519, Ed448.
+# (docs/policy-reference.md §3.6): RSA PKCS#1 v1.5 or PSS, ECDSA with SHA-256/384/512, Ed25519,
+# Ed448.
 ACCEPTABLE_SIGNATURE_ALGORITHMS = frozenset(
     {
         "sha256WithRSAEncryption",
