@@ -10,7 +10,7 @@ here raises for a review: bad input becomes violations; only bugs raise.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from webhook.admission import AdmissionRequest
 from webhook.checks import (
@@ -37,6 +37,7 @@ from webhook.mutation import lifetime_patch
 from webhook.parse_cache import parse_request
 from webhook.policy.model import Enforcement, PolicySet, Rule, SignerPolicy
 from webhook.resource import CSRObject
+from webhook.x509.csr import ParsedCSR
 
 CreateCheck = Callable[[CreateContext], Iterable[Violation]]
 UpdateCheck = Callable[[UpdateContext], Iterable[Violation]]
@@ -128,18 +129,7 @@ def evaluate_create(
     csr = parse_request(obj.request)
     if isinstance(csr, Violation):
         return enforced(verdict, policy.name, (), [csr])
-    applicable: list[Rule] = []
-    for rule in policy.rules:
-        if rule.requesters is None or rule.requesters.admits(requester):
-            applicable.append(rule)
-    context = CreateContext(
-        csr=csr,
-        obj=obj,
-        requester=requester,
-        variables=template_variables(requester, obj.signer_name),
-        policy=policy,
-        rules=tuple(applicable),
-    )
+    context = _policy_context(csr, obj, requester, policy)
     # Every rule reports the same SAN or subject value again: keep each violation once, in
     # the order first found (a dict, so merging stays linear in the number found).
     found: dict[Violation, None] = {}
@@ -155,15 +145,7 @@ def evaluate_create(
     permitting: list[str] = []
     reported_by: dict[Violation, tuple[str, ...]] = {}
     for rule in context.rules:
-        judged = CreateContext(
-            csr=csr,
-            obj=obj,
-            requester=requester,
-            variables=context.variables,
-            policy=policy,
-            rules=context.rules,
-            rule=rule,
-        )
+        judged = replace(context, rule=rule)
         reported: dict[Violation, None] = {}
         for check in RULE_CHECKS:
             reported.update(dict.fromkeys(check(judged)))
@@ -176,6 +158,22 @@ def evaluate_create(
         return Decision(verdict=Verdict.ALLOWED, policy=policy.name, rules=(permitting[0],))
     found.update(dict.fromkeys(reported_by))
     return enforced(verdict, policy.name, tuple(names), list(found), reported_by)
+
+
+def _policy_context(
+    csr: ParsedCSR, obj: CSRObject, requester: Requester, policy: SignerPolicy
+) -> CreateContext:
+    """The context of the policy's own checks: the rules that apply to `requester` (the spec's
+    identity at /validate, the caller's at /mutate); a rule check sees it with `rule` set."""
+    rules = tuple(r for r in policy.rules if r.requesters is None or r.requesters.admits(requester))
+    return CreateContext(
+        csr=csr,
+        obj=obj,
+        requester=requester,
+        variables=template_variables(requester, obj.signer_name),
+        policy=policy,
+        rules=rules,
+    )
 
 
 def evaluate_update(  # noqa: PLR0917 - the six facts of an update, all required
@@ -275,30 +273,11 @@ def plan_mutation(obj: CSRObject, caller: Requester, policies: PolicySet) -> Dec
     csr = parse_request(obj.request)
     if isinstance(csr, Violation):
         return Decision(verdict=Verdict.ALLOWED, policy=policy.name)
-    applicable: list[Rule] = []
-    for rule in policy.rules:
-        if rule.requesters is None or rule.requesters.admits(caller):
-            applicable.append(rule)
-    context = CreateContext(
-        csr=csr,
-        obj=obj,
-        requester=caller,
-        variables=template_variables(caller, obj.signer_name),
-        policy=policy,
-        rules=tuple(applicable),
-    )
+    context = _policy_context(csr, obj, caller, policy)
     if any(volume.check(context)):
         return Decision(verdict=Verdict.ALLOWED, policy=policy.name)
     for rule in context.rules:
-        judged = CreateContext(
-            csr=csr,
-            obj=obj,
-            requester=caller,
-            variables=context.variables,
-            policy=policy,
-            rules=context.rules,
-            rule=rule,
-        )
+        judged = replace(context, rule=rule)
         if any(v for check in SHAPE_CHECKS for v in check(judged)):
             continue
         patch = lifetime_patch(obj, rule.constraints.lifetime)
