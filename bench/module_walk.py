@@ -1,5 +1,6 @@
 """Follow one recorded CREATE review from the view to the response and print the project
-modules it enters, in order (consecutive calls inside one module count once).
+modules it enters, in order: a stop is a call from one module into another (a module calling
+its own helpers, or consecutive calls into one module, count once).
 
     .venv/bin/python -m bench.module_walk [VECTOR.json]
 
@@ -41,6 +42,9 @@ def _recording(modules: list[str]) -> Iterator[None]:
         if not name.startswith("webhook.") or name.startswith(NOT_A_STOP):
             return
         if frame.f_code.co_name.startswith("__"):  # building or hashing a value is no visit
+            return
+        caller = frame.f_back.f_globals.get("__name__", "") if frame.f_back else ""
+        if caller == name:  # a module calling its own helper goes nowhere
             return
         if not modules or modules[-1] != name:
             modules.append(name)

@@ -15,6 +15,7 @@ their cases live (Python tables today, vector files later) without knowing their
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -38,7 +39,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def _default_markers(config: pytest.Config) -> str | None:
     """The -m expression of the configured addopts (what a plain `pytest` selects)."""
     addopts: list[str] = config.getini("addopts")
-    for flag, value in zip(addopts, addopts[1:], strict=False):
+    for flag, value in itertools.pairwise(addopts):
         if flag == "-m":
             return value
     return None
