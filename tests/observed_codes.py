@@ -50,9 +50,10 @@ def _whole_suite(session: pytest.Session, exitstatus: int | pytest.ExitCode) -> 
     return (
         exitstatus == pytest.ExitCode.OK
         and config.option.markexpr == _default_markers(config)
-        and config.args_source is pytest.Config.ArgsSource.TESTPATHS
+        and config.args == list(config.getini("testpaths"))  # no paths given (pytest >= 6.2)
         and not config.option.keyword
         and not config.option.lf
+        and not config.option.collectonly
         and not session.shouldstop
         and session.testscollected > 0
         and len(session.items) == session.testscollected
