@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from webhook.decision import Decision
+from webhook.facts import NO_CLUSTER, ClusterFacts
 from webhook.matching import Requester
 from webhook.policy.model import Rule, SignerPolicy
 from webhook.resource import CSRObject
@@ -21,7 +22,9 @@ from webhook.x509.csr import ParsedCSR
 class CreateContext:
     """A CREATE of a CSR under the policy governing its signer. `rules` are the policy's rules
     that apply to the requester; `rule` is the one a rule check judges, None for the policy's
-    own checks (structure, deny lists, requester), which run once per review."""
+    own checks (structure, deny lists, requester), which run once per review. `facts` answers
+    what the cluster knows (Nodes, pending CSRs); `admission` is False when a stored CSR is
+    judged again (approval recheck, issuance, the approval controller)."""
 
     csr: ParsedCSR
     obj: CSRObject
@@ -30,6 +33,8 @@ class CreateContext:
     policy: SignerPolicy
     rules: tuple[Rule, ...]
     rule: Rule | None = None
+    facts: ClusterFacts = NO_CLUSTER
+    admission: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -32,6 +32,7 @@ from webhook.checks import (
 )
 from webhook.context import CreateContext, UpdateContext
 from webhook.decision import Decision, Verdict, Violation, enforced
+from webhook.facts import NO_CLUSTER, ClusterFacts
 from webhook.matching import Requester, template_variables
 from webhook.mutation import lifetime_patch
 from webhook.parse_cache import parse_request
@@ -84,8 +85,11 @@ def evaluate(
     policies: PolicySet,
     options: EngineOptions,
     *,
+    facts: ClusterFacts = NO_CLUSTER,
     mutating: bool = False,
 ) -> Decision:
+    """`facts` answers the rules that need the cluster (constraints.node, maxPending); without
+    a cluster every such fact is unknown and those rules deny."""
     if not request.is_csr:
         return Decision(
             verdict=Verdict.IGNORED,
@@ -100,16 +104,26 @@ def evaluate(
     caller = Requester(request.user_info.username, request.user_info.groups)
     if request.operation == "UPDATE" and request.old_object is not None:
         old = request.old_object
-        return evaluate_update(request.sub_resource, old, obj, caller, policies, options)
+        return evaluate_update(
+            request.sub_resource, old, obj, caller, policies, options, facts=facts
+        )
     if mutating:
         return plan_mutation(obj, caller, policies)
-    return evaluate_create(obj, Requester(obj.username, obj.groups), policies, options)
+    return evaluate_create(obj, Requester(obj.username, obj.groups), policies, options, facts=facts)
 
 
 def evaluate_create(
-    obj: CSRObject, requester: Requester, policies: PolicySet, options: EngineOptions
+    obj: CSRObject,
+    requester: Requester,
+    policies: PolicySet,
+    options: EngineOptions,
+    *,
+    facts: ClusterFacts = NO_CLUSTER,
+    admission: bool = True,
 ) -> Decision:
-    """Decide a CREATE: allowed when no deny list matches and one applicable rule permits."""
+    """Decide a CREATE: allowed when no deny list matches and one applicable rule permits.
+    `admission` is False when a stored CSR is judged again (approval recheck, issuance, the
+    approval controller): checks that count the requester's other CSRs apply only at CREATE."""
     policy = policies.select(obj.signer_name)
     if policy is None:
         if options.allow_unmatched_signers:
@@ -129,7 +143,7 @@ def evaluate_create(
     csr = parse_request(obj.request)
     if isinstance(csr, Violation):
         return enforced(verdict, policy.name, (), [csr])
-    context = _policy_context(csr, obj, requester, policy)
+    context = _policy_context(csr, obj, requester, policy, facts=facts, admission=admission)
     # Every rule reports the same SAN or subject value again: keep each violation once, in
     # the order first found (a dict, so merging stays linear in the number found).
     found: dict[Violation, None] = {}
@@ -161,7 +175,13 @@ def evaluate_create(
 
 
 def _policy_context(
-    csr: ParsedCSR, obj: CSRObject, requester: Requester, policy: SignerPolicy
+    csr: ParsedCSR,
+    obj: CSRObject,
+    requester: Requester,
+    policy: SignerPolicy,
+    *,
+    facts: ClusterFacts = NO_CLUSTER,
+    admission: bool = True,
 ) -> CreateContext:
     """The context of the policy's own checks: the rules that apply to `requester` (the spec's
     identity at /validate, the caller's at /mutate); a rule check sees it with `rule` set."""
@@ -173,6 +193,8 @@ def _policy_context(
         variables=template_variables(requester, obj.signer_name),
         policy=policy,
         rules=rules,
+        facts=facts,
+        admission=admission,
     )
 
 
@@ -183,6 +205,8 @@ def evaluate_update(  # noqa: PLR0917 - the six facts of an update, all required
     caller: Requester,
     policies: PolicySet,
     options: EngineOptions,
+    *,
+    facts: ClusterFacts = NO_CLUSTER,
 ) -> Decision:
     """Transitions for every signer; approval and issuance gates where a policy governs. The
     gates judge the stored spec (`old`): a spec change is itself a transition violation, and
@@ -204,7 +228,9 @@ def evaluate_update(  # noqa: PLR0917 - the six facts of an update, all required
         and new.certificate != old.certificate
     )
     evaluation = (
-        evaluate_create(old, requester, policies, options) if rechecking or issuing else None
+        evaluate_create(old, requester, policies, options, facts=facts, admission=False)
+        if rechecking or issuing
+        else None
     )
     parsed = parse_request(old.request) if issuing else None
     context = UpdateContext(

@@ -67,12 +67,24 @@ class KeyRules:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NodeBinding:
+    """`constraints.node`: the Node named ${node} must exist (`must_exist`), and with
+    `sans_from_addresses` every DNS and IP SAN must be one of its addresses of those types."""
+
+    must_exist: bool
+    sans_from_addresses: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Constraints:
     required_usages: frozenset[str] = frozenset()
     require_any_san: bool
     lifetime: Lifetime
     keys: KeyRules
     signature_algorithms: frozenset[str] | None = None
+    node: NodeBinding | None = None
+    # `maxPending`: CSRs of this signer the requester may have pending when it creates another.
+    max_pending: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,10 +105,20 @@ class DenyLists:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AutoApproval:
+    """`approval.auto`: what `csr-webhook approve` does with a pending CSR of the signer:
+    approve it when the policy allows it, deny it when not (each only when set)."""
+
+    approve: bool
+    deny: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Approval:
     approvers: Subjects | None = None
     self_approval: bool  # selfApproval: Allow
     recheck: bool
+    auto: AutoApproval | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
