@@ -10,6 +10,7 @@ this module does no I/O.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -70,6 +71,63 @@ class StaticFacts:
             return self._unknown
         names = self.pending.get((signer_name, username), ())
         return sum(1 for name in names if name != excluding)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeIndex:
+    """One Node's addresses, indexed once per review for `constraints.node`: `types` maps a
+    comparable form of each value (see `comparable_name`, `comparable_ip`) to the address
+    types that carry it, so a SAN costs one lookup whatever the number of addresses."""
+
+    name: str
+    addresses: tuple[NodeAddress, ...]
+    types: Mapping[str, frozenset[str]]
+
+
+def comparable_name(value: str) -> str:
+    """A DNS name as compared with a Node's addresses: lower case, one trailing dot dropped."""
+    return value.lower().removesuffix(".")
+
+
+def comparable_ip(value: str) -> str | None:
+    """An IP address in canonical text, an IPv4-mapped IPv6 address as its IPv4 address; None
+    when `value` is no IP address."""
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return f"ip:{address.ipv4_mapped}"
+    return f"ip:{address}"
+
+
+def comparable(value: str) -> str:
+    """An address value as an IP (`ip:` prefix) when it is one, else as a DNS name (`dns:`)."""
+    ip = comparable_ip(value)
+    return ip if ip is not None else f"dns:{comparable_name(value)}"
+
+
+def index_node(name: str, addresses: tuple[NodeAddress, ...]) -> NodeIndex:
+    """Linear in the addresses."""
+    types: dict[str, set[str]] = {}
+    for address in addresses:
+        types.setdefault(comparable(address.address), set()).add(address.type)
+    return NodeIndex(name, addresses, {k: frozenset(v) for k, v in types.items()})
+
+
+# The Node a review is bound to, as the engine looked it up: indexed, absent (no such Node, or
+# no ${node}: the requester is no node), or Unknown.
+NodeLookup = NodeIndex | None | Unknown
+
+
+def look_up_node(facts: ClusterFacts, name: str | None) -> NodeLookup:
+    """The Node named `name` (the requester's ${node}; None when it is no node), indexed."""
+    if name is None:
+        return None
+    answer = facts.node_addresses(name)
+    if answer is None or isinstance(answer, Unknown):
+        return answer
+    return index_node(name, answer)
 
 
 # What the engine sees when no cluster is connected: every fact Unknown, so a rule that needs
