@@ -63,6 +63,22 @@ class Suite:
     ca: SigningCA | None = None  # spec.ca; None: a CA generated for the run
 
 
+def cluster_facts(raw: Mapping[str, Any]) -> StaticFacts:
+    """A `cluster:` mapping of the PolicyTest shape as facts: exactly the Nodes listed, and the
+    pending CSR counts given (0 for any other signer and requester)."""
+    nodes = {
+        node["name"]: tuple(NodeAddress(a["type"], a["address"]) for a in node.get("addresses", []))
+        for node in raw.get("nodes", [])
+    }
+    pending = {
+        (entry["signerName"], entry["username"]): tuple(
+            f"pending-{number + 1}" for number in range(entry["count"])
+        )
+        for entry in raw.get("pendingCSRs", [])
+    }
+    return StaticFacts(nodes=nodes, pending=pending)
+
+
 def find_test_files(paths: Sequence[Path]) -> tuple[list[Path], list[Problem]]:
     """Directories expand (not recursively, sorted) to their test files; files are taken as is."""
     files: list[Path] = []
@@ -174,23 +190,18 @@ class _SuiteBuilder:
             return inherited
         if not isinstance(raw, dict):
             return UNKNOWN_CLUSTER
-        nodes: dict[str, tuple[NodeAddress, ...]] = {}
-        for index, node in enumerate(raw.get("nodes", [])):
-            name = node["name"]
-            if name in nodes:
+        names = [node["name"] for node in raw.get("nodes", [])]
+        for index, name in enumerate(names):
+            if name in names[:index]:
                 self.problem((*path, "nodes", index, "name"), f"duplicate Node {name!r}")
-            addresses = node.get("addresses", [])
-            nodes[name] = tuple(NodeAddress(a["type"], a["address"]) for a in addresses)
-        pending: dict[tuple[str, str], tuple[str, ...]] = {}
-        for index, entry in enumerate(raw.get("pendingCSRs", [])):
-            key = (entry["signerName"], entry["username"])
-            if key in pending:
+        counted = [(e["signerName"], e["username"]) for e in raw.get("pendingCSRs", [])]
+        for index, (signer, username) in enumerate(counted):
+            if (signer, username) in counted[:index]:
                 self.problem(
                     (*path, "pendingCSRs", index),
-                    f"signer {key[0]!r} and username {key[1]!r} are counted twice",
+                    f"signer {signer!r} and username {username!r} are counted twice",
                 )
-            pending[key] = tuple(f"pending-{n + 1}" for n in range(entry["count"]))
-        return StaticFacts(nodes=nodes, pending=pending)
+        return cluster_facts(raw)
 
     def case(self, raw: dict[str, Any], index: int, facts: StaticFacts) -> Case | None:
         path: PathKey = ("spec", "cases", index)
