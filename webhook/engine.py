@@ -21,6 +21,7 @@ from webhook.checks import (
     keys,
     lifetime,
     node,
+    pending,
     recheck,
     requester,
     sans,
@@ -63,7 +64,7 @@ SHAPE_CHECKS: tuple[CreateCheck, ...] = (
 RULE_CHECKS: tuple[CreateCheck, ...] = (
     *SHAPE_CHECKS,
     node.check,
-    requester.check_pending,
+    pending.check,
     lifetime.check,
 )
 CREATE_CHECKS: tuple[CreateCheck, ...] = (*VOLUME_CHECKS, *POLICY_CHECKS, *RULE_CHECKS)
