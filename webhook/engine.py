@@ -34,7 +34,7 @@ from webhook.checks import (
 )
 from webhook.context import CreateContext, UpdateContext
 from webhook.decision import Decision, Verdict, Violation, enforced
-from webhook.facts import NO_CLUSTER, ClusterFacts, look_up_node
+from webhook.facts import NO_CLUSTER, ClusterFacts, gather
 from webhook.matching import Requester, template_variables
 from webhook.mutation import lifetime_patch
 from webhook.parse_cache import parse_request
@@ -195,8 +195,17 @@ def _policy_context(
     identity at /validate, the caller's at /mutate); a rule check sees it with `rule` set."""
     rules = tuple(r for r in policy.rules if r.requesters is None or r.requesters.admits(requester))
     variables = template_variables(requester, obj.signer_name)
-    # One Node lookup per review, not per rule: every binding rule judges the same Node.
-    bound = any(r.constraints.node is not None for r in rules)
+    # The cluster is asked once per review, not per rule: every rule judges the same Node and
+    # the same pending count.
+    asked = gather(
+        facts,
+        variables.get("node"),
+        obj.signer_name,
+        obj.username,
+        obj.name,
+        need_node=any(r.constraints.node is not None for r in rules),
+        need_pending=admission and any(r.constraints.max_pending is not None for r in rules),
+    )
     return CreateContext(
         csr=csr,
         obj=obj,
@@ -206,7 +215,7 @@ def _policy_context(
         rules=rules,
         facts=facts,
         admission=admission,
-        node=look_up_node(facts, variables.get("node")) if bound else None,
+        asked=asked,
     )
 
 

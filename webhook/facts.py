@@ -10,10 +10,11 @@ this module does no I/O.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from webhook.addresses import comparable
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,36 +76,13 @@ class StaticFacts:
 
 @dataclass(frozen=True, slots=True)
 class NodeIndex:
-    """One Node's addresses, indexed once per review for `constraints.node`: `types` maps a
-    comparable form of each value (see `comparable_name`, `comparable_ip`) to the address
-    types that carry it, so a SAN costs one lookup whatever the number of addresses."""
+    """One Node's addresses, indexed once per review for `constraints.node`: `types` maps the
+    comparable form of each value (webhook.addresses) to the address types that carry it, so
+    a SAN costs one lookup whatever the number of addresses."""
 
     name: str
     addresses: tuple[NodeAddress, ...]
     types: Mapping[str, frozenset[str]]
-
-
-def comparable_name(value: str) -> str:
-    """A DNS name as compared with a Node's addresses: lower case, one trailing dot dropped."""
-    return value.lower().removesuffix(".")
-
-
-def comparable_ip(value: str) -> str | None:
-    """An IP address in canonical text, an IPv4-mapped IPv6 address as its IPv4 address; None
-    when `value` is no IP address."""
-    try:
-        address = ipaddress.ip_address(value)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return f"ip:{address.ipv4_mapped}"
-    return f"ip:{address}"
-
-
-def comparable(value: str) -> str:
-    """An address value as an IP (`ip:` prefix) when it is one, else as a DNS name (`dns:`)."""
-    ip = comparable_ip(value)
-    return ip if ip is not None else f"dns:{comparable_name(value)}"
 
 
 def index_node(name: str, addresses: tuple[NodeAddress, ...]) -> NodeIndex:
@@ -120,14 +98,38 @@ def index_node(name: str, addresses: tuple[NodeAddress, ...]) -> NodeIndex:
 NodeLookup = NodeIndex | None | Unknown
 
 
-def look_up_node(facts: ClusterFacts, name: str | None) -> NodeLookup:
-    """The Node named `name` (the requester's ${node}; None when it is no node), indexed."""
-    if name is None:
-        return None
-    answer = facts.node_addresses(name)
-    if answer is None or isinstance(answer, Unknown):
-        return answer
-    return index_node(name, answer)
+@dataclass(frozen=True, slots=True)
+class ReviewFacts:
+    """What one review needs of the cluster, asked once whatever the number of rules: the
+    requester's Node (None when not needed or absent) and its pending CSRs of the signer
+    (None when not needed)."""
+
+    node: NodeLookup = None
+    pending: PendingAnswer | None = None
+
+
+NO_FACTS_NEEDED = ReviewFacts()
+
+
+def gather(
+    facts: ClusterFacts,
+    node: str | None,
+    signer_name: str,
+    username: str,
+    excluding: str,
+    *,
+    need_node: bool,
+    need_pending: bool,
+) -> ReviewFacts:
+    """`node` is the requester's ${node}, None when it is no node (then it has no Node)."""
+    found: NodeLookup = None
+    if need_node and node is not None:
+        answer = facts.node_addresses(node)
+        found = index_node(node, answer) if isinstance(answer, tuple) else answer
+    pending = (
+        facts.pending_csrs(signer_name, username, excluding=excluding) if need_pending else None
+    )
+    return ReviewFacts(found, pending)
 
 
 # What the engine sees when no cluster is connected: every fact Unknown, so a rule that needs

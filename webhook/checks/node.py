@@ -1,7 +1,7 @@
 """`constraints.node` (docs/policy-reference.md §3.6.1): the CSR is bound to the requesting Node.
 The Node named ${node} must exist, and with `sansFromAddresses` every DNS and IP SAN must be
 one of its addresses of those types. Runs at CREATE, the approval recheck and issuance; an
-Unknown fact denies (fail closed). The engine looks the Node up once per review (ctx.node).
+Unknown fact denies (fail closed). The engine looks the Node up once per review (ctx.asked).
 
 Codes: node.unknown, node.not_found, node.san_not_an_address.
 """
@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from webhook import sankinds
+from webhook.addresses import comparable_ip, comparable_name
 from webhook.context import CreateContext
 from webhook.decision import Violation
-from webhook.facts import NodeIndex, Unknown, comparable_ip, comparable_name
+from webhook.facts import NodeIndex, Unknown
 from webhook.policy.model import NodeBinding
 from webhook.text import show, show_list
 
@@ -36,7 +37,7 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
             "system:nodes)",
         )
         return
-    found = ctx.node
+    found = ctx.asked.node
     if isinstance(found, Unknown):
         yield Violation(
             code="node.unknown",
@@ -82,7 +83,7 @@ def _sans(
 def _key(kind: sankinds.SanKind, value: str) -> str | None:
     if kind is sankinds.IP:
         return comparable_ip(value)
-    return f"dns:{comparable_name(value)}"
+    return comparable_name(value)
 
 
 def _addresses(node: NodeIndex | None, wanted: frozenset[str]) -> str:

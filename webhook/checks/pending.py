@@ -1,6 +1,7 @@
 """`constraints.maxPending` (docs/policy-reference.md §3.6): at admission only, a rule refuses a
 requester that already has that many pending CSRs of the signer (no Approved, Denied or Failed
-condition), counted by the cluster facts. An Unknown count refuses too (fail closed).
+condition), counted by the cluster facts once per review. An Unknown count refuses too (fail
+closed).
 
 Codes: requester.too_many_pending, requester.pending_unknown.
 """
@@ -26,7 +27,8 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
     if limit is None or not ctx.admission:
         return
     username, signer = ctx.obj.username, ctx.obj.signer_name
-    count = ctx.facts.pending_csrs(signer, username, excluding=ctx.obj.name)
+    count = ctx.asked.pending  # asked once per review by the engine
+    assert count is not None, "the engine counts when a rule has maxPending at admission"
     if isinstance(count, Unknown):
         yield Violation(
             code="requester.pending_unknown",
