@@ -477,3 +477,26 @@ def test_no_key_material_is_written(
         if path.is_file():
             assert b"PRIVATE KEY" not in path.read_bytes(), path
     assert not any("PRIVATE KEY" in line for line in lines)
+
+
+def test_cluster_facts_naming_a_node_or_a_count_twice_are_a_broken_suite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cluster = (
+        "cluster:\n"
+        "  nodes: [{name: worker-1}, {name: worker-1}]\n"
+        "  pendingCSRs:\n"
+        "    - {signerName: example.com/signer, username: alice, count: 1}\n"
+        "    - {signerName: example.com/signer, username: alice, count: 2}"
+    )
+    path = write_suite(tmp_path, case("twice", "allowed", extra=cluster))
+    code, lines = run(capsys, str(path))
+    f = str(path)
+    assert code == 2
+    assert lines == [
+        f"{f}:{line_of(path, 'nodes:')}: spec.cases[0].cluster.nodes[1].name: "
+        "duplicate Node 'worker-1'",
+        f"{f}:{line_of(path, 'count: 2')}: spec.cases[0].cluster.pendingCSRs[1]: signer "
+        "'example.com/signer' and username 'alice' are counted twice",
+        "0 passed, 0 failed",
+    ]
