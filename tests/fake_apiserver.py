@@ -40,6 +40,9 @@ class Collection:
     watch_scripts: list[list[Step]] = field(default_factory=list)
     requests: list[dict[str, list[str]]] = field(default_factory=list)
     watchers: list[queue.Queue[bytes | str]] = field(default_factory=list)
+    # (resourceVersion, event) of every notified change: a watch from a resourceVersion sees
+    # what came after it, as kube-apiserver's watch cache replays it.
+    history: list[tuple[int, bytes]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def put(self, name: str, body: dict[str, Any] | None = None, *, notify: bool = True) -> None:
@@ -51,7 +54,7 @@ class Collection:
             obj["metadata"] = {"name": name, "resourceVersion": str(self.version)}
             self.objects[name] = obj
         if notify:
-            self.emit(event(kind, obj))
+            self._record(event(kind, obj))
 
     def delete(self, name: str, *, notify: bool = True) -> None:
         with self.lock:
@@ -59,7 +62,14 @@ class Collection:
             obj = self.objects.pop(name)
             obj["metadata"]["resourceVersion"] = str(self.version)
         if notify:
-            self.emit(event("DELETED", obj))
+            self._record(event("DELETED", obj))
+
+    def _record(self, line: bytes) -> None:
+        with self.lock:
+            self.history.append((self.version, line))
+            watchers = list(self.watchers)
+        for watcher in watchers:
+            watcher.put(line)
 
     def emit(self, line: bytes | str) -> None:
         """Send a line (or DROP / END) to every watch open now."""
@@ -141,6 +151,10 @@ def _handler(routes: dict[str, Collection]) -> type[BaseHTTPRequestHandler]:
                 script = collection.watch_scripts.pop(0) if collection.watch_scripts else []
                 live: queue.Queue[bytes | str] = queue.Queue()
                 collection.watchers.append(live)
+                since = int(query.get("resourceVersion", ["0"])[0] or 0)
+                for version, line in collection.history:
+                    if version > since:
+                        live.put(line)
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Transfer-Encoding", "chunked")

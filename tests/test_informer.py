@@ -52,7 +52,7 @@ class Changes:
 @contextmanager
 def informing(collection: Collection, **options: Any) -> Iterator[Informer[str]]:
     with serving({NODES: collection}) as url:
-        api = kubernetes.client.ApiClient(kubernetes.client.Configuration(host=url))
+        api: Any = kubernetes.client.ApiClient(kubernetes.client.Configuration(host=url))
         settings: dict[str, Any] = {"keep": _label, "backoff_base": 0.05, "backoff_cap": 0.2}
         informer: Informer[str] = Informer(
             name="nodes",
