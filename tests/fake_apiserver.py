@@ -80,11 +80,17 @@ class Collection:
 
     def watch_count(self) -> int:
         with self.lock:
-            return sum(1 for query in self.requests if query.get("watch") == ["true"])
+            return sum(1 for query in self.requests if is_true(query, "watch"))
 
     def list_count(self) -> int:
         with self.lock:
-            return sum(1 for query in self.requests if query.get("watch") != ["true"])
+            return sum(1 for query in self.requests if not is_true(query, "watch"))
+
+
+def is_true(query: dict[str, list[str]], name: str) -> bool:
+    """A boolean query parameter as kube-apiserver reads it (Go's strconv.ParseBool: older
+    kubernetes clients send `True`, newer ones `true`)."""
+    return query.get(name, [""])[-1] in {"1", "t", "T", "true", "TRUE", "True"}
 
 
 def event(kind: str, obj: dict[str, Any]) -> bytes:
@@ -117,7 +123,7 @@ def _handler(routes: dict[str, Collection]) -> type[BaseHTTPRequestHandler]:
             with collection.lock:
                 collection.requests.append(query)
                 status = collection.list_status.pop(0) if collection.list_status else 200
-            if query.get("watch") == ["true"]:
+            if is_true(query, "watch"):
                 self._watch(collection, query)
             else:
                 self._list(collection, query, status)
