@@ -37,6 +37,7 @@ class Collection:
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     version: int = 1
     list_status: list[int] = field(default_factory=list)  # statuses the next lists answer
+    watch_status: list[int] = field(default_factory=list)  # and the next watches
     watch_scripts: list[list[Step]] = field(default_factory=list)
     requests: list[dict[str, list[str]]] = field(default_factory=list)
     watchers: list[queue.Queue[bytes | str]] = field(default_factory=list)
@@ -120,13 +121,17 @@ def _handler(routes: dict[str, Collection]) -> type[BaseHTTPRequestHandler]:
             if collection is None:
                 self._send_json(404, {"kind": "Status", "code": 404, "message": "not served"})
                 return
+            watch = is_true(query, "watch")
             with collection.lock:
                 collection.requests.append(query)
-                status = collection.list_status.pop(0) if collection.list_status else 200
-            if is_true(query, "watch"):
+                statuses = collection.watch_status if watch else collection.list_status
+                status = statuses.pop(0) if statuses else 200
+            if status != 200:
+                self._send_json(status, {"kind": "Status", "code": status, "message": "scripted"})
+            elif watch:
                 self._watch(collection, query)
             else:
-                self._list(collection, query, status)
+                self._list(collection, query)
 
         def _send_json(self, status: int, body: dict[str, Any]) -> None:
             data = json.dumps(body).encode()
@@ -136,10 +141,7 @@ def _handler(routes: dict[str, Collection]) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def _list(self, collection: Collection, query: dict[str, list[str]], status: int) -> None:
-            if status != 200:
-                self._send_json(status, {"kind": "Status", "code": status, "message": "scripted"})
-                return
+        def _list(self, collection: Collection, query: dict[str, list[str]]) -> None:
             limit = int(query.get("limit", ["500"])[0])
             start = int(query.get("continue", ["0"])[0])
             with collection.lock:

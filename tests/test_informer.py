@@ -113,6 +113,16 @@ def test_410_gone_relists_and_reports_what_changed_in_the_gap() -> None:
         assert informer.error == ""  # a 410 is the API's ordinary way to say "list again"
 
 
+def test_a_watch_answered_410_relists_at_once_without_an_error() -> None:
+    collection = nodes(1)
+    collection.watch_status.append(410)  # kube-apiserver: the resourceVersion is too old
+    with informing(collection, backoff_base=60.0, backoff_cap=60.0) as informer:
+        wait_for(lambda: collection.list_count() == 2 and collection.watch_count() == 2)
+        assert informer.error == ""
+        collection.put("n3", {"spec": {"label": "after"}})
+        wait_for(lambda: informer.get("n3") == "after")
+
+
 def test_a_garbage_line_relists_and_the_informer_goes_on() -> None:
     collection = nodes(2)
     collection.watch_scripts.append([b"{not json"])

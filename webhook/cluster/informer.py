@@ -150,6 +150,13 @@ class Informer(Generic[T]):
             except Exception as error:
                 if self._stopping.is_set():
                     return
+                if getattr(error, "status", None) == 410 and not self._failures:
+                    # The watch's resourceVersion (or a list's continue token) expired: the
+                    # API's ordinary way to say "list again", answered as an HTTP status.
+                    log.info("informer %s relists: %s", self.name, _describe(error))
+                    self._failures += 1
+                    resource_version = ""
+                    continue
                 message = _describe(error)
                 log.warning("informer %s: %s", self.name, message)
                 self._record_failure(message)
