@@ -23,11 +23,13 @@ from tests.fake_apiserver import CSRS, NODES, Collection, serving, write_kubecon
 from tests.reviews import create_review
 from tests.server import RunningServer, free_port, review_over, running_server
 from tests.test_operations import readyz, wait_for
-from webhook.cli import main
+from webhook.cli import build_parser, run_serve, settings_from_args
 from webhook.cluster.facts import WatchedFacts, watch_cluster
+from webhook.errors import UsageError
 from webhook.policy.loader import load_policies
 from webhook.serving.app import create_app
 from webhook.serving.cluster import ClusterLink
+from webhook.serving.devcert import generate_dev_certificate
 from webhook.serving.reload import PolicyStore
 from webhook.serving.settings import Settings
 
@@ -196,27 +198,31 @@ def test_an_unreachable_api_holds_readyz_for_the_grace_only(tmp_path: Path) -> N
         assert server.process.poll() is None
 
 
-def test_serve_refuses_a_kubeconfig_it_cannot_read(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _serve_in_process(tmp_path: Path, *args: str) -> None:
+    """`csr-webhook serve ARGS` up to where it would start gunicorn: run_serve with TLS files,
+    without main()'s process-wide logging set-up or the development certificate's signal
+    handler."""
+    (tmp_path / "tls").mkdir()
+    cert, key = generate_dev_certificate(tmp_path / "tls")
+    tls = ["--tls-cert", str(cert), "--tls-key", str(key)]
+    run_serve(settings_from_args(build_parser().parse_args(["serve", *tls, *args])))
+
+
+def test_serve_refuses_a_kubeconfig_it_cannot_read(tmp_path: Path) -> None:
     policies = write_policies(tmp_path / "policies", **{"example.yaml": BASIC_POLICY})
     missing = tmp_path / "missing-kubeconfig"
-    code = main(["serve", "--policies", str(policies), "--kubeconfig", str(missing)])
-    assert code == 2
-    assert f"cannot read kubeconfig {missing}" in capsys.readouterr().err
+    with pytest.raises(UsageError, match=f"cannot read kubeconfig {missing}: No such file"):
+        _serve_in_process(tmp_path, "--policies", str(policies), "--kubeconfig", str(missing))
 
 
 def test_serve_cluster_on_needs_credentials(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     monkeypatch.delenv("CSR_WEBHOOK_KUBECONFIG", raising=False)
     policies = write_policies(tmp_path / "policies", **{"example.yaml": BASIC_POLICY})
-    code = main(["serve", "--policies", str(policies), "--cluster", "on"])
-    assert code == 2
-    assert (
-        "no cluster credentials: give --kubeconfig FILE, or run in a pod" in capsys.readouterr().err
-    )
+    with pytest.raises(UsageError, match="no cluster credentials: give --kubeconfig FILE"):
+        _serve_in_process(tmp_path, "--policies", str(policies), "--cluster", "on")
 
 
 def test_readyz_body_is_json_with_the_cluster_block(tmp_path: Path) -> None:
