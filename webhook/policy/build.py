@@ -21,6 +21,7 @@ from webhook.policy import schema
 from webhook.policy.model import (
     Allowed,
     Approval,
+    AutoApproval,
     Constraints,
     DenyLists,
     Enforcement,
@@ -379,7 +380,20 @@ class PolicyBuilder:
             ),
             self_approval=self.field(raw, path, "selfApproval") == "Allow",
             recheck=self.field(raw, path, "recheck") is True,
+            auto=self.auto_approval(raw.get("auto"), (*path, "auto")),
         )
+
+    def auto_approval(self, raw: object, path: PathKey) -> AutoApproval | None:
+        """`approval.auto`, None when absent: no controller acts on the signer's CSRs."""
+        if not isinstance(raw, Mapping):
+            return None
+        auto = AutoApproval(
+            approve=self.field(raw, path, "approve") is True,
+            deny=self.field(raw, path, "deny") is True,
+        )
+        if not auto.approve and not auto.deny:
+            self.problem(path, "auto sets neither approve nor deny: remove it, or set one")
+        return auto
 
     def issuance(
         self, raw: Mapping[str, object], path: PathKey, rules: tuple[Rule, ...]

@@ -256,6 +256,13 @@ _APPROVAL = obj(
         "approvers": _SUBJECTS,
         "selfApproval": enum("Deny", "Allow", default="Deny"),
         "recheck": boolean(default=True),
+        "auto": obj(
+            {
+                "approve": boolean("approve pending CSRs the policy allows"),
+                "deny": boolean("deny pending CSRs the policy denies"),
+            },
+            "what `csr-webhook approve` does with the signer's pending CSRs",
+        ),
     }
 )
 _ISSUANCE = obj(
