@@ -52,7 +52,7 @@ class Store:
 
     def _store(self, path: str, obj: dict[str, Any]) -> dict[str, Any]:
         self.version += 1
-        stored = json.loads(json.dumps(obj))
+        stored: dict[str, Any] = json.loads(json.dumps(obj))
         stored.setdefault("metadata", {})["resourceVersion"] = str(self.version)
         self.objects[path] = stored
         return stored
@@ -135,7 +135,7 @@ def serving(store: Store) -> Iterator[str]:
     """The server's base URL while the block runs."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(store))
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -44,6 +45,15 @@ decision_log = logging.getLogger("csr_webhook.approver.decisions")
 REQUEST_TIMEOUT = 30.0
 
 
+def configure_decision_log() -> None:
+    """Decision lines go to stdout as bare JSON, as `serve`'s do; everything else to stderr."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    decision_log.addHandler(handler)
+    decision_log.propagate = False
+    decision_log.setLevel(logging.INFO)
+
+
 class PolicySource(Protocol):
     @property
     def current(self) -> PolicySet: ...
@@ -63,7 +73,8 @@ class Controller:
         workers: int = 2,
         identity: str = "",
     ) -> None:
-        self._api = CertificatesV1Api(api_client)
+        # Typed in some client versions, not in others; called with raw JSON either way.
+        self._api: Any = CertificatesV1Api(api_client)
         self._policies = policies
         self._facts = facts
         self._metrics = metrics

@@ -86,7 +86,8 @@ class LeaderElector:
                 f"need lease duration ({lease_duration}) > renew deadline ({renew_deadline}) > "
                 f"{JITTER_FACTOR} x retry period ({retry_period})"
             )
-        self._api = CoordinationV1Api(api_client)
+        # Typed in some client versions, not in others; called with raw JSON either way.
+        self._api: Any = CoordinationV1Api(api_client)
         self.namespace = namespace
         self.name = name
         self.identity = identity

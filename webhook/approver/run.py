@@ -1,0 +1,167 @@
+"""`csr-webhook approve`: wire the Lease, the CSR informer, the policies and the workers together.
+
+Every replica lists and watches CSRs and serves /metrics, /healthz and /readyz; only the one
+holding the Lease runs workers. Leadership lost (no renewal within the renew deadline): the
+process stops its workers and exits 1, for the Deployment to restart it as a candidate.
+SIGTERM or SIGINT: workers finish the CSR in hand, the Lease is released (a successor need
+not wait it out), exit 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any, NamedTuple
+
+from kubernetes.client import CertificatesV1Api
+from prometheus_client import CollectorRegistry
+
+from webhook.admission import parse_csr_object
+from webhook.approver.controller import Controller, configure_decision_log
+from webhook.approver.decide import is_finished
+from webhook.approver.lease import LeaderElector
+from webhook.approver.metrics import ApproverMetrics
+from webhook.approver.policies import PolicyDirectory
+from webhook.cluster.client import connect
+from webhook.cluster.informer import Informer
+from webhook.errors import ClusterError, ReviewError, UsageError
+from webhook.facts import NO_CLUSTER
+from webhook.metrics_http import start_metrics_http
+from webhook.policy.loader import load_policies
+
+log = logging.getLogger("csr_webhook.approver")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApproverSettings:
+    policies: Path
+    kubeconfig: str | None
+    lease_namespace: str
+    lease_name: str
+    identity: str
+    lease_duration: float
+    renew_deadline: float
+    retry_period: float
+    metrics_bind: str
+    workers: int
+    reload_interval: float
+
+
+class Kept(NamedTuple):
+    """What the CSR informer keeps of an object: its name and whether it is still pending."""
+
+    name: str
+    pending: bool
+
+
+def keep_csr(raw: dict[str, Any]) -> Kept:
+    name = str((raw.get("metadata") or {}).get("name", ""))
+    try:
+        return Kept(name, not is_finished(parse_csr_object(raw, "CertificateSigningRequest")))
+    except ReviewError:
+        return Kept(name, True)  # the worker reads it again and says what is wrong with it
+
+
+def run_approve(settings: ApproverSettings) -> int:
+    if not settings.policies.is_dir():
+        raise UsageError(f"--policies {str(settings.policies)!r} is not a directory")
+    configure_decision_log()
+    result = load_policies([settings.policies])
+    if result.policy_set is None:
+        for problem in result.errors:
+            print(problem, file=sys.stderr)
+        print(f"refusing to start: {len(result.errors)} problem(s) in policy set", file=sys.stderr)
+        return 1
+    try:
+        api = connect(settings.kubeconfig)
+    except ClusterError as exc:
+        raise UsageError(str(exc)) from exc
+    policies = PolicyDirectory(settings.policies, result.policy_set)
+    registry = CollectorRegistry()
+    metrics = ApproverMetrics(registry)
+    try:
+        elector = LeaderElector(
+            api,
+            namespace=settings.lease_namespace,
+            name=settings.lease_name,
+            identity=settings.identity,
+            lease_duration=settings.lease_duration,
+            renew_deadline=settings.renew_deadline,
+            retry_period=settings.retry_period,
+            on_leading=lambda leading: metrics.leader.set(1 if leading else 0),
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    controller = Controller(
+        api,
+        policies,
+        facts=NO_CLUSTER,
+        metrics=metrics,
+        is_leader=elector.is_leader,
+        workers=settings.workers,
+        identity=settings.identity,
+    )
+    informer: Informer[Kept] = Informer(
+        name="approver-csrs",
+        list_call=CertificatesV1Api(api).list_certificate_signing_request,
+        keep=keep_csr,
+        on_change=lambda name, kept: controller.changed(name, kept is not None and kept.pending),
+    )
+
+    def pending_names() -> list[str]:
+        return [kept.name for kept in informer.values() if kept.pending]
+
+    def ready() -> tuple[int, str]:
+        if not informer.synced:
+            return 503, f"CSR watch not synced: {informer.error or 'listing'}"
+        role = "leader" if elector.is_leader() else f"standby (leader: {elector.holder() or '?'})"
+        problem = f"; policy reload refused: {policies.last_error}" if policies.last_error else ""
+        return 200, f"ok: {role}{problem}"
+
+    host, _, port = settings.metrics_bind.rpartition(":")
+    start_metrics_http(
+        host.strip("[]") or "0.0.0.0",
+        int(port),
+        registry,
+        {"/healthz": lambda: (200, "ok"), "/readyz": ready},
+    )
+    informer.start()
+    policies.watch(settings.reload_interval, lambda: controller.enqueue(pending_names()))
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("approver: signal %d, stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info(
+        "approver %s: candidate for %s (lease %ss, renew deadline %ss, retry %ss)",
+        settings.identity,
+        elector.where,
+        settings.lease_duration,
+        settings.renew_deadline,
+        settings.retry_period,
+    )
+    if not elector.acquire(stop):
+        informer.stop()
+        return 0
+    informer.wait_synced(settings.renew_deadline)
+    controller.enqueue(pending_names())
+    controller.start()
+    still_leader = elector.keep_renewing(stop)
+    controller.stop()
+    informer.stop()
+    policies.stop()
+    if not still_leader:
+        log.error(
+            "approver %s: leadership lost, exiting to start again as a candidate", settings.identity
+        )
+        return 1
+    elector.release()
+    return 0
