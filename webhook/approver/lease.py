@@ -101,6 +101,7 @@ class LeaderElector:
         self._observed_at = 0.0
         self._lease: dict[str, Any] | None = None  # the Lease as our last write left it
         self._renewed_at: float | None = None
+        self._lost = False  # once lost, this process does not lead again (it exits)
         self.last_error = ""
 
     @property
@@ -217,8 +218,9 @@ class LeaderElector:
         return False
 
     def keep_renewing(self, stop: threading.Event) -> bool:
-        """Renew every retry period. Returns True when `stop` is set while still leader,
-        False as soon as the renew deadline passed without a renewal (leadership lost)."""
+        """Renew every retry period. Returns True when `stop` is set, False as soon as the
+        renew deadline passed without a renewal or another holder took over (leadership
+        lost)."""
         while not stop.is_set():
             stop.wait(self.retry_period)
             while not stop.is_set():
@@ -228,10 +230,13 @@ class LeaderElector:
                     self._lose()
                     return False
                 stop.wait(self.retry_period / 4)
-        return self.is_leader()
+        return True
 
     def _lose(self) -> None:
         with self._lock:
+            if self._lost:
+                return
+            self._lost = True
             self._renewed_at = None
         log.error(
             "%s: no renewal within the renew deadline (%ss); %s stops acting as leader (%s)",

@@ -151,7 +151,7 @@ def run_approve(settings: ApproverSettings) -> int:
     if not elector.acquire(stop):
         informer.stop()
         return 0
-    informer.wait_synced(settings.renew_deadline)
+    # What the watch has seen so far; the rest is queued as it arrives (on_change).
     controller.enqueue(pending_names())
     controller.start()
     still_leader = elector.keep_renewing(stop)
