@@ -108,17 +108,17 @@ def test_skips_finished_csrs_and_signers_without_auto(tmp_path: Path) -> None:
 def test_a_conflict_is_read_again_and_a_csr_approved_meanwhile_is_not_approved_twice(
     tmp_path: Path,
 ) -> None:
-    with approver_setting(tmp_path, auto_policy()) as setting:
+    with approver_setting(tmp_path, auto_policy(), backoff_base=0.05) as setting:
         setting.add("raced", "client-r")
         setting.store.script("PUT", f"{CSRS}/raced/approval", 409)
         assert setting.controller.process("raced") == "conflict"
-        assert setting.controller.queue.depth == 1  # read again at once, no backoff
+        assert setting.controller.queue.waiting == 1  # read again after the first backoff
         # What the 409 stood for: someone else approved it in between.
         obj = setting.store.get(f"{CSRS}/raced")
         assert obj is not None
         obj["status"] = {"conditions": [{"type": "Approved", "status": "True", "reason": "Other"}]}
         setting.store.put(f"{CSRS}/raced", obj)
-        assert setting.controller.queue.get(0) == "raced"
+        assert setting.controller.queue.get(5) == "raced"
         assert setting.controller.process("raced") == "skipped"
         setting.controller.queue.done("raced")
         assert [c["reason"] for c in conditions(setting.store, "raced")] == ["Other"]

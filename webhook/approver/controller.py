@@ -190,8 +190,9 @@ class Controller:
         except ApiException as exc:
             if exc.status == 409:
                 # Changed since it was read (another writer, another replica): read it again.
+                # Rate-limited like any failure, so a CSR that keeps changing cannot spin.
                 log.info("approver: CSR %s changed while deciding; reading it again", show(name))
-                self.queue.add(name)
+                self.queue.add_rate_limited(name)
                 return "conflict"
             if exc.status == 404:
                 self.queue.forget(name)
