@@ -140,7 +140,7 @@ def _add_approve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
             choices=["debug", "info", "warning", "error", "critical"]
             if flag == "--log-level"
             else None,
-            help=f"{text} (default {default or 'see text'})",
+            help=text if default is None else f"{text} (default {default})",
         )
 
 
