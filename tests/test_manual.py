@@ -27,8 +27,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.builders import build_csr
 from tests.conftest import BASIC_POLICY, write_policies
+from tests.fake_apiserver import CSRS, NODES, Collection, serving, write_kubeconfig
 from tests.reviews import create_review
 from tests.server import review_over, running_server
+from tests.test_operations import wait_for
 from webhook.authoring import suite_schema
 from webhook.authoring.policytest import run_tests
 from webhook.cli import build_parser
@@ -253,12 +255,16 @@ def test_metrics_table_is_what_a_running_server_exports(tmp_path: Path) -> None:
     policies = write_policies(tmp_path / "policies", **{"example.yaml": BASIC_POLICY})
     allowed = create_review(build_csr(common_name="alice"), signer_name="example.com/signer")
     denied = create_review(b"garbage", signer_name="example.com/signer")
-    with running_server(tmp_path, policies) as server:
-        for review in (allowed, denied):
-            connection = server.connection()
-            assert int(review_over(connection, review)["status"]) == 200
-            connection.close()
-        exposition = _scrape(server.metrics_port)
+    # With a cluster connection (tests/fake_apiserver.py), so the cache metrics are exported.
+    with serving({NODES: Collection(), CSRS: Collection()}) as url:
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", url)
+        with running_server(tmp_path, policies, "--kubeconfig", str(kubeconfig)) as server:
+            for review in (allowed, denied):
+                connection = server.connection()
+                assert int(review_over(connection, review)["status"]) == 200
+                connection.close()
+            wait_for(lambda: "csr_webhook_cluster_cache_age" in _scrape(server.metrics_port))
+            exposition = _scrape(server.metrics_port)
     exported = {}
     for family in text_string_to_metric_families(exposition):
         name = family.name + ("_total" if family.type == "counter" else "")

@@ -21,8 +21,9 @@ from pathlib import Path
 from types import FrameType
 
 from webhook import __version__
-from webhook.errors import UsageError
+from webhook.errors import CredentialsError, UsageError
 from webhook.policy.loader import LoadResult, load_policies
+from webhook.serving.cluster import check_credentials
 from webhook.serving.devcert import temporary_dev_certificate
 from webhook.serving.logs import configure_decision_log
 from webhook.serving.settings import Settings
@@ -59,6 +60,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 0")
+    return value
+
+
 def _env_flag(name: str) -> bool:
     text = _env(name, "") or ""
     if text.lower() in ("1", "true", "yes", "on"):
@@ -89,6 +100,14 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         ("--unmatched-signers", "deny", str, "deny or allow CSRs for signers without a policy"),
         ("--reload-interval", "5", _positive_float, "seconds between change polls"),
         ("--log-level", "info", str, "debug, info, warning, error"),
+        ("--cluster", "auto", str, "connect to the Kubernetes API: auto, on or off"),
+        ("--kubeconfig", None, str, "kubeconfig file for the API (default: in-cluster)"),
+        (
+            "--cluster-sync-grace",
+            "30",
+            _non_negative_float,
+            "seconds /readyz waits for the cluster caches to sync",
+        ),
     ]
     for flag, default, kind, text in flags:
         env_name = flag[2:].upper().replace("-", "_")
@@ -97,6 +116,8 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
             choices = ["deny", "allow"]
         if flag == "--log-level":
             choices = ["debug", "info", "warning", "error", "critical"]
+        if flag == "--cluster":
+            choices = ["auto", "on", "off"]
         serve.add_argument(
             flag,
             default=_env(env_name, default),
@@ -204,6 +225,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             if args.allow_empty_policies is not None
             else _env_flag("ALLOW_EMPTY_POLICIES")
         ),
+        cluster=args.cluster,
+        kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None,
+        cluster_sync_grace=args.cluster_sync_grace,
     )
 
 
@@ -290,6 +314,12 @@ def _serve(settings: Settings, result: LoadResult) -> int:
             ssl.create_default_context(cafile=str(settings.client_ca))
     except (OSError, ssl.SSLError) as exc:
         raise UsageError(f"cannot use TLS files: {exc}") from exc
+    try:
+        no_cluster = check_credentials(settings)
+    except CredentialsError as exc:
+        raise UsageError(str(exc)) from None
+    if no_cluster is not None:
+        log.warning("serving without cluster facts (rules that need them deny): %s", no_cluster)
     prepare_multiprocess_metrics()
     from webhook.serving.server import run_server  # noqa: PLC0415 - after the metrics directory is set
 

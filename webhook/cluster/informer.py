@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -128,7 +129,7 @@ class Informer(Generic[T]):
         self._stopping.set()
         response = self._response
         if response is not None:
-            _close(response)
+            _interrupt(response)
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -339,6 +340,18 @@ def _close(response: Any) -> None:
         response.release_conn()
     except Exception:
         log.debug("closing a response failed", exc_info=True)
+
+
+def _interrupt(response: Any) -> None:
+    """Wake the thread blocked reading `response`: shut its socket down (closing the response
+    from another thread would wait on the lock of the reader it is blocked in)."""
+    connection = getattr(response, "connection", None) or getattr(response, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    try:
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        log.debug("shutting a watch connection down failed", exc_info=True)
 
 
 def _describe(error: BaseException) -> str:
