@@ -141,9 +141,11 @@ def test_process_takes_the_lease_serves_health_and_releases_it_on_sigterm(
             lease = store.get(LEASE)
             assert lease is not None and lease["spec"]["holderIdentity"] == "proc-a"
             assert _get(port, "/healthz") == (200, "ok\n")
-            # This server answers no CSR list: the watch never syncs and /readyz says so.
+            # This server answers no list: the watches never sync and /readyz says which.
             status, text = _get(port, "/readyz")
-            assert status == 503 and text.startswith("CSR watch not synced")
+            assert status == 503
+            assert text.startswith("watch not synced: nodes: HTTP 404")
+            assert "certificatesigningrequests: HTTP 404" in text
             assert not (tmp_path / "not-used").exists()  # one process, no multiprocess files
             process.send_signal(signal.SIGTERM)
             assert process.wait(20) == 0

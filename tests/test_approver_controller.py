@@ -192,3 +192,15 @@ def test_denial_message_is_bounded_and_says_how_many_were_left_out() -> None:
     assert message.startswith("csr-webhook approve: policy 'p' denies this request: ")
     assert message.endswith("more)")
     assert "spec.request.dnsNames[0]" in message
+
+
+def test_the_watch_queues_pending_csrs_and_forgets_finished_ones(tmp_path: Path) -> None:
+    with approver_setting(tmp_path, auto_policy()) as setting:
+        controller = setting.controller
+        controller.changed("a", True)
+        controller.changed("b", True)
+        controller.changed("a", True)  # an update of a pending CSR
+        assert controller.queue.depth == 2
+        assert controller.pending_names() == ["a", "b"]
+        controller.changed("a", False)  # approved, or deleted
+        assert controller.pending_names() == ["b"]

@@ -87,17 +87,26 @@ class Controller:
         # name -> (resourceVersion, policy digest) of a CSR left pending: judged again only
         # when either changes, so a resync neither recounts nor relogs it.
         self._left: dict[str, tuple[str, str]] = {}
+        self._pending: set[str] = set()
         self._left_lock = threading.Lock()
         metrics.queue_depth.set_function(lambda: self.queue.depth)
 
-    def changed(self, name: str, pending: bool | None) -> None:
-        """The CSR informer's on_change: a pending CSR (True) is queued; a finished or
-        deleted one (False, None) is forgotten."""
+    def changed(self, name: str, pending: bool) -> None:
+        """The CSR informer's on_change: a pending CSR is queued; a finished or deleted one
+        is forgotten."""
+        with self._left_lock:
+            if pending:
+                self._pending.add(name)
+            else:
+                self._pending.discard(name)
+                self._left.pop(name, None)
         if pending:
             self.queue.add(name)
-        else:
-            with self._left_lock:
-                self._left.pop(name, None)
+
+    def pending_names(self) -> list[str]:
+        """Every CSR the watch shows pending (to judge them all again)."""
+        with self._left_lock:
+            return sorted(self._pending)
 
     def enqueue(self, names: Iterable[str]) -> None:
         for name in names:

@@ -1,4 +1,4 @@
-"""`csr-webhook approve`: wire the Lease, the CSR informer, the policies and the workers together.
+"""`csr-webhook approve`: wire the Lease, the watches, the policies and the workers together.
 
 Every replica lists and watches CSRs and serves /metrics, /healthz and /readyz; only the one
 holding the Lease runs workers. Leadership lost (no renewal within the renew deadline): the
@@ -16,21 +16,25 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any, NamedTuple
 
-from kubernetes.client import CertificatesV1Api
+from kubernetes.client import CertificatesV1Api, CoreV1Api
 from prometheus_client import CollectorRegistry
 
-from webhook.admission import parse_csr_object
 from webhook.approver.controller import Controller, configure_decision_log
-from webhook.approver.decide import is_finished
 from webhook.approver.lease import LeaderElector
 from webhook.approver.metrics import ApproverMetrics
 from webhook.approver.policies import PolicyDirectory
 from webhook.cluster.client import connect
+from webhook.cluster.facts import (
+    CSRState,
+    PendingIndex,
+    WatchedFacts,
+    keep_csr_state,
+    keep_node_addresses,
+)
 from webhook.cluster.informer import Informer
-from webhook.errors import ClusterError, ReviewError, UsageError
-from webhook.facts import NO_CLUSTER
+from webhook.errors import ClusterError, UsageError
+from webhook.facts import NodeAddress
 from webhook.metrics_http import start_metrics_http
 from webhook.policy.loader import load_policies
 
@@ -50,21 +54,6 @@ class ApproverSettings:
     metrics_bind: str
     workers: int
     reload_interval: float
-
-
-class Kept(NamedTuple):
-    """What the CSR informer keeps of an object: its name and whether it is still pending."""
-
-    name: str
-    pending: bool
-
-
-def keep_csr(raw: dict[str, Any]) -> Kept:
-    name = str((raw.get("metadata") or {}).get("name", ""))
-    try:
-        return Kept(name, not is_finished(parse_csr_object(raw, "CertificateSigningRequest")))
-    except ReviewError:
-        return Kept(name, True)  # the worker reads it again and says what is wrong with it
 
 
 def run_approve(settings: ApproverSettings) -> int:
@@ -97,28 +86,38 @@ def run_approve(settings: ApproverSettings) -> int:
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
+    # One CSR watch feeds both the queue and the pending index of the facts (maxPending).
+    pending = PendingIndex()
+
+    def csr_changed(name: str, state: CSRState | None) -> None:
+        pending.update(name, state)
+        controller.changed(name, state is not None and state.pending)
+
+    nodes: Informer[tuple[NodeAddress, ...]] = Informer(
+        name="nodes", list_call=CoreV1Api(api).list_node, keep=keep_node_addresses
+    )
+    csrs: Informer[CSRState] = Informer(
+        name="certificatesigningrequests",
+        list_call=CertificatesV1Api(api).list_certificate_signing_request,
+        keep=keep_csr_state,
+        on_change=csr_changed,
+    )
+    facts = WatchedFacts(nodes=nodes, csrs=csrs, pending=pending)
     controller = Controller(
         api,
         policies,
-        facts=NO_CLUSTER,
+        facts=facts,
         metrics=metrics,
         is_leader=elector.is_leader,
         workers=settings.workers,
         identity=settings.identity,
     )
-    informer: Informer[Kept] = Informer(
-        name="approver-csrs",
-        list_call=CertificatesV1Api(api).list_certificate_signing_request,
-        keep=keep_csr,
-        on_change=lambda name, kept: controller.changed(name, kept is not None and kept.pending),
-    )
-
-    def pending_names() -> list[str]:
-        return [kept.name for kept in informer.values() if kept.pending]
 
     def ready() -> tuple[int, str]:
-        if not informer.synced:
-            return 503, f"CSR watch not synced: {informer.error or 'listing'}"
+        waiting = [c for c in facts.caches() if not c.synced]
+        if waiting:
+            why = "; ".join(f"{c.name}: {c.error or 'listing'}" for c in waiting)
+            return 503, f"watch not synced: {why}"
         role = "leader" if elector.is_leader() else f"standby (leader: {elector.holder() or '?'})"
         problem = f"; policy reload refused: {policies.last_error}" if policies.last_error else ""
         return 200, f"ok: {role}{problem}"
@@ -130,8 +129,8 @@ def run_approve(settings: ApproverSettings) -> int:
         registry,
         {"/healthz": lambda: (200, "ok"), "/readyz": ready},
     )
-    informer.start()
-    policies.watch(settings.reload_interval, lambda: controller.enqueue(pending_names()))
+    facts.start()
+    policies.watch(settings.reload_interval, lambda: controller.enqueue(controller.pending_names()))
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -149,14 +148,14 @@ def run_approve(settings: ApproverSettings) -> int:
         settings.retry_period,
     )
     if not elector.acquire(stop):
-        informer.stop()
+        facts.stop()
         return 0
     # What the watch has seen so far; the rest is queued as it arrives (on_change).
-    controller.enqueue(pending_names())
+    controller.enqueue(controller.pending_names())
     controller.start()
     still_leader = elector.keep_renewing(stop)
     controller.stop()
-    informer.stop()
+    facts.stop()
     policies.stop()
     if not still_leader:
         log.error(
