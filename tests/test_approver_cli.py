@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -82,6 +83,26 @@ def test_timings_that_cannot_work_are_a_usage_error(
         main([*args, "--retry-period=0"])
     assert exited.value.code == 2
     assert "'0' must be greater than 0" in capsys.readouterr().err
+
+
+def test_a_metrics_port_in_use_is_a_usage_error(
+    policies: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = kubeconfig(tmp_path / "kubeconfig", "http://127.0.0.1:9")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(
+            [
+                "approve",
+                f"--policies={policies}",
+                f"--kubeconfig={config}",
+                f"--metrics-bind=127.0.0.1:{port}",
+            ]
+        )
+    assert code == 2
+    assert f"--metrics-bind 127.0.0.1:{port}: Address already in use" in capsys.readouterr().err
 
 
 def _get(port: int, path: str) -> tuple[int, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,14 +25,33 @@ from webhook.decision import Decision, Verdict, Violation
 DECISIONS = "csr_webhook.approver.decisions"
 
 
-def decision_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
-    return [json.loads(r.getMessage()) for r in caplog.records if r.name == DECISIONS]
+class Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[dict[str, object]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(record.getMessage()))
+
+
+@pytest.fixture
+def decision_lines() -> Iterator[list[dict[str, object]]]:
+    """The JSON decision lines logged during the test (read off the logger itself: `approve`
+    stops them propagating to the root logger)."""
+    logger = logging.getLogger(DECISIONS)
+    handler, level = Lines(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield handler.lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def test_approves_an_allowed_csr_naming_policy_and_rule(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, decision_lines: list[dict[str, object]]
 ) -> None:
-    caplog.set_level(logging.INFO, logger=DECISIONS)
     with approver_setting(tmp_path, auto_policy()) as setting:
         setting.add("good", "client-a")
         assert setting.controller.process("good") == "approved"
@@ -45,7 +65,7 @@ def test_approves_an_allowed_csr_naming_policy_and_rule(
         assert setting.controller.process("good") == "skipped"
         assert len(conditions(setting.store, "good")) == 1
         assert setting.store.count("PUT", f"{CSRS}/good/approval") == 1
-    [line] = decision_lines(caplog)
+    [line] = decision_lines
     assert line["csr"] == "good"
     assert line["signer"] == "example.com/auto"
     assert line["requester"] == "alice"
@@ -57,9 +77,8 @@ def test_approves_an_allowed_csr_naming_policy_and_rule(
 
 
 def test_leaves_a_denied_csr_alone_without_auto_deny(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, decision_lines: list[dict[str, object]]
 ) -> None:
-    caplog.set_level(logging.INFO, logger=DECISIONS)
     with approver_setting(tmp_path, auto_policy(deny=False)) as setting:
         setting.add("bad", "server-b")
         assert setting.controller.process("bad") == "left_pending"
@@ -68,7 +87,7 @@ def test_leaves_a_denied_csr_alone_without_auto_deny(
         # Judged once per object and policy version: a resync neither recounts nor relogs.
         assert setting.controller.process("bad") == "unchanged"
         assert setting.decisions("left_pending") == 1
-    [line] = decision_lines(caplog)
+    [line] = decision_lines
     assert line["result"] == "left_pending"
     assert line["violations"] == ["subject.not_allowed"]
 

@@ -45,11 +45,22 @@ decision_log = logging.getLogger("csr_webhook.approver.decisions")
 REQUEST_TIMEOUT = 30.0
 
 
+class _Stdout(logging.Handler):
+    """Bare lines on whatever sys.stdout is when a line is written."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stdout.write(record.getMessage() + "\n")
+            sys.stdout.flush()
+        except Exception:  # logging's own rule: report, never raise
+            self.handleError(record)
+
+
 def configure_decision_log() -> None:
-    """Decision lines go to stdout as bare JSON, as `serve`'s do; everything else to stderr."""
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    decision_log.addHandler(handler)
+    """Decision lines go to stdout as bare JSON, as `serve`'s do; everything else to stderr.
+    Idempotent."""
+    if not any(isinstance(h, _Stdout) for h in decision_log.handlers):
+        decision_log.addHandler(_Stdout())
     decision_log.propagate = False
     decision_log.setLevel(logging.INFO)
 

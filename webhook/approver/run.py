@@ -123,12 +123,15 @@ def run_approve(settings: ApproverSettings) -> int:
         return 200, f"ok: {role}{problem}"
 
     host, _, port = settings.metrics_bind.rpartition(":")
-    start_metrics_http(
-        host.strip("[]") or "0.0.0.0",
-        int(port),
-        registry,
-        {"/healthz": lambda: (200, "ok"), "/readyz": ready},
-    )
+    try:
+        start_metrics_http(
+            host.strip("[]") or "0.0.0.0",
+            int(port),
+            registry,
+            {"/healthz": lambda: (200, "ok"), "/readyz": ready},
+        )
+    except OSError as exc:
+        raise UsageError(f"--metrics-bind {settings.metrics_bind}: {exc.strerror or exc}") from exc
     facts.start()
     policies.watch(settings.reload_interval, lambda: controller.enqueue(controller.pending_names()))
     stop = threading.Event()
@@ -155,6 +158,8 @@ def run_approve(settings: ApproverSettings) -> int:
     controller.start()
     still_leader = elector.keep_renewing(stop)
     controller.stop()
+    if still_leader:
+        elector.release()  # before anything else, so the successor starts sooner
     facts.stop()
     policies.stop()
     if not still_leader:
@@ -162,5 +167,4 @@ def run_approve(settings: ApproverSettings) -> int:
             "approver %s: leadership lost, exiting to start again as a candidate", settings.identity
         )
         return 1
-    elector.release()
     return 0
