@@ -391,7 +391,9 @@ class PolicyBuilder:
             approve=self.field(raw, path, "approve") is True,
             deny=self.field(raw, path, "deny") is True,
         )
-        if not auto.approve and not auto.deny:
+        # Only when both are booleans: a value of the wrong type is the shape check's problem.
+        booleans = all(isinstance(raw.get(key, False), bool) for key in ("approve", "deny"))
+        if booleans and not auto.approve and not auto.deny:
             self.problem(path, "auto sets neither approve nor deny: remove it, or set one")
         return auto
 
