@@ -186,7 +186,15 @@ def test_serve_flag_table_is_the_parser(monkeypatch: pytest.MonkeyPatch) -> None
     assert documented == flags
 
 
+def _object_of(shape: schema.Schema) -> schema.Schema:
+    """An `either` of a word and an object (`patch`, `cluster`): its object, whose fields are
+    fields of the document too."""
+    objects = [a for a in shape.get("oneOf", []) if a.get("type") == "object"]
+    return objects[0] if len(objects) == 1 else shape
+
+
 def _walk(shape: schema.Schema, path: str) -> Iterator[str]:
+    shape = _object_of(shape)
     if shape.get("type") == "object":
         for key, child in shape["properties"].items():
             inner = f"{path}.{key}" if path else key
@@ -211,9 +219,9 @@ def test_policytest_field_table_lists_every_field_of_the_shape() -> None:
 def _shape_at(path: str) -> schema.Schema:
     shape = suite_schema.POLICY_TEST
     for part in path.split(".") if path else []:
-        shape = shape["properties"][part.removesuffix("[]")]
+        shape = _object_of(shape["properties"][part.removesuffix("[]")])
         if part.endswith("[]"):
-            shape = shape["items"]
+            shape = _object_of(shape["items"])
     return shape
 
 

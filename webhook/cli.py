@@ -203,6 +203,16 @@ def _add_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     evaluate.add_argument("-o", "--output", choices=["text", "json"], default="text")
     evaluate.add_argument("--unmatched-signers", choices=["deny", "allow"], default="deny")
+    evaluate.add_argument(
+        "--nodes",
+        metavar="FILE",
+        help="Node manifests ('kubectl get nodes -o yaml'), the Nodes constraints.node sees",
+    )
+    evaluate.add_argument(
+        "--count-pending",
+        action="store_true",
+        help="count the input's pending CSRs as the cluster's, for maxPending",
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -391,6 +401,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.as_groups,
                 args.output,
                 args.unmatched_signers,
+                args.nodes,
+                args.count_pending,
             )
         if args.command == "schema":
             from webhook.authoring.schema_cli import run_schema  # noqa: PLC0415 - only for `schema`

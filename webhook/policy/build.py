@@ -28,6 +28,7 @@ from webhook.policy.model import (
     Issuance,
     KeyRules,
     Lifetime,
+    NodeBinding,
     Rule,
     SignerPolicy,
     Subjects,
@@ -283,7 +284,25 @@ class PolicyBuilder:
             signature_algorithms=self.signature_algorithms(
                 raw.get("signatureAlgorithms"), (*path, "signatureAlgorithms")
             ),
+            node=self.node(raw.get("node"), (*path, "node")),
+            max_pending=max_pending if _integer(max_pending := raw.get("maxPending")) else None,
         )
+
+    def node(self, raw: object, path: PathKey) -> NodeBinding | None:
+        if not isinstance(raw, dict):
+            return None
+        binding = NodeBinding(
+            must_exist=self.field(raw, path, "mustExist") is True,
+            sans_from_addresses=frozenset(_strings(raw.get("sansFromAddresses"))),
+        )
+        if not binding.must_exist and not binding.sans_from_addresses:
+            self.problem(
+                path,
+                "mustExist: false without sansFromAddresses checks nothing but that the "
+                "requester is a node; drop constraints.node or list address types",
+                severity="warning",
+            )
+        return binding
 
     def duration(self, raw: Mapping[str, object], key: str, path: PathKey) -> int | None:
         if key not in raw or raw[key] is None:
@@ -380,22 +399,16 @@ class PolicyBuilder:
             ),
             self_approval=self.field(raw, path, "selfApproval") == "Allow",
             recheck=self.field(raw, path, "recheck") is True,
-            auto=self.auto_approval(raw.get("auto"), (*path, "auto")),
+            auto=self.auto(raw.get("auto"), (*path, "auto")),
         )
 
-    def auto_approval(self, raw: object, path: PathKey) -> AutoApproval | None:
-        """`approval.auto`, None when absent: no controller acts on the signer's CSRs."""
-        if not isinstance(raw, Mapping):
+    def auto(self, raw: object, path: PathKey) -> AutoApproval | None:
+        if not isinstance(raw, dict):
             return None
-        auto = AutoApproval(
+        return AutoApproval(
             approve=self.field(raw, path, "approve") is True,
             deny=self.field(raw, path, "deny") is True,
         )
-        # Only when both are booleans: a value of the wrong type is the shape check's problem.
-        booleans = all(isinstance(raw.get(key, False), bool) for key in ("approve", "deny"))
-        if booleans and not auto.approve and not auto.deny:
-            self.problem(path, "auto sets neither approve nor deny: remove it, or set one")
-        return auto
 
     def issuance(
         self, raw: Mapping[str, object], path: PathKey, rules: tuple[Rule, ...]
