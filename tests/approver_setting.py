@@ -19,7 +19,7 @@ from webhook.approver.controller import Controller
 from webhook.approver.metrics import ApproverMetrics
 from webhook.approver.policies import PolicyDirectory
 from webhook.approver.queue import WorkQueue
-from webhook.facts import NO_CLUSTER
+from webhook.facts import NO_CLUSTER, ClusterFacts
 from webhook.policy.loader import load_policies
 
 SIGNER = "example.com/auto"
@@ -59,8 +59,44 @@ def auto_policy(*, approve: bool = True, deny: bool = False) -> str:
     )
 
 
-def csr_object(name: str, common_name: str, signer: str = SIGNER) -> dict[str, Any]:
-    pem = build_csr(common_name=common_name)
+NODE_POLICY = textwrap.dedent(
+    f"""\
+    apiVersion: policy.csr-webhook.io/v1alpha1
+    kind: SignerPolicy
+    metadata: {{name: nodes}}
+    spec:
+      signerNames: ["{SIGNER}"]
+      rules:
+        - name: own-node
+          requesters: {{users: ["system:node:*"], groups: ["system:nodes"]}}
+          allowed:
+            subject:
+              commonName: {{values: ["system:node:${{node}}"], required: true}}
+            dnsNames: {{values: ["**"]}}
+            usages: ["digital signature", "server auth"]
+          constraints:
+            node: {{mustExist: true, sansFromAddresses: [Hostname]}}
+      approval:
+        auto: {{approve: true, deny: true}}
+    """
+)
+
+
+def node_csr_object(name: str, node: str) -> dict[str, Any]:
+    """A serving CSR of Node `node`, as its kubelet asks: CN system:node:<node>, its name."""
+    obj = csr_object(name, f"system:node:{node}", dns_names=(node,))
+    obj["spec"].update(
+        usages=["digital signature", "server auth"],
+        username=f"system:node:{node}",
+        groups=["system:nodes", "system:authenticated"],
+    )
+    return obj
+
+
+def csr_object(
+    name: str, common_name: str, signer: str = SIGNER, *, dns_names: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    pem = build_csr(common_name=common_name, dns_names=dns_names)
     return {
         "apiVersion": "certificates.k8s.io/v1",
         "kind": "CertificateSigningRequest",
@@ -107,7 +143,9 @@ def api_client(url: str) -> ApiClient:
 
 
 @contextmanager
-def approver_setting(tmp_path: Path, policy: str, **queue: Any) -> Iterator[Setting]:
+def approver_setting(
+    tmp_path: Path, policy: str, *, facts: ClusterFacts = NO_CLUSTER, **queue: Any
+) -> Iterator[Setting]:
     (tmp_path / "auto.yaml").write_text(policy)
     result = load_policies([tmp_path])
     assert result.policy_set is not None, [str(p) for p in result.problems]
@@ -119,7 +157,7 @@ def approver_setting(tmp_path: Path, policy: str, **queue: Any) -> Iterator[Sett
         controller = Controller(
             api_client(url),
             policies,
-            facts=NO_CLUSTER,
+            facts=facts,
             metrics=metrics,
             is_leader=lambda: leader[0],
             queue=WorkQueue(**queue),

@@ -14,13 +14,16 @@ import pytest
 from tests.approver_setting import (
     CSRS,
     MANUAL_SIGNER,
+    NODE_POLICY,
     approver_setting,
     auto_policy,
     conditions,
     csr_object,
+    node_csr_object,
 )
 from webhook.approver.decide import MAX_MESSAGE, denial_message
 from webhook.decision import Decision, Verdict, Violation
+from webhook.facts import NodeAddress, StaticFacts
 
 DECISIONS = "csr_webhook.approver.decisions"
 
@@ -223,3 +226,33 @@ def test_the_watch_queues_pending_csrs_and_forgets_finished_ones(tmp_path: Path)
         assert controller.pending_names() == ["a", "b"]
         controller.changed("a", False)  # approved, or deleted
         assert controller.pending_names() == ["b"]
+
+
+def test_an_unknown_node_is_retried_with_backoff_never_approved_or_denied(tmp_path: Path) -> None:
+    """The Node cache has not synced (NO_CLUSTER: every fact unknown): even with auto.deny the
+    CSR is neither approved nor denied, and is judged again later."""
+    with approver_setting(tmp_path, NODE_POLICY, backoff_base=10.0) as setting:
+        setting.store.put(f"{CSRS}/n1", node_csr_object("n1", "worker-1"))
+        assert setting.controller.process("n1") == "unknown"
+        assert conditions(setting.store, "n1") == []
+        assert setting.controller.queue.waiting == 1
+        assert setting.decisions("unknown", policy="nodes") == 1
+        retries = setting.metrics.registry.get_sample_value("csr_webhook_approver_retries_total")
+        assert retries == 1
+
+
+def test_a_node_bound_csr_is_approved_when_its_node_has_the_address(tmp_path: Path) -> None:
+    facts = StaticFacts(nodes={"worker-1": (NodeAddress("Hostname", "worker-1"),)})
+    with approver_setting(tmp_path, NODE_POLICY, facts=facts) as setting:
+        setting.store.put(f"{CSRS}/n1", node_csr_object("n1", "worker-1"))
+        assert setting.controller.process("n1") == "approved"
+        assert "rule 'own-node'" in conditions(setting.store, "n1")[0]["message"]
+
+
+def test_a_node_bound_csr_of_a_missing_node_is_denied(tmp_path: Path) -> None:
+    with approver_setting(tmp_path, NODE_POLICY, facts=StaticFacts(nodes={})) as setting:
+        setting.store.put(f"{CSRS}/n1", node_csr_object("n1", "worker-1"))
+        assert setting.controller.process("n1") == "denied"
+        [condition] = conditions(setting.store, "n1")
+        assert condition["reason"] == "PolicyViolation"
+        assert "node.not_found" in condition["message"]

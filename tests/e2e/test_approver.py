@@ -91,11 +91,12 @@ def _condition_counts(cluster: Cluster) -> dict[str, list[str]]:
 
 
 def test_an_allowed_serving_csr_is_approved_through_the_gate_and_signed(
-    cluster: Cluster, approvers: Approvers, recorder: Recorder
+    cluster: Cluster, approvers: Approvers, recorder: Recorder, webhook: Webhook
 ) -> None:
     mark = recorder.mark()
-    create_as_node(cluster, serving_csr("e2e-approver-allowed", NODE), NODE)
-    stored = _wait_condition(cluster, "e2e-approver-allowed", "Approved")
+    with webhook.overlay("approver-unbound"):
+        create_as_node(cluster, serving_csr("e2e-approver-allowed", NODE), NODE)
+        stored = _wait_condition(cluster, "e2e-approver-allowed", "Approved")
     approved = conditions(stored)["Approved"]
     assert approved["status"] == "True"
     assert approved["reason"] == "AutoApproved"
@@ -134,7 +135,8 @@ def test_a_csr_the_policy_denies_is_left_pending_and_with_auto_deny_denied(
     cluster: Cluster, approvers: Approvers, webhook: Webhook
 ) -> None:
     """Created while an overlay allowed its extra name (and set no approval.auto), the CSR
-    fails the shipped policy: left pending with deny: false, denied with deny: true."""
+    fails the shipped policy (no such Node, and a name that is none of its addresses): left
+    pending with deny: false; denied with deny: true."""
     name = "e2e-approver-wide"
     with webhook.overlay("approver-wide"):
         create_as_node(
@@ -165,8 +167,13 @@ def test_a_csr_the_policy_denies_is_left_pending_and_with_auto_deny_denied(
 
 
 def test_killing_the_leader_hands_over_within_the_lease_duration_and_nothing_is_approved_twice(
-    cluster: Cluster, approvers: Approvers
+    cluster: Cluster, approvers: Approvers, webhook: Webhook
 ) -> None:
+    with webhook.overlay("approver-unbound"):
+        _kill_the_leader(cluster, approvers)
+
+
+def _kill_the_leader(cluster: Cluster, approvers: Approvers) -> None:
     leader = approvers.leader(cluster)
     standby = next(a for a in approvers.replicas.values() if a is not leader)
     before = [f"e2e-approver-before-{i}" for i in range(4)]
