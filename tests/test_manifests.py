@@ -295,7 +295,7 @@ def test_every_namespaced_object_is_in_the_webhook_namespace() -> None:
     assert kinds == {
         "Namespace", "ServiceAccount", "Service", "Deployment", "PodDisruptionBudget",
         "ConfigMap", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
-        "ClusterRole", "ClusterRoleBinding",
+        "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
     }  # fmt: skip
 
 
@@ -308,14 +308,14 @@ def objects(request: pytest.FixtureRequest) -> list[Obj]:
 
 
 def _container(objects: list[Obj]) -> Obj:
-    containers = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    containers = one(objects, "Deployment", "csr-webhook")["spec"]["template"]["spec"]["containers"]
     assert len(containers) == 1
     container: Obj = containers[0]
     return container
 
 
 def _pod(objects: list[Obj]) -> Obj:
-    pod: Obj = one(objects, "Deployment")["spec"]["template"]
+    pod: Obj = one(objects, "Deployment", "csr-webhook")["spec"]["template"]
     return pod
 
 
@@ -376,7 +376,7 @@ def _memory(quantity: str | int) -> int:
 
 
 def test_replicas_and_rollout_keep_a_webhook_ready(objects: list[Obj]) -> None:
-    spec = one(objects, "Deployment")["spec"]
+    spec = one(objects, "Deployment", "csr-webhook")["spec"]
     assert spec["replicas"] >= 2
     assert spec["strategy"]["type"] == "RollingUpdate"
     assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
@@ -384,12 +384,12 @@ def test_replicas_and_rollout_keep_a_webhook_ready(objects: list[Obj]) -> None:
 
 
 def test_pod_labels_select_consistently(objects: list[Obj]) -> None:
-    deployment = one(objects, "Deployment")
+    deployment = one(objects, "Deployment", "csr-webhook")
     labels = _pod(objects)["metadata"]["labels"]
     selector = deployment["spec"]["selector"]["matchLabels"]
     assert selector.items() <= labels.items()
     assert labels["app.kubernetes.io/name"] == "csr-webhook"
-    pdb = one(objects, "PodDisruptionBudget")
+    pdb = one(objects, "PodDisruptionBudget", "csr-webhook")
     assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
     service = one(objects, "Service")
     assert service["spec"]["selector"].items() <= labels.items()
@@ -404,10 +404,12 @@ def test_pod_labels_select_consistently(objects: list[Obj]) -> None:
 
 
 def test_pod_disruption_budget(objects: list[Obj]) -> None:
-    pdb = one(objects, "PodDisruptionBudget")
+    pdb = one(objects, "PodDisruptionBudget", "csr-webhook")
     assert pdb["spec"]["minAvailable"] == 1
     assert "maxUnavailable" not in pdb["spec"]
-    assert one(objects, "Deployment")["spec"]["replicas"] > pdb["spec"]["minAvailable"]
+    assert (
+        one(objects, "Deployment", "csr-webhook")["spec"]["replicas"] > pdb["spec"]["minAvailable"]
+    )
 
 
 def test_restricted_security_context(objects: list[Obj]) -> None:

@@ -311,3 +311,82 @@ def test_the_first_suite_of_the_policytest_page_passes_with_the_output_shown(
         patch.chdir(tmp_path)
         code_ = run_tests(["policies/kubelet-serving.test.yaml"], lines.append)
     assert (code_, lines) == (0, expected)
+
+
+# ---- the approval controller (docs/approver.md, docs/deploy.md) ---------------------------
+
+
+def test_approve_flag_table_is_the_parser() -> None:
+    parser = build_parser()
+    [subparsers] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    approve = subparsers.choices["approve"]
+    flags = {
+        action.option_strings[0]: action.default
+        for action in approve._actions
+        if action.option_strings and action.option_strings[0] != "-h"
+    }
+    documented = {}
+    for flag, default, meaning in table(DOCS / "approver.md", "approve-flags"):
+        assert meaning
+        documented[code(flag).split()[0]] = None if default == "none" else code(default)
+    assert documented == flags
+
+
+def test_approver_metrics_table_is_what_the_controller_exports(tmp_path: Path) -> None:
+    from prometheus_client import generate_latest  # noqa: PLC0415 - only here
+
+    from tests.approver_setting import approver_setting, auto_policy  # noqa: PLC0415
+
+    with approver_setting(tmp_path, auto_policy()) as setting:
+        setting.add("good", "client-a")
+        assert setting.controller.process("good") == "approved"
+        exposition = generate_latest(setting.metrics.registry).decode()
+    exported = {}
+    for family in text_string_to_metric_families(exposition):
+        if family.name.endswith("_created"):
+            continue
+        name = family.name + ("_total" if family.type == "counter" else "")
+        labels = {k for sample in family.samples for k in sample.labels}
+        exported[name] = (family.type, labels)
+    documented = {}
+    for metric, kind, label_cell, meaning in table(DOCS / "approver.md", "approver-metrics"):
+        assert meaning
+        documented[code(metric)] = (kind, set(re.findall(r"`([^`]+)`", label_cell)))
+    assert documented == exported
+
+
+def test_approver_rbac_table_is_the_shipped_rbac() -> None:
+    rendered = subprocess.run(
+        ["kubectl", "kustomize", str(ROOT / "manifests" / "base")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    roles = {
+        doc["kind"]: doc
+        for doc in yaml.safe_load_all(rendered)
+        if doc and doc["kind"] in ("ClusterRole", "Role") and "approver" in doc["metadata"]["name"]
+    }
+    shipped = []
+    for kind, role in sorted(roles.items()):
+        for rule in role["rules"]:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    shipped.append(
+                        (
+                            kind,
+                            f"{group}/{resource}" if group else resource,
+                            tuple(rule.get("resourceNames", ())),
+                            tuple(rule["verbs"]),
+                        )
+                    )
+    documented = [
+        (
+            kind,
+            code(resource),
+            tuple(re.findall(r"`([^`]+)`", names)),
+            tuple(re.findall(r"`([^`]+)`", verbs)),
+        )
+        for kind, resource, names, verbs in table(DOCS / "deploy.md", "approver-rbac")
+    ]
+    assert sorted(documented) == sorted(shipped)

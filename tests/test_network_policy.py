@@ -42,7 +42,7 @@ def test_placeholder_is_not_a_cidr_so_it_cannot_be_applied_by_mistake(policy: Ob
 def test_selects_the_webhook_pods_and_admits_only_the_two_ports() -> None:
     objects = render(MANIFESTS / "base")
     policy = one(render(MANIFESTS / "network-policy"), "NetworkPolicy")
-    deployment = one(objects, "Deployment")
+    deployment = one(objects, "Deployment", "csr-webhook")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     spec = policy["spec"]

@@ -1,4 +1,4 @@
-"""The `csr-webhook` command line: serve, check, eval, test, schema.
+"""The `csr-webhook` command line: serve, approve, check, eval, test, schema.
 
 Every `serve` flag also reads CSR_WEBHOOK_<FLAG> from the environment (flags win).
 Exit codes: 0 success, 1 policy problems, 2 bad usage or input.
@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import secrets
 import signal
+import socket
 import ssl
 import sys
 import tempfile
@@ -131,6 +133,38 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
 
 
+def _add_approve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    approve = sub.add_parser(
+        "approve",
+        help="run the approval controller: approve (or deny) pending CSRs of signers whose "
+        "policy sets approval.auto, as leader of a Lease",
+    )
+    flags: list[tuple[str, str | None, object, str]] = [
+        ("--policies", "./policies", str, "policy directory"),
+        ("--kubeconfig", None, str, "kubeconfig file (default: the pod's service account)"),
+        ("--lease-namespace", "csr-webhook", str, "namespace of the leader election Lease"),
+        ("--lease-name", "csr-webhook-approver", str, "name of the Lease"),
+        ("--identity", None, str, "holder identity (default: host name and a random suffix)"),
+        ("--lease-duration", "15", _positive_float, "seconds a standby waits out a silent leader"),
+        ("--renew-deadline", "10", _positive_float, "seconds the leader may fail to renew"),
+        ("--retry-period", "2", _positive_float, "seconds between Lease attempts"),
+        ("--metrics-bind", "0.0.0.0:9090", _host_port, "plain-HTTP /metrics /healthz /readyz"),
+        ("--workers", "2", _positive_int, "CSRs processed at once"),
+        ("--reload-interval", "5", _positive_float, "seconds between policy directory polls"),
+        ("--log-level", "info", str, "debug, info, warning, error"),
+    ]
+    for flag, default, kind, text in flags:
+        approve.add_argument(
+            flag,
+            default=default,
+            type=kind,  # type: ignore[arg-type]
+            choices=["debug", "info", "warning", "error", "critical"]
+            if flag == "--log-level"
+            else None,
+            help=text if default is None else f"{text} (default {default})",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="csr-webhook", description="Admission webhook for CertificateSigningRequests"
@@ -138,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"csr-webhook {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_serve(sub)
+    _add_approve(sub)
     check = sub.add_parser("check", help="lint policy files and directories")
     check.add_argument("paths", nargs="*", default=["policies"], help="files or directories")
     check.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
@@ -302,6 +337,30 @@ def _serve(settings: Settings, result: LoadResult) -> int:
     return 0
 
 
+def _approve(args: argparse.Namespace) -> int:
+    # One process: its metrics live in its own registry, never in a multiprocess directory
+    # (the image sets PROMETHEUS_MULTIPROC_DIR for `serve`; prometheus_client reads it at import).
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    from webhook.approver.run import ApproverSettings, run_approve  # noqa: PLC0415 - see above
+
+    identity = args.identity or f"{socket.gethostname()}_{secrets.token_hex(4)}"
+    return run_approve(
+        ApproverSettings(
+            policies=Path(args.policies),
+            kubeconfig=args.kubeconfig,
+            lease_namespace=args.lease_namespace,
+            lease_name=args.lease_name,
+            identity=identity,
+            lease_duration=args.lease_duration,
+            renew_deadline=args.renew_deadline,
+            retry_period=args.retry_period,
+            metrics_bind=args.metrics_bind,
+            workers=args.workers,
+            reload_interval=args.reload_interval,
+        )
+    )
+
+
 def prepare_multiprocess_metrics() -> Path:
     """A fresh, empty multiprocess metrics directory, set in the environment before
     prometheus_client is imported (it chooses its storage at import time)."""
@@ -353,6 +412,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from webhook.authoring.policytest import run_tests  # noqa: PLC0415 - only for `test`
 
             return run_tests(args.paths)
+        if args.command == "approve":
+            return _approve(args)
         configure_decision_log()
         return run_serve(settings_from_args(args))
     except UsageError as exc:

@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 
 from webhook import __version__
 from webhook.decision import Decision, Verdict
-from webhook.serving.metrics_http import start_metrics_http
+from webhook.metrics_http import start_metrics_http
 
 # From 0.5 ms up, and including the API server's own webhook latency buckets
 # (0.005, 0.025, 0.1, 0.5, 1, 2.5: apiserver admission webhook metrics).
