@@ -32,8 +32,8 @@ def store() -> Store:
 
 @pytest.fixture
 def client(store: Store) -> Iterator[Any]:
-    with serving(store) as url:
-        yield api_client(url)
+    with serving(store) as url, api_client(url) as api:
+        yield api
 
 
 def elector(

@@ -33,6 +33,7 @@ from webhook.approver.decide import (
 )
 from webhook.approver.metrics import ApproverMetrics
 from webhook.approver.queue import WorkQueue
+from webhook.cluster.client import read_json
 from webhook.engine import EngineOptions
 from webhook.errors import ReviewError
 from webhook.facts import ClusterFacts
@@ -154,7 +155,7 @@ class Controller:
             answer = self._api.read_certificate_signing_request(
                 name, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
             )
-            raw = json.loads(answer.data)
+            raw = read_json(answer)
         except ApiException as exc:
             if exc.status == 404:
                 self.queue.forget(name)
@@ -204,8 +205,10 @@ class Controller:
         status = raw.setdefault("status", {})
         status["conditions"] = [*(status.get("conditions") or []), condition]
         try:
-            self._api.replace_certificate_signing_request_approval(
-                name, raw, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+            read_json(
+                self._api.replace_certificate_signing_request_approval(
+                    name, raw, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+                )
             )
         except ApiException as exc:
             if exc.status == 409:

@@ -12,7 +12,6 @@ before another can take over: renew deadline < lease duration) and `keep_renewin
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -24,6 +23,8 @@ from typing import Any
 
 from kubernetes.client import CoordinationV1Api
 from kubernetes.client.exceptions import ApiException
+
+from webhook.cluster.client import read_json
 
 log = logging.getLogger("csr_webhook.approver")
 # client-go's leaderelection.JitterFactor: an acquire attempt waits retry * (1 + [0, 1.2)).
@@ -127,7 +128,7 @@ class LeaderElector:
             answer = self._api.read_namespaced_lease(
                 self.name, self.namespace, _preload_content=False, _request_timeout=timeout
             )
-            lease = json.loads(answer.data)
+            lease = read_json(answer)
         except ApiException as exc:
             if exc.status != 404:
                 return self._failed(f"reading {self.where}: {exc.status} {exc.reason}")
@@ -166,7 +167,7 @@ class LeaderElector:
             return self._failed(f"updating {self.where}: {exc.status} {exc.reason}")
         except Exception as exc:
             return self._failed(f"updating {self.where}: {exc}")
-        return self._succeeded(json.loads(answer.data), started, took_over=not mine)
+        return self._succeeded(read_json(answer), started, took_over=not mine)
 
     def _create(self, started: float, timeout: float) -> bool:
         now = micro_time()
@@ -185,7 +186,7 @@ class LeaderElector:
             return self._failed(f"creating {self.where}: {exc.status} {exc.reason}")
         except Exception as exc:
             return self._failed(f"creating {self.where}: {exc}")
-        return self._succeeded(json.loads(answer.data), started, took_over=True)
+        return self._succeeded(read_json(answer), started, took_over=True)
 
     def _succeeded(self, lease: dict[str, Any], started: float, *, took_over: bool) -> bool:
         with self._lock:
@@ -261,8 +262,10 @@ class LeaderElector:
         record = LeaseRecord.of(lease.get("spec") or {})
         lease["spec"] = LeaseRecord("", 1, now, now, record.transitions).spec()
         try:
-            self._api.replace_namespaced_lease(
-                self.name, self.namespace, lease, _preload_content=False, _request_timeout=5
+            read_json(
+                self._api.replace_namespaced_lease(
+                    self.name, self.namespace, lease, _preload_content=False, _request_timeout=5
+                )
             )
         except Exception as exc:
             log.warning("releasing %s: %s", self.where, exc)

@@ -6,6 +6,7 @@ missing or broken; it reads files and nothing else (no request reaches the API h
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -68,3 +69,13 @@ def _from_kubeconfig(path: str) -> Any:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def read_json(response: Any) -> Any:
+    """The JSON body of a call made with _preload_content=False, its connection handed back to
+    the client's pool: such a response keeps its connection until released, and the clients
+    before 28 do not close it even on ApiClient.close() (a socket per call, until collected)."""
+    try:
+        return json.loads(response.data)
+    finally:
+        response.release_conn()

@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
+from webhook.cluster.client import read_json
+
 T = TypeVar("T")
 
 log = logging.getLogger("csr_webhook.cluster")
@@ -188,7 +190,7 @@ class Informer(Generic[T]):
             kwargs["_request_timeout"] = (CONNECT_TIMEOUT_SECONDS, 60.0)
             response = self._list_call(**kwargs)
             try:
-                page = json.loads(response.data)
+                page = read_json(response)
             finally:
                 _close(response)
             if not isinstance(page, dict) or not isinstance(page.get("items"), list):
