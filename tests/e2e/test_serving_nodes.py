@@ -109,11 +109,8 @@ def test_the_fourth_pending_serving_csr_of_a_node_is_denied_until_one_is_decided
     mark = recorder.mark()
     node = QUOTA_NODE.name
     for i in range(3):
-        manifest = serving_csr(f"e2e-quota-{i}", node, ips=[QUOTA_NODE.internal_ip])
-        wait_for(  # the webhook counts pending CSRs from its watch: each must be seen first
-            f"e2e-quota-{i} admitted",
-            partial(_admitted, cluster, manifest, node),
-            60,
+        create_as_node(
+            cluster, serving_csr(f"e2e-quota-{i}", node, ips=[QUOTA_NODE.internal_ip]), node
         )
     assert _pending(cluster, QUOTA_NODE) == ["e2e-quota-0", "e2e-quota-1", "e2e-quota-2"]
     fourth = serving_csr("e2e-quota-3", node, ips=[QUOTA_NODE.internal_ip])
@@ -130,7 +127,7 @@ def test_the_fourth_pending_serving_csr_of_a_node_is_denied_until_one_is_decided
     assert _causes(recorder, mark, "e2e-quota-3") == ["requester.too_many_pending"]
 
     cluster.kubectl_ok("certificate", "deny", "e2e-quota-0")
-    wait_for(
+    wait_for(  # each worker counts from its own watch, which sees the denial a moment later
         "e2e-quota-3 admitted once e2e-quota-0 is denied",
         partial(_admitted, cluster, fourth, node),
         60,
