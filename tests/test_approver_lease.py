@@ -198,3 +198,78 @@ def test_timings_that_cannot_work_are_refused(client: Any) -> None:
         elector(client, "a", lease_duration=10.0, renew_deadline=10.0)
     with pytest.raises(ValueError, match="retry period"):
         elector(client, "a", renew_deadline=2.0, retry_period=2.0)
+
+
+class ClockedStop(threading.Event):
+    """A stop event whose waits advance the test clock instead of sleeping; `during` runs at
+    each wait (the other replica's doings) and records the waits asked for."""
+
+    def __init__(self, clock: Clock, during: Any = None) -> None:
+        super().__init__()
+        self.clock, self.during, self.waits = clock, during, list[float]()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        assert timeout is not None
+        self.waits.append(timeout)
+        self.clock.now += timeout
+        if self.during:
+            self.during()
+        if len(self.waits) > 10_000:
+            self.set()
+        return self.is_set()
+
+
+def test_a_standby_reads_a_held_lease_every_quarter_retry_and_attempts_when_it_expires(
+    store: Store, client: Any
+) -> None:
+    clock = Clock()
+    a, b = elector(client, "a", clock), elector(client, "b", clock)
+    assert a.try_acquire_or_renew()
+    assert not b.try_acquire_or_renew()  # seen now (t=500); expires at 515
+    assert b.next_attempt_in() == 0.5  # a quarter of the 2 s retry period
+    clock.now += 14.8
+    assert b.next_attempt_in() == pytest.approx(0.2)  # exactly at the expiry, not a read later
+    clock.now += 0.2
+    assert b.next_attempt_in() == 0.0
+    assert b.try_acquire_or_renew()
+
+
+def test_a_standby_backs_off_by_the_jittered_retry_period_after_an_error(
+    store: Store, client: Any
+) -> None:
+    clock = Clock()
+    a, b = elector(client, "a", clock), elector(client, "b", clock)
+    assert a.try_acquire_or_renew()
+    assert not b.try_acquire_or_renew()
+    store.script("GET", LEASE, 500)
+    assert not b.try_acquire_or_renew()
+    assert 2.0 <= b.next_attempt_in() <= 2.0 * 2.2  # client-go's retry * (1 + [0, 1.2))
+    assert not b.try_acquire_or_renew()  # the record again, unchanged: fast reads resume
+    assert b.next_attempt_in() <= 0.5
+
+
+@pytest.mark.parametrize("killed_after", [0.0, 0.3, 1.0, 1.99])
+def test_takeover_comes_within_a_quarter_retry_of_the_lease_duration_after_the_last_renewal(
+    store: Store, client: Any, killed_after: float
+) -> None:
+    """a renews every retry period, then dies `killed_after` seconds after its last renewal.
+    b, running `acquire`, takes the Lease no sooner than the lease duration after a's last
+    renewal and no later than that plus one standby read (a quarter retry period)."""
+    clock = Clock()
+    a, b = elector(client, "a", clock), elector(client, "b", clock)
+    assert a.try_acquire_or_renew()
+    renewals = [clock.now]
+    dies_at = clock.now + 7 * 2.0 + killed_after  # the renewal at +14 s is its last
+
+    def a_renews_while_alive() -> None:
+        while renewals[-1] + 2.0 <= min(clock.now, dies_at):
+            renewals.append(renewals[-1] + 2.0)
+            assert a.try_acquire_or_renew()
+
+    stop = ClockedStop(clock, a_renews_while_alive)
+    assert b.acquire(stop)
+    last = renewals[-1]
+    assert last == 500.0 + 14.0
+    assert last + 15.0 <= clock.now <= last + 15.0 + 0.5, (clock.now - last, stop.waits[-5:])
+    assert spec(store)["holderIdentity"] == "b"
+    assert max(stop.waits) <= 0.5  # it never slept a whole retry period while standing by

@@ -503,16 +503,14 @@ def test_rbac_grants_the_webhook_exactly_what_its_caches_read(
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": NAMESPACE}
     ]
-    # No other binding gives the webhook's account anything (the approver's Lease Role binds
-    # the approver's own account).
+    # Nothing else binds the webhook's account (the approver's Role and bindings name its own).
+    subject = binding["subjects"][0]
     bound = [
-        o["metadata"]["name"]
+        (o["kind"], o["metadata"]["name"])
         for o in objects
-        if o["kind"] in ("RoleBinding", "ClusterRoleBinding")
-        and o is not binding
-        and any(s.get("name") == account["metadata"]["name"] for s in o.get("subjects", []))
+        if o["kind"] in ("RoleBinding", "ClusterRoleBinding") and subject in o.get("subjects", [])
     ]
-    assert bound == []
+    assert bound == [("ClusterRoleBinding", "csr-webhook-cluster-facts")]
     assert _serve_args(_container(objects), clean_env).cluster == "on"
 
 

@@ -4,6 +4,7 @@ the RBAC rendered from manifests/base (so the shipped RBAC is what is proven suf
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import signal
 import urllib.request
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.e2e.cluster import Cluster, Process, wait_for, write_kubeconfig
+from tests.e2e.kube import conditions, stored_csrs, wait_for_csr
 from tests.e2e.webhook import CLI, REPO
 from tests.server import free_port
 
@@ -114,17 +116,60 @@ def start_approver(
     return approver
 
 
-def lease_holder(cluster: Cluster) -> str:
+@dataclass
+class Approvers:
+    replicas: dict[str, Approver]
+    kubeconfig: Path
+    root: Path
+
+    def leader(self, cluster: Cluster) -> Approver:
+        holder: list[str] = []
+
+        def known() -> bool:
+            holder[:] = [lease_holder(cluster)]
+            return holder[0] in self.replicas
+
+        wait_for("a leader of the approver Lease", known, 60)
+        return self.replicas[holder[0]]
+
+
+def lease_spec(cluster: Cluster) -> dict[str, Any]:
     done = cluster.kubectl("get", "lease", "-n", NAMESPACE, LEASE, "-o", "json")
     if done.returncode != 0:
-        return ""
-    return str(json.loads(done.stdout).get("spec", {}).get("holderIdentity", ""))
+        return {}
+    return dict(json.loads(done.stdout).get("spec", {}))
 
 
-def serving_csr(name: str, node: str, *, dns_names: list[str] | None = None) -> dict[str, Any]:
+def lease_holder(cluster: Cluster) -> str:
+    return str(lease_spec(cluster).get("holderIdentity", ""))
+
+
+def wait_condition(cluster: Cluster, name: str, kind: str, deadline: float = 60) -> dict[str, Any]:
+    return wait_for_csr(
+        cluster,
+        f"{kind} on {name}",
+        lambda c: c["metadata"]["name"] == name and kind in conditions(c),
+        deadline,
+    )
+
+
+def condition_counts(cluster: Cluster) -> dict[str, list[str]]:
+    """Every serving CSR's condition types, in order (an Approved twice shows as two)."""
+    return {
+        c["metadata"]["name"]: [x["type"] for x in c.get("status", {}).get("conditions", [])]
+        for c in stored_csrs(cluster)
+        if c["spec"]["signerName"] == SERVING_SIGNER
+    }
+
+
+def serving_csr(
+    name: str, node: str, *, dns_names: list[str] | None = None, ips: list[str] | None = None
+) -> dict[str, Any]:
     """A kubelet-serving CSR manifest as node `node`'s kubelet makes one (key in memory only)."""
     key = ec.generate_private_key(ec.SECP256R1())
     names = dns_names if dns_names is not None else [node]
+    sans: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
+    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips or []]
     builder = (
         x509.CertificateSigningRequestBuilder()
         .subject_name(
@@ -135,9 +180,7 @@ def serving_csr(name: str, node: str, *, dns_names: list[str] | None = None) -> 
                 ]
             )
         )
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
-        )
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
     )
     pem = builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
     return {

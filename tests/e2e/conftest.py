@@ -22,9 +22,17 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.approver import (
+    Approver,
+    Approvers,
+    shipped_rbac,
+    start_approver,
+    token_kubeconfig,
+)
 from tests.e2e.cluster import Cluster, start_cluster, wait_for
 from tests.e2e.kube import cluster_role, role_binding
 from tests.e2e.latency import Latency, scrape_latency
+from tests.e2e.nodes import NODES, E2ENode, create_nodes
 from tests.e2e.pki import build_pki
 from tests.e2e.recorder import Recorder
 from tests.e2e.vectors import write_vectors
@@ -99,6 +107,35 @@ def webhook(cluster: Cluster, e2e_root: Path, recorder: Recorder) -> Iterator[We
             if os.environ.get("CSR_WEBHOOK_E2E_RECORD") == "1"
             else None,
         )
+
+
+@pytest.fixture(scope="session")
+def serving_nodes(cluster: Cluster, webhook: Webhook) -> tuple[E2ENode, ...]:
+    """The Nodes (InternalIP and Hostname addresses) whose kubelets ask for serving
+    certificates under the node-bound shipped policy, known to every webhook worker."""
+    create_nodes(cluster, NODES, webhook.process, *cluster.processes)
+    return NODES
+
+
+@pytest.fixture(scope="module")
+def approvers(
+    cluster: Cluster, webhook: Webhook, e2e_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Approvers]:
+    """Two `csr-webhook approve` replicas with the shipped RBAC, for one test module (stopped
+    with SIGTERM at its end: the leader releases the Lease)."""
+    cluster.apply(shipped_rbac(cluster))
+    home = tmp_path_factory.mktemp("approver")
+    kubeconfig = token_kubeconfig(cluster, home / "approver.kubeconfig")
+    started: dict[str, Approver] = {}
+    try:
+        for identity in ("e2e-approver-a", "e2e-approver-b"):
+            started[identity] = start_approver(
+                e2e_root, identity, webhook.policies, kubeconfig, *cluster.processes
+            )
+        yield Approvers(started, kubeconfig, e2e_root)
+    finally:
+        for approver in started.values():
+            approver.process.stop()
 
 
 @pytest.fixture(scope="session")

@@ -36,6 +36,7 @@ from tests.e2e.kube import (
     stored_csrs,
     wait_for_csr,
 )
+from tests.e2e.nodes import E2ENode
 from tests.e2e.recorder import Exchange, Recorder
 from tests.e2e.webhook import Webhook
 
@@ -59,12 +60,15 @@ class Kubelet:
 @pytest.fixture(scope="module")
 def kubelet(
     cluster: Cluster,
-    webhook: Webhook,
     bootstrap_token: str,
     recorder: Recorder,
     tmp_path_factory: pytest.TempPathFactory,
+    serving_nodes: tuple[E2ENode, ...],
 ) -> Kubelet:
-    """One TLS bootstrap of NODE, as a kubelet does it on its first start."""
+    """One TLS bootstrap of NODE, as a kubelet does it on its first start, with the webhook
+    running (serving_nodes needs it) and the Node objects of NODE and OTHER_NODE created with
+    the addresses the serving tests name."""
+    assert {(n.name, n.internal_ip) for n in serving_nodes} >= {(NODE, NODE_IP)}
     home = tmp_path_factory.mktemp("kubelet")
     bootstrap = kubeconfig_for_bootstrap(cluster, home / "bootstrap.kubeconfig", bootstrap_token)
     mark = recorder.mark()
@@ -216,7 +220,8 @@ def test_kubelet_serving_csr_naming_another_node_is_refused_by_us(
     kubelet: Kubelet, cluster: Cluster, recorder: Recorder, tmp_path: Path
 ) -> None:
     """A node whose serving CSR names another node: NodeRestriction checks only the CN of a
-    node's CSR, so here csr-webhook is the layer that refuses (dnsNames bound to ${node})."""
+    node's CSR, so here csr-webhook is the layer that refuses (every SAN must be an address
+    of the requester's own Node: OTHER_NODE is not one of NODE's)."""
     assert kubelet.run.returncode == 0, kubelet.run.log
     mark = recorder.mark()
     run = kubelet_certs(
@@ -304,7 +309,8 @@ def test_kubelet_serving_certificate_needs_an_approver_who_is_not_the_requester(
         organization = request.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
         assert [o.value for o in organization] == ["system:nodes"]
 
-        # The shipped policy leaves who approves to RBAC; the overlay names csr-approvers.
+        # The shipped policy names the controller and system:masters; the overlay adds
+        # csr-approvers (no controller runs in this module).
         with webhook.overlay("serving-approvers", probe=lambda: _approval_refused(cluster, name)):
             self_approval = cluster.kubectl(
                 "certificate", "approve", name, "--as", requester, "--as-group", "system:nodes"

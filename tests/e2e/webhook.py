@@ -36,7 +36,13 @@ CLI = Path(sys.executable).parent / "csr-webhook"
 OVERLAYS = Path(__file__).resolve().parent / "policies"
 PROBES = 4
 WEBHOOK_KINDS = ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
-IDENTITY_KINDS = ("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding")
+# The webhook's own identity objects in manifests/base (the approver's live beside them).
+IDENTITY_OBJECTS = (
+    ("Namespace", "csr-webhook"),
+    ("ServiceAccount", "csr-webhook"),
+    ("ClusterRole", "csr-webhook-cluster-facts"),
+    ("ClusterRoleBinding", "csr-webhook-cluster-facts"),
+)
 
 
 @dataclass
@@ -145,8 +151,12 @@ def webhook_kubeconfig(cluster: Cluster, root: Path) -> Path:
     """A kubeconfig with a token of the shipped ServiceAccount, after applying the shipped
     Namespace, ServiceAccount and RBAC exactly as `kubectl kustomize manifests/base` renders
     them."""
-    identity = [doc for doc in rendered_base(cluster) if doc["kind"] in IDENTITY_KINDS]
-    assert sorted(doc["kind"] for doc in identity) == sorted(IDENTITY_KINDS)
+    identity = [
+        doc
+        for doc in rendered_base(cluster)
+        if (doc["kind"], doc["metadata"]["name"]) in IDENTITY_OBJECTS
+    ]
+    assert sorted((d["kind"], d["metadata"]["name"]) for d in identity) == sorted(IDENTITY_OBJECTS)
     cluster.apply(identity)
     [account] = [doc for doc in identity if doc["kind"] == "ServiceAccount"]
     name, namespace = account["metadata"]["name"], account["metadata"]["namespace"]

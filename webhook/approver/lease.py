@@ -2,7 +2,11 @@
 
 A candidate reads the Lease; one held by another identity is taken only once its record has
 stayed unchanged for leaseDurationSeconds by this process's own monotonic clock (the remote
-renewTime is never compared with a local clock: the clocks of two machines need not agree).
+renewTime is never compared with a local clock: the clocks of two machines need not agree),
+counted from when the answer showing the change arrived. A standby reads every quarter retry
+period, so it sees a renewal promptly, and makes its next attempt exactly when the record it
+saw expires: a takeover comes at most a quarter retry period plus two round trips after the
+lease duration has passed since the holder's last renewal.
 Every write carries the resourceVersion read, so of two candidates racing for an expired
 Lease one gets 409 Conflict. The holder renews every retry period; when no renewal has
 succeeded for the renew deadline it is no longer leader (`is_leader` turns False at once,
@@ -29,6 +33,8 @@ from webhook.cluster.client import read_json
 log = logging.getLogger("csr_webhook.approver")
 # client-go's leaderelection.JitterFactor: an acquire attempt waits retry * (1 + [0, 1.2)).
 JITTER_FACTOR = 1.2
+# A standby facing a held Lease reads it this often (x retry period) to see renewals promptly.
+STANDBY_READ_FRACTION = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +109,7 @@ class LeaderElector:
         self._lease: dict[str, Any] | None = None  # the Lease as our last write left it
         self._renewed_at: float | None = None
         self._lost = False  # once lost, this process does not lead again (it exits)
+        self._erred = False  # the last attempt met an error (the standby then backs off)
         self.last_error = ""
 
     @property
@@ -124,6 +131,8 @@ class LeaderElector:
         """One attempt (client-go's tryAcquireOrRenew); never raises for the API's answers."""
         started = self._clock()
         timeout = max(1.0, self.renew_deadline / 2)
+        with self._lock:
+            self._erred = False
         try:
             answer = self._api.read_namespaced_lease(
                 self.name, self.namespace, _preload_content=False, _request_timeout=timeout
@@ -136,9 +145,12 @@ class LeaderElector:
         except Exception as exc:
             return self._failed(f"reading {self.where}: {exc}")
         record = LeaseRecord.of(lease.get("spec") or {})
+        # The change happened before its answer arrived: counting from the arrival never
+        # starts the wait before the holder's renewal (safe), and late by one read at most.
+        arrived = self._clock()
         with self._lock:
             if record != self._observed:
-                self._observed, self._observed_at = record, started
+                self._observed, self._observed_at = record, arrived
             observed_at = self._observed_at
         if (
             record.holder
@@ -206,16 +218,27 @@ class LeaderElector:
 
     def _failed(self, message: str) -> bool:
         with self._lock:
-            self.last_error = message
+            self.last_error, self._erred = message, True
         log.warning("leader election: %s", message)
         return False
+
+    def next_attempt_in(self) -> float:
+        """Seconds until the next acquire attempt. Facing a Lease another holds: the next
+        read (a quarter retry period) or the moment the record seen expires, whichever is
+        sooner. Otherwise (no Lease seen, an error): client-go's jittered retry period."""
+        with self._lock:
+            record, observed_at, erred = self._observed, self._observed_at, self._erred
+        if erred or record is None or not record.holder or record.holder == self.identity:
+            return self.retry_period * (1 + random.random() * JITTER_FACTOR)
+        expires = observed_at + max(record.duration, 1)
+        return max(0.0, min(self.retry_period * STANDBY_READ_FRACTION, expires - self._clock()))
 
     def acquire(self, stop: threading.Event) -> bool:
         """Try until this process holds the Lease (True) or `stop` is set (False)."""
         while not stop.is_set():
             if self.try_acquire_or_renew():
                 return True
-            stop.wait(self.retry_period * (1 + random.random() * JITTER_FACTOR))
+            stop.wait(self.next_attempt_in())
         return False
 
     def keep_renewing(self, stop: threading.Event) -> bool:
