@@ -88,9 +88,12 @@ def wait_ready(server: RunningServer, deadline: float = 30.0) -> None:
         try:
             connection = server.connection()
             connection.request("GET", "/readyz")
-            if connection.getresponse().status == 200:
-                connection.close()
+            answer = connection.getresponse()
+            answer.read()
+            connection.close()
+            if answer.status == 200:
                 return
+            time.sleep(0.1)  # a worker still waiting for its cluster caches (503)
         except OSError:
             time.sleep(0.1)
     raise AssertionError(f"server not ready after {deadline}s:\n{server.log()}")

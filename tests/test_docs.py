@@ -59,7 +59,7 @@ KINDS = {
 
 FAMILIES = (
     "csr|subject|dns|ip|uri|email|usages|extensions|key|signature|lifetime|ca|requester|deny|"
-    "signer|transition|approval|issuance"
+    "signer|transition|approval|issuance|node"
 )
 CODE = re.compile(rf"(?:{FAMILIES})\.[a-z_]+")
 # String literals in webhook/ that look like codes but are not.

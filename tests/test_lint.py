@@ -451,3 +451,101 @@ def test_a_signer_pattern_without_a_domain_is_an_error_that_says_it_matches_noth
         compile_pattern(PatternKind.SIGNER, pattern).matches(signer)
         for signer in ("example.com/a", "kubernetes.io/kubelet-serving", "example.com/ab")
     )
+
+
+# ---- node binding and automatic approval ---------------------------------------------------------
+
+BOUND = "node: {sansFromAddresses: [InternalIP, Hostname]}"
+
+
+def test_warns_on_a_node_binding_whose_requesters_admit_non_nodes(tmp_path: Path) -> None:
+    text = policy(
+        rule("open", '{groups: ["system:authenticated"]}', constraints="node: {}")
+        + rule("nodes", NODE, constraints="node: {}")
+    )
+    assert warnings_of(tmp_path, text) == [
+        "12: spec.rules[0].constraints.node: warning: rule 'open' binds CSRs to the requesting "
+        "Node, but its requesters admit users that are no node, whose CSRs it always denies "
+        '(node.not_found); restrict requesters (users: ["system:node:*"] and groups: '
+        '["system:nodes"])'
+    ]
+
+
+def test_a_node_binding_of_sans_marks_an_open_dns_or_ip_pattern_as_deliberate(
+    tmp_path: Path,
+) -> None:
+    allowed = (
+        'dnsNames: {values: ["**"]}\nipAddresses: {values: ["0.0.0.0/0"]}\nusages: ["server auth"]'
+    )
+    assert warnings_of(tmp_path, policy(rule("r", NODE, allowed, BOUND))) == []
+    found = warnings_of(tmp_path, policy(rule("r", NODE, allowed, "node: {}")))
+    assert [w.split(": warning: ")[1].split(";")[0] for w in found] == [
+        "'**' admits every DNS name",
+        "'0.0.0.0/0' admits every IPv4 address",
+    ]
+
+
+APPROVAL_SA = '["csr-webhook/csr-webhook-approver"]'
+
+
+@pytest.mark.parametrize(
+    ("approval", "warns"),
+    [
+        ("approvers: {groups: [system:masters]}\n    auto: {approve: true}", True),
+        ("approvers: {users: [carol]}\n    auto: {deny: true}", True),
+        (f"approvers: {{serviceAccounts: {APPROVAL_SA}}}\n    auto: {{approve: true}}", False),
+        (
+            "approvers: {groups: [system:serviceaccounts:csr-webhook]}\n    auto: {approve: true}",
+            False,
+        ),
+        ("auto: {approve: true}", False),  # approvers: whoever RBAC allows
+        ("approvers: {users: [carol]}\n    auto: {approve: false, deny: false}", False),
+    ],
+)
+def test_warns_on_auto_approval_the_approvers_refuse(
+    tmp_path: Path, approval: str, warns: bool
+) -> None:
+    text = policy(rule("r", NODE), spec=f"approval:\n  {approval.replace('    ', '  ')}\n")
+    found = warnings_of(tmp_path, text)
+    expected = [
+        "7: spec.approval.approvers: warning: approval.auto is set, but approval.approvers "
+        "does not admit the approval controller "
+        "'system:serviceaccount:csr-webhook:csr-webhook-approver', so its decisions are refused "
+        '(approval.not_approver); add serviceAccounts: ["csr-webhook/csr-webhook-approver"]'
+    ]
+    assert found == (expected if warns else [])
+
+
+@pytest.mark.parametrize(
+    ("wide", "narrow"),
+    [
+        ("node: {}", ""),
+        (BOUND, "node: {mustExist: false, sansFromAddresses: [ExternalDNS]}"),
+        (BOUND, "node: {sansFromAddresses: [InternalIP, ExternalIP]}"),
+        ("maxPending: 2", ""),
+        ("maxPending: 2", "maxPending: 3"),
+    ],
+)
+def test_a_stricter_node_binding_or_quota_keeps_a_later_rule_reachable(
+    tmp_path: Path, wide: str, narrow: str
+) -> None:
+    text = policy(rule("wide", NODE, WIDE, wide) + rule("narrow", NODE, NARROW, narrow))
+    assert warnings_of(tmp_path, text) == []
+
+
+@pytest.mark.parametrize(
+    ("wide", "narrow"),
+    [
+        ("", BOUND),
+        ("node: {}", BOUND),
+        (BOUND, "node: {sansFromAddresses: [Hostname]}"),
+        ("maxPending: 3", "maxPending: 2"),
+    ],
+)
+def test_a_looser_node_binding_or_quota_covers_a_later_rule(
+    tmp_path: Path, wide: str, narrow: str
+) -> None:
+    text = policy(rule("wide", NODE, WIDE, wide) + rule("narrow", NODE, NARROW, narrow))
+    assert [w.split(": warning: ")[1][:35] for w in warnings_of(tmp_path, text)] == [
+        "rule 'narrow' is unreachable: rule "
+    ]

@@ -295,6 +295,7 @@ def test_every_namespaced_object_is_in_the_webhook_namespace() -> None:
     assert kinds == {
         "Namespace", "ServiceAccount", "Service", "Deployment", "PodDisruptionBudget",
         "ConfigMap", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
+        "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
     }  # fmt: skip
 
 
@@ -307,14 +308,14 @@ def objects(request: pytest.FixtureRequest) -> list[Obj]:
 
 
 def _container(objects: list[Obj]) -> Obj:
-    containers = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    containers = one(objects, "Deployment", "csr-webhook")["spec"]["template"]["spec"]["containers"]
     assert len(containers) == 1
     container: Obj = containers[0]
     return container
 
 
 def _pod(objects: list[Obj]) -> Obj:
-    pod: Obj = one(objects, "Deployment")["spec"]["template"]
+    pod: Obj = one(objects, "Deployment", "csr-webhook")["spec"]["template"]
     return pod
 
 
@@ -375,7 +376,7 @@ def _memory(quantity: str | int) -> int:
 
 
 def test_replicas_and_rollout_keep_a_webhook_ready(objects: list[Obj]) -> None:
-    spec = one(objects, "Deployment")["spec"]
+    spec = one(objects, "Deployment", "csr-webhook")["spec"]
     assert spec["replicas"] >= 2
     assert spec["strategy"]["type"] == "RollingUpdate"
     assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
@@ -383,12 +384,12 @@ def test_replicas_and_rollout_keep_a_webhook_ready(objects: list[Obj]) -> None:
 
 
 def test_pod_labels_select_consistently(objects: list[Obj]) -> None:
-    deployment = one(objects, "Deployment")
+    deployment = one(objects, "Deployment", "csr-webhook")
     labels = _pod(objects)["metadata"]["labels"]
     selector = deployment["spec"]["selector"]["matchLabels"]
     assert selector.items() <= labels.items()
     assert labels["app.kubernetes.io/name"] == "csr-webhook"
-    pdb = one(objects, "PodDisruptionBudget")
+    pdb = one(objects, "PodDisruptionBudget", "csr-webhook")
     assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
     service = one(objects, "Service")
     assert service["spec"]["selector"].items() <= labels.items()
@@ -403,10 +404,12 @@ def test_pod_labels_select_consistently(objects: list[Obj]) -> None:
 
 
 def test_pod_disruption_budget(objects: list[Obj]) -> None:
-    pdb = one(objects, "PodDisruptionBudget")
+    pdb = one(objects, "PodDisruptionBudget", "csr-webhook")
     assert pdb["spec"]["minAvailable"] == 1
     assert "maxUnavailable" not in pdb["spec"]
-    assert one(objects, "Deployment")["spec"]["replicas"] > pdb["spec"]["minAvailable"]
+    assert (
+        one(objects, "Deployment", "csr-webhook")["spec"]["replicas"] > pdb["spec"]["minAvailable"]
+    )
 
 
 def test_restricted_security_context(objects: list[Obj]) -> None:
@@ -420,7 +423,8 @@ def test_restricted_security_context(objects: list[Obj]) -> None:
     assert context["capabilities"]["drop"] == ["ALL"]
     assert not context["capabilities"].get("add")
     assert context.get("privileged", False) is False
-    assert pod["automountServiceAccountToken"] is False  # the webhook never calls the API server
+    # The token is for the cluster caches (manifests/base/rbac.yaml says what it may read).
+    assert pod["automountServiceAccountToken"] is True
     assert not pod.get("hostNetwork") and not pod.get("hostPID") and not pod.get("hostIPC")
 
 
@@ -471,6 +475,36 @@ def test_args_are_valid_flags_and_match_the_mounted_files(
     assert secret.get("defaultMode", 0o644) & 0o007 == 0, "the key is not world-readable"
     if args.client_ca is not None:  # mTLS from the API server: the CA must be mounted too
         _mount(pod, container, str(Path(args.client_ca).parent))
+
+
+def test_rbac_grants_the_webhook_exactly_what_its_caches_read(
+    objects: list[Obj], clean_env: pytest.MonkeyPatch
+) -> None:
+    """The cluster caches (webhook/cluster/facts.py) list and watch Nodes and CSRs; the
+    webhook's account may do that and nothing else. tests/e2e runs the server with a token of
+    an account bound by exactly these objects, so they are proven sufficient there."""
+    role = one(objects, "ClusterRole", "csr-webhook-cluster-facts")
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list", "watch"]},
+        {
+            "apiGroups": ["certificates.k8s.io"],
+            "resources": ["certificatesigningrequests"],
+            "verbs": ["list", "watch"],
+        },
+    ]
+    binding = one(objects, "ClusterRoleBinding", "csr-webhook-cluster-facts")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": "csr-webhook-cluster-facts",
+    }
+    pod = _pod(objects)["spec"]
+    account = one(objects, "ServiceAccount", pod["serviceAccountName"])
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": NAMESPACE}
+    ]
+    assert [o["kind"] for o in objects if o["kind"] in ("Role", "RoleBinding")] == []
+    assert _serve_args(_container(objects), clean_env).cluster == "on"
 
 
 def test_ports_line_up_with_the_server_defaults(

@@ -27,8 +27,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.builders import build_csr
 from tests.conftest import BASIC_POLICY, write_policies
+from tests.fake_apiserver import CSRS, NODES, Collection, serving, write_kubeconfig
 from tests.reviews import create_review
 from tests.server import review_over, running_server
+from tests.test_operations import wait_for
 from webhook.authoring import suite_schema
 from webhook.authoring.policytest import run_tests
 from webhook.cli import build_parser
@@ -184,7 +186,15 @@ def test_serve_flag_table_is_the_parser(monkeypatch: pytest.MonkeyPatch) -> None
     assert documented == flags
 
 
+def _object_of(shape: schema.Schema) -> schema.Schema:
+    """An `either` of a word and an object (`patch`, `cluster`): its object, whose fields are
+    fields of the document too."""
+    objects = [a for a in shape.get("oneOf", []) if a.get("type") == "object"]
+    return objects[0] if len(objects) == 1 else shape
+
+
 def _walk(shape: schema.Schema, path: str) -> Iterator[str]:
+    shape = _object_of(shape)
     if shape.get("type") == "object":
         for key, child in shape["properties"].items():
             inner = f"{path}.{key}" if path else key
@@ -209,9 +219,9 @@ def test_policytest_field_table_lists_every_field_of_the_shape() -> None:
 def _shape_at(path: str) -> schema.Schema:
     shape = suite_schema.POLICY_TEST
     for part in path.split(".") if path else []:
-        shape = shape["properties"][part.removesuffix("[]")]
+        shape = _object_of(shape["properties"][part.removesuffix("[]")])
         if part.endswith("[]"):
-            shape = shape["items"]
+            shape = _object_of(shape["items"])
     return shape
 
 
@@ -253,12 +263,16 @@ def test_metrics_table_is_what_a_running_server_exports(tmp_path: Path) -> None:
     policies = write_policies(tmp_path / "policies", **{"example.yaml": BASIC_POLICY})
     allowed = create_review(build_csr(common_name="alice"), signer_name="example.com/signer")
     denied = create_review(b"garbage", signer_name="example.com/signer")
-    with running_server(tmp_path, policies) as server:
-        for review in (allowed, denied):
-            connection = server.connection()
-            assert int(review_over(connection, review)["status"]) == 200
-            connection.close()
-        exposition = _scrape(server.metrics_port)
+    # With a cluster connection (tests/fake_apiserver.py), so the cache metrics are exported.
+    with serving({NODES: Collection(), CSRS: Collection()}) as url:
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", url)
+        with running_server(tmp_path, policies, "--kubeconfig", str(kubeconfig)) as server:
+            for review in (allowed, denied):
+                connection = server.connection()
+                assert int(review_over(connection, review)["status"]) == 200
+                connection.close()
+            wait_for(lambda: "csr_webhook_cluster_cache_age" in _scrape(server.metrics_port))
+            exposition = _scrape(server.metrics_port)
     exported = {}
     for family in text_string_to_metric_families(exposition):
         name = family.name + ("_total" if family.type == "counter" else "")
@@ -297,3 +311,82 @@ def test_the_first_suite_of_the_policytest_page_passes_with_the_output_shown(
         patch.chdir(tmp_path)
         code_ = run_tests(["policies/kubelet-serving.test.yaml"], lines.append)
     assert (code_, lines) == (0, expected)
+
+
+# ---- the approval controller (docs/approver.md, docs/deploy.md) ---------------------------
+
+
+def test_approve_flag_table_is_the_parser() -> None:
+    parser = build_parser()
+    [subparsers] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    approve = subparsers.choices["approve"]
+    flags = {
+        action.option_strings[0]: action.default
+        for action in approve._actions
+        if action.option_strings and action.option_strings[0] != "-h"
+    }
+    documented = {}
+    for flag, default, meaning in table(DOCS / "approver.md", "approve-flags"):
+        assert meaning
+        documented[code(flag).split()[0]] = None if default == "none" else code(default)
+    assert documented == flags
+
+
+def test_approver_metrics_table_is_what_the_controller_exports(tmp_path: Path) -> None:
+    from prometheus_client import generate_latest  # noqa: PLC0415 - only here
+
+    from tests.approver_setting import approver_setting, auto_policy  # noqa: PLC0415
+
+    with approver_setting(tmp_path, auto_policy()) as setting:
+        setting.add("good", "client-a")
+        assert setting.controller.process("good") == "approved"
+        exposition = generate_latest(setting.metrics.registry).decode()
+    exported = {}
+    for family in text_string_to_metric_families(exposition):
+        if family.name.endswith("_created"):
+            continue
+        name = family.name + ("_total" if family.type == "counter" else "")
+        labels = {k for sample in family.samples for k in sample.labels}
+        exported[name] = (family.type, labels)
+    documented = {}
+    for metric, kind, label_cell, meaning in table(DOCS / "approver.md", "approver-metrics"):
+        assert meaning
+        documented[code(metric)] = (kind, set(re.findall(r"`([^`]+)`", label_cell)))
+    assert documented == exported
+
+
+def test_approver_rbac_table_is_the_shipped_rbac() -> None:
+    rendered = subprocess.run(
+        ["kubectl", "kustomize", str(ROOT / "manifests" / "base")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    roles = {
+        doc["kind"]: doc
+        for doc in yaml.safe_load_all(rendered)
+        if doc and doc["kind"] in ("ClusterRole", "Role") and "approver" in doc["metadata"]["name"]
+    }
+    shipped = []
+    for kind, role in sorted(roles.items()):
+        for rule in role["rules"]:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    shipped.append(
+                        (
+                            kind,
+                            f"{group}/{resource}" if group else resource,
+                            tuple(rule.get("resourceNames", ())),
+                            tuple(rule["verbs"]),
+                        )
+                    )
+    documented = [
+        (
+            kind,
+            code(resource),
+            tuple(re.findall(r"`([^`]+)`", names)),
+            tuple(re.findall(r"`([^`]+)`", verbs)),
+        )
+        for kind, resource, names, verbs in table(DOCS / "deploy.md", "approver-rbac")
+    ]
+    assert sorted(documented) == sorted(shipped)

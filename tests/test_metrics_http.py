@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import BASIC_POLICY, write_policies
 from tests.server import running_server
-from webhook.serving.metrics_http import MAX_CONNECTIONS
+from webhook.metrics_http import MAX_CONNECTIONS
 
 pytestmark = pytest.mark.server
 

@@ -22,6 +22,7 @@ def policy() -> Obj:
 def _with_cidr(policy: Obj, cidr: str) -> Obj:
     applied = copy.deepcopy(policy)
     applied["spec"]["ingress"][0]["from"][0]["ipBlock"]["cidr"] = cidr
+    applied["spec"]["egress"][0]["to"][0]["ipBlock"]["cidr"] = cidr
     return applied
 
 
@@ -33,6 +34,7 @@ def test_network_policy_matches_the_kubernetes_schema(policy: Obj) -> None:
 def test_placeholder_is_not_a_cidr_so_it_cannot_be_applied_by_mistake(policy: Obj) -> None:
     cidr = policy["spec"]["ingress"][0]["from"][0]["ipBlock"]["cidr"]
     assert cidr == PLACEHOLDER
+    assert policy["spec"]["egress"][0]["to"][0]["ipBlock"]["cidr"] == PLACEHOLDER
     with pytest.raises(ValueError, match="does not appear to be"):
         ipaddress.ip_network(cidr)
 
@@ -40,14 +42,19 @@ def test_placeholder_is_not_a_cidr_so_it_cannot_be_applied_by_mistake(policy: Ob
 def test_selects_the_webhook_pods_and_admits_only_the_two_ports() -> None:
     objects = render(MANIFESTS / "base")
     policy = one(render(MANIFESTS / "network-policy"), "NetworkPolicy")
-    deployment = one(objects, "Deployment")
+    deployment = one(objects, "Deployment", "csr-webhook")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     spec = policy["spec"]
     assert policy["metadata"]["namespace"] == NAMESPACE
     assert spec["podSelector"]["matchLabels"].items() <= labels.items()
     assert spec["policyTypes"] == ["Ingress", "Egress"]
-    assert spec["egress"] == [], "the webhook calls nothing"
+    [api_server] = spec["egress"]  # the cluster caches' list and watch, nothing else
+    assert [set(peer) for peer in api_server["to"]] == [{"ipBlock"}]
+    assert [(p["protocol"], p["port"]) for p in api_server["ports"]] == [
+        ("TCP", 443),
+        ("TCP", 6443),
+    ]
     admission, metrics = spec["ingress"]
     assert [set(peer) for peer in admission["from"]] == [{"ipBlock"}]
     assert [(p["protocol"], _port(container, p["port"])) for p in admission["ports"]] == [

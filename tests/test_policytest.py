@@ -145,9 +145,12 @@ def test_runner_and_validate_endpoint_agree_on_every_shipped_case(make_app: Make
             mutating = test_case.operation == "mutate"
             served = client.post("/mutate" if mutating else "/validate", json=review)
             assert served.status_code == 200
+            # The served app has no cluster facts (webhook.cluster gives them in a cluster):
+            # with none on both sides the two paths agree; the case's facts give its verdict.
             direct = review_response(review, policy_set, mutating=mutating)
             assert served.get_json() == direct, test_case.name
-            outcome = read_outcome(direct["response"])
+            judged = review_response(review, policy_set, mutating=mutating, facts=test_case.facts)
+            outcome = read_outcome(judged["response"])
             assert outcome.verdict == test_case.expect, test_case.name
             assert outcome.patch == test_case.patch, test_case.name
             seen.add((test_case.operation, outcome.verdict, outcome.patch is not None))
@@ -360,7 +363,7 @@ def test_schema_problems_are_reported_with_file_and_line_and_exit_2(
     codes_line = 'violations: ["dns.not_allowed"]'
     assert lines == [
         f"{f}:{line_of(path, 'colour')}: spec.cases[0].colour: unknown field 'colour' (known: "
-        "name, requester, operation, actor, csr, certificate, expect, violations, patch)",
+        "name, requester, operation, actor, csr, certificate, expect, violations, patch, cluster)",
         f"{f}:{line_of(path, 'rejected')}: spec.cases[1].expect: must be one of 'allowed', "
         "'denied', 'warned', 'audited', got 'rejected'",
         f"{f}:{line_of(path, 'approve without')}: spec.cases[2]: missing required field 'actor' "
@@ -474,3 +477,26 @@ def test_no_key_material_is_written(
         if path.is_file():
             assert b"PRIVATE KEY" not in path.read_bytes(), path
     assert not any("PRIVATE KEY" in line for line in lines)
+
+
+def test_cluster_facts_naming_a_node_or_a_count_twice_are_a_broken_suite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cluster = (
+        "cluster:\n"
+        "  nodes: [{name: worker-1}, {name: worker-1}]\n"
+        "  pendingCSRs:\n"
+        "    - {signerName: example.com/signer, username: alice, count: 1}\n"
+        "    - {signerName: example.com/signer, username: alice, count: 2}"
+    )
+    path = write_suite(tmp_path, case("twice", "allowed", extra=cluster))
+    code, lines = run(capsys, str(path))
+    f = str(path)
+    assert code == 2
+    assert lines == [
+        f"{f}:{line_of(path, 'nodes:')}: spec.cases[0].cluster.nodes[1].name: "
+        "duplicate Node 'worker-1'",
+        f"{f}:{line_of(path, 'count: 2')}: spec.cases[0].cluster.pendingCSRs[1]: signer "
+        "'example.com/signer' and username 'alice' are counted twice",
+        "0 passed, 0 failed",
+    ]

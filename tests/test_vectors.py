@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import json as _json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,8 @@ from cryptography.hazmat.primitives import hashes
 from flask.testing import FlaskClient
 
 from tests.builders import build_csr, openssl_csr, private_key
-from tests.conftest import MakeApp
+from tests.conftest import MakeApp, write_policies
+from tests.contract import check_admission_response
 from tests.reviews import create_review, mutating_create_review
 from tests.update_vectors import (
     UPDATE_KEYS,
@@ -33,14 +36,27 @@ from tests.update_vectors import (
 from tests.vectors import make_handmade
 from tests.vectors.handmade_shape import pem_shape
 from tests.vectors.make_handmade import HANDMADE
-from webhook.policy.loader import is_policy_file
+from webhook.authoring.policytest import review_response
+from webhook.authoring.suite import UNKNOWN_CLUSTER, cluster_facts
+from webhook.engine import EngineOptions
+from webhook.facts import StaticFacts
+from webhook.policy.loader import is_policy_file, load_policies
 from webhook.x509.oids import EKU_USAGE_NAMES
 
 VECTORS = Path(__file__).parent / "vectors"
 HANDMADE_DIR = VECTORS / "handmade"
 SHIPPED_POLICIES = Path(__file__).parent.parent / "policies"
 
-SUITE_KEYS = {"description", "policies", "caFiles", "shipped", "settings", "defaults", "cases"}
+SUITE_KEYS = {
+    "description",
+    "policies",
+    "caFiles",
+    "shipped",
+    "settings",
+    "defaults",
+    "cluster",
+    "cases",
+}
 CASE_KEYS = {
     "name",
     "endpoint",
@@ -58,6 +74,7 @@ CASE_KEYS = {
     "expect",
     "violations",
     "patch",
+    "cluster",
 } | UPDATE_KEYS
 SOURCES = ("csr", "pem", "openssl", "text", "base64")
 CSR_KEYS = {
@@ -227,7 +244,45 @@ def review_of(suite: dict[str, Any], case: dict[str, Any], tmp_path: Path) -> di
 # ---- reading the answer ------------------------------------------------------------------------
 
 
-def post(client: FlaskClient, path: str, review: dict[str, Any]) -> dict[str, Any]:
+class FactsClient:
+    """/validate and /mutate for a suite with `cluster` facts (the PolicyTest shape, or
+    `unknown`): the server's path minus HTTP (webhook.authoring.policytest.review_response)
+    with those facts, until the served app takes facts from its tests (webhook.cluster)."""
+
+    def __init__(self, policies: dict[str, str], facts: StaticFacts, tmp_path: Path) -> None:
+        directory = write_policies(tmp_path / "facts-policies", **policies)
+        loaded = load_policies([directory])
+        assert loaded.policy_set is not None, [str(p) for p in loaded.problems]
+        self.policy_set = loaded.policy_set
+        self.facts = facts
+
+    def post(self, path: str, json: dict[str, Any]) -> Any:
+        mutating = path == "/mutate"
+        response = review_response(
+            json, self.policy_set, EngineOptions(), mutating=mutating, facts=self.facts
+        )
+        body = _json.loads(_json.dumps(response))  # as the wire carries it
+        check_admission_response(json, body, mutating=mutating)
+        return _Answer(body)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    body: dict[str, Any]
+    status_code: int = 200
+
+    def get_json(self) -> dict[str, Any]:
+        return self.body
+
+
+def facts_of(suite: dict[str, Any], case: dict[str, Any]) -> StaticFacts | None:
+    raw = case.get("cluster", suite.get("cluster"))
+    if raw is None:
+        return None
+    return UNKNOWN_CLUSTER if raw == "unknown" else cluster_facts(raw)
+
+
+def post(client: FlaskClient | FactsClient, path: str, review: dict[str, Any]) -> dict[str, Any]:
     answer = client.post(path, json=review)
     assert answer.status_code == 200, answer.get_json()
     response: dict[str, Any] = answer.get_json()["response"]
@@ -286,7 +341,13 @@ def test_vector(
         case = {**case, "csr": suite["defaults"]["csr"]}  # an UPDATE suite's one CSR
     assert sum(source in case for source in SOURCES) == 1, "give exactly one request source"
     settings = {**suite.get("settings", {}), **case.get("settings", {})}
-    client = make_app(policies_of(suite), **settings).test_client()
+    facts = facts_of(suite, case)
+    client: FlaskClient | FactsClient
+    if facts is None:
+        client = make_app(policies_of(suite), **settings).test_client()
+    else:
+        assert not settings, "a suite with cluster facts runs without the server's settings"
+        client = FactsClient(policies_of(suite), facts, tmp_path)
     review = review_of(suite, case, tmp_path)
 
     if case.get("endpoint") == "mutate":

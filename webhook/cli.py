@@ -1,4 +1,4 @@
-"""The `csr-webhook` command line: serve, check, eval, test, schema.
+"""The `csr-webhook` command line: serve, approve, check, eval, test, schema.
 
 Every `serve` flag also reads CSR_WEBHOOK_<FLAG> from the environment (flags win).
 Exit codes: 0 success, 1 policy problems, 2 bad usage or input.
@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import secrets
 import signal
+import socket
 import ssl
 import sys
 import tempfile
@@ -19,8 +21,9 @@ from pathlib import Path
 from types import FrameType
 
 from webhook import __version__
-from webhook.errors import UsageError
+from webhook.errors import CredentialsError, UsageError
 from webhook.policy.loader import LoadResult, load_policies
+from webhook.serving.cluster import check_credentials
 from webhook.serving.devcert import temporary_dev_certificate
 from webhook.serving.logs import configure_decision_log
 from webhook.serving.settings import Settings
@@ -57,6 +60,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 0")
+    return value
+
+
 def _env_flag(name: str) -> bool:
     text = _env(name, "") or ""
     if text.lower() in ("1", "true", "yes", "on"):
@@ -87,6 +100,14 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         ("--unmatched-signers", "deny", str, "deny or allow CSRs for signers without a policy"),
         ("--reload-interval", "5", _positive_float, "seconds between change polls"),
         ("--log-level", "info", str, "debug, info, warning, error"),
+        ("--cluster", "auto", str, "connect to the Kubernetes API: auto, on or off"),
+        ("--kubeconfig", None, str, "kubeconfig file for the API (default: in-cluster)"),
+        (
+            "--cluster-sync-grace",
+            "30",
+            _non_negative_float,
+            "seconds /readyz waits for the cluster caches to sync",
+        ),
     ]
     for flag, default, kind, text in flags:
         env_name = flag[2:].upper().replace("-", "_")
@@ -95,6 +116,8 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
             choices = ["deny", "allow"]
         if flag == "--log-level":
             choices = ["debug", "info", "warning", "error", "critical"]
+        if flag == "--cluster":
+            choices = ["auto", "on", "off"]
         serve.add_argument(
             flag,
             default=_env(env_name, default),
@@ -110,6 +133,38 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
 
 
+def _add_approve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    approve = sub.add_parser(
+        "approve",
+        help="run the approval controller: approve (or deny) pending CSRs of signers whose "
+        "policy sets approval.auto, as leader of a Lease",
+    )
+    flags: list[tuple[str, str | None, object, str]] = [
+        ("--policies", "./policies", str, "policy directory"),
+        ("--kubeconfig", None, str, "kubeconfig file (default: the pod's service account)"),
+        ("--lease-namespace", "csr-webhook", str, "namespace of the leader election Lease"),
+        ("--lease-name", "csr-webhook-approver", str, "name of the Lease"),
+        ("--identity", None, str, "holder identity (default: host name and a random suffix)"),
+        ("--lease-duration", "15", _positive_float, "seconds a standby waits out a silent leader"),
+        ("--renew-deadline", "10", _positive_float, "seconds the leader may fail to renew"),
+        ("--retry-period", "2", _positive_float, "seconds between Lease attempts"),
+        ("--metrics-bind", "0.0.0.0:9090", _host_port, "plain-HTTP /metrics /healthz /readyz"),
+        ("--workers", "2", _positive_int, "CSRs processed at once"),
+        ("--reload-interval", "5", _positive_float, "seconds between policy directory polls"),
+        ("--log-level", "info", str, "debug, info, warning, error"),
+    ]
+    for flag, default, kind, text in flags:
+        approve.add_argument(
+            flag,
+            default=default,
+            type=kind,  # type: ignore[arg-type]
+            choices=["debug", "info", "warning", "error", "critical"]
+            if flag == "--log-level"
+            else None,
+            help=text if default is None else f"{text} (default {default})",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="csr-webhook", description="Admission webhook for CertificateSigningRequests"
@@ -117,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"csr-webhook {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_serve(sub)
+    _add_approve(sub)
     check = sub.add_parser("check", help="lint policy files and directories")
     check.add_argument("paths", nargs="*", default=["policies"], help="files or directories")
     check.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
@@ -147,6 +203,16 @@ def _add_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     evaluate.add_argument("-o", "--output", choices=["text", "json"], default="text")
     evaluate.add_argument("--unmatched-signers", choices=["deny", "allow"], default="deny")
+    evaluate.add_argument(
+        "--nodes",
+        metavar="FILE",
+        help="Node manifests ('kubectl get nodes -o yaml'), the Nodes constraints.node sees",
+    )
+    evaluate.add_argument(
+        "--count-pending",
+        action="store_true",
+        help="count the input's pending CSRs as the cluster's, for maxPending",
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -169,6 +235,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             if args.allow_empty_policies is not None
             else _env_flag("ALLOW_EMPTY_POLICIES")
         ),
+        cluster=args.cluster,
+        kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None,
+        cluster_sync_grace=args.cluster_sync_grace,
     )
 
 
@@ -255,11 +324,41 @@ def _serve(settings: Settings, result: LoadResult) -> int:
             ssl.create_default_context(cafile=str(settings.client_ca))
     except (OSError, ssl.SSLError) as exc:
         raise UsageError(f"cannot use TLS files: {exc}") from exc
+    try:
+        no_cluster = check_credentials(settings)
+    except CredentialsError as exc:
+        raise UsageError(str(exc)) from None
+    if no_cluster is not None:
+        log.warning("serving without cluster facts (rules that need them deny): %s", no_cluster)
     prepare_multiprocess_metrics()
     from webhook.serving.server import run_server  # noqa: PLC0415 - after the metrics directory is set
 
     run_server(settings, result.policy_set, result.sources)
     return 0
+
+
+def _approve(args: argparse.Namespace) -> int:
+    # One process: its metrics live in its own registry, never in a multiprocess directory
+    # (the image sets PROMETHEUS_MULTIPROC_DIR for `serve`; prometheus_client reads it at import).
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    from webhook.approver.run import ApproverSettings, run_approve  # noqa: PLC0415 - see above
+
+    identity = args.identity or f"{socket.gethostname()}_{secrets.token_hex(4)}"
+    return run_approve(
+        ApproverSettings(
+            policies=Path(args.policies),
+            kubeconfig=args.kubeconfig,
+            lease_namespace=args.lease_namespace,
+            lease_name=args.lease_name,
+            identity=identity,
+            lease_duration=args.lease_duration,
+            renew_deadline=args.renew_deadline,
+            retry_period=args.retry_period,
+            metrics_bind=args.metrics_bind,
+            workers=args.workers,
+            reload_interval=args.reload_interval,
+        )
+    )
 
 
 def prepare_multiprocess_metrics() -> Path:
@@ -302,6 +401,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.as_groups,
                 args.output,
                 args.unmatched_signers,
+                args.nodes,
+                args.count_pending,
             )
         if args.command == "schema":
             from webhook.authoring.schema_cli import run_schema  # noqa: PLC0415 - only for `schema`
@@ -311,6 +412,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from webhook.authoring.policytest import run_tests  # noqa: PLC0415 - only for `test`
 
             return run_tests(args.paths)
+        if args.command == "approve":
+            return _approve(args)
         configure_decision_log()
         return run_serve(settings_from_args(args))
     except UsageError as exc:

@@ -103,6 +103,21 @@ CATALOGUE: dict[str, str] = {
         "a CA request (`CA:TRUE`, `cert sign` or `crl sign`) under a rule without `isCA`"
     ),
     "requester.not_permitted": "no rule's `requesters` admit the requester",
+    "requester.too_many_pending": (
+        "at CREATE, the requester already has `maxPending` pending CSRs of the signer"
+    ),
+    "requester.pending_unknown": (
+        "at CREATE, a rule has `maxPending` and the requester's pending CSRs cannot be counted "
+        "now (no cluster connection, or the watch has not synced)"
+    ),
+    "node.unknown": (
+        "a rule has `constraints.node` and the Node cannot be looked up now (no cluster "
+        "connection, or the watch has not synced)"
+    ),
+    "node.not_found": ("`mustExist` and no Node is named `${node}`, or the requester is no node"),
+    "node.san_not_an_address": (
+        "a DNS or IP SAN that is none of the Node's addresses of the `sansFromAddresses` types"
+    ),
     "deny.dns": "a DNS SAN matches `deny.dnsNames`",
     "deny.ip": "an IP SAN matches `deny.ipAddresses`",
     "deny.uri": "a URI SAN matches `deny.uris`",
@@ -139,6 +154,9 @@ CATALOGUE: dict[str, str] = {
     "approval.self_approval": "the requester approves its own CSR under `selfApproval: Deny`",
     "approval.recheck_failed": "the CSR no longer passes the policy (its violations follow)",
     "issuance.not_issuer": "the caller is not in `issuance.issuers`",
+    "issuance.node_binding_failed": (
+        "no rule permits the CSR now and the node binding is why (its `node.` violations follow)"
+    ),
     "issuance.requester_not_permitted": (
         "a certificate for a requester no rule applies to ([§3.9](#39-specissuance))"
     ),

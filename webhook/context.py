@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from webhook.decision import Decision
-from webhook.facts import NO_CLUSTER, ClusterFacts
+from webhook.facts import NO_CLUSTER, NO_FACTS_NEEDED, ClusterFacts, ReviewFacts
 from webhook.matching import Requester
 from webhook.policy.model import Rule, SignerPolicy
 from webhook.resource import CSRObject
@@ -24,7 +24,9 @@ class CreateContext:
     that apply to the requester; `rule` is the one a rule check judges, None for the policy's
     own checks (structure, deny lists, requester), which run once per review. `facts` answers
     what the cluster knows (Nodes, pending CSRs); `admission` is False when a stored CSR is
-    judged again (approval recheck, issuance, the approval controller)."""
+    judged again (approval recheck, issuance, the approval controller). `asked` is what the
+    review needs of `facts`, asked once by the engine: the requester's Node when an applicable
+    rule has `constraints.node`, its pending CSRs when one has `maxPending` at admission."""
 
     csr: ParsedCSR
     obj: CSRObject
@@ -35,6 +37,7 @@ class CreateContext:
     rule: Rule | None = None
     facts: ClusterFacts = NO_CLUSTER
     admission: bool = True
+    asked: ReviewFacts = NO_FACTS_NEEDED
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,6 +20,8 @@ from webhook.checks import (
     issuance,
     keys,
     lifetime,
+    node,
+    pending,
     recheck,
     requester,
     sans,
@@ -32,7 +34,7 @@ from webhook.checks import (
 )
 from webhook.context import CreateContext, UpdateContext
 from webhook.decision import Decision, Verdict, Violation, enforced
-from webhook.facts import NO_CLUSTER, ClusterFacts
+from webhook.facts import NO_CLUSTER, ClusterFacts, gather
 from webhook.matching import Requester, template_variables
 from webhook.mutation import lifetime_patch
 from webhook.parse_cache import parse_request
@@ -49,7 +51,8 @@ VOLUME_CHECKS: tuple[CreateCheck, ...] = (volume.check,)
 # The policy's own checks, once per review; their violations name no rule.
 POLICY_CHECKS: tuple[CreateCheck, ...] = (structure.check, deny.check, requester.check)
 # Per applicable rule; lifetime last so the mutating endpoint can ask "would this rule permit
-# it apart from lifetime?" (SHAPE_CHECKS).
+# it apart from lifetime?" (SHAPE_CHECKS). The node binding and the pending quota need cluster
+# facts, which the mutating endpoint does without: they are rule checks but no shape checks.
 SHAPE_CHECKS: tuple[CreateCheck, ...] = (
     subject.check,
     sans.check,
@@ -58,7 +61,12 @@ SHAPE_CHECKS: tuple[CreateCheck, ...] = (
     keys.check,
     signature.check,
 )
-RULE_CHECKS: tuple[CreateCheck, ...] = (*SHAPE_CHECKS, lifetime.check)
+RULE_CHECKS: tuple[CreateCheck, ...] = (
+    *SHAPE_CHECKS,
+    node.check,
+    pending.check,
+    lifetime.check,
+)
 CREATE_CHECKS: tuple[CreateCheck, ...] = (*VOLUME_CHECKS, *POLICY_CHECKS, *RULE_CHECKS)
 # Transition violations deny whatever the enforcement (an illegal update); the gates are the
 # policy's and follow its enforcement.
@@ -186,15 +194,28 @@ def _policy_context(
     """The context of the policy's own checks: the rules that apply to `requester` (the spec's
     identity at /validate, the caller's at /mutate); a rule check sees it with `rule` set."""
     rules = tuple(r for r in policy.rules if r.requesters is None or r.requesters.admits(requester))
+    variables = template_variables(requester, obj.signer_name)
+    # The cluster is asked once per review, not per rule: every rule judges the same Node and
+    # the same pending count.
+    asked = gather(
+        facts,
+        variables.get("node"),
+        obj.signer_name,
+        obj.username,
+        obj.name,
+        need_node=any(r.constraints.node is not None for r in rules),
+        need_pending=admission and any(r.constraints.max_pending is not None for r in rules),
+    )
     return CreateContext(
         csr=csr,
         obj=obj,
         requester=requester,
-        variables=template_variables(requester, obj.signer_name),
+        variables=variables,
         policy=policy,
         rules=rules,
         facts=facts,
         admission=admission,
+        asked=asked,
     )
 
 

@@ -13,6 +13,8 @@
     │   ├── FramingError            a request that cannot be served (status, message)
     │   ├── ResponseTooLargeError   a response over its bound (an OSError too, for gunicorn)
     │   └── SnapshotError           a published TLS or policy file that cannot be used
+    ├── ClusterError                the Kubernetes API connection (webhook.cluster)
+    │   └── CredentialsError        no usable kubeconfig or in-cluster credentials
     └── AuthoringError              the authoring commands (csr-webhook eval, test, configmap)
         ├── UsageError              a command line that cannot be run
         ├── InputError              eval's input, naming file, document and problem
@@ -108,6 +110,15 @@ class ResponseTooLargeError(ServingError, OSError):
 class SnapshotError(ServingError):
     """A published file that cannot be used; the message says which and why
     (webhook.serving.snapshot)."""
+
+
+class ClusterError(CsrWebhookError):
+    """The Kubernetes API cannot be reached or read (webhook.cluster)."""
+
+
+class CredentialsError(ClusterError):
+    """No usable credentials for the API; the message names the file or what is missing
+    (webhook.cluster.client)."""
 
 
 class AuthoringError(CsrWebhookError):

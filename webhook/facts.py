@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from webhook.addresses import comparable
+
 
 @dataclass(frozen=True, slots=True)
 class NodeAddress:
@@ -70,6 +72,64 @@ class StaticFacts:
             return self._unknown
         names = self.pending.get((signer_name, username), ())
         return sum(1 for name in names if name != excluding)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeIndex:
+    """One Node's addresses, indexed once per review for `constraints.node`: `types` maps the
+    comparable form of each value (webhook.addresses) to the address types that carry it, so
+    a SAN costs one lookup whatever the number of addresses."""
+
+    name: str
+    addresses: tuple[NodeAddress, ...]
+    types: Mapping[str, frozenset[str]]
+
+
+def index_node(name: str, addresses: tuple[NodeAddress, ...]) -> NodeIndex:
+    """Linear in the addresses."""
+    types: dict[str, set[str]] = {}
+    for address in addresses:
+        types.setdefault(comparable(address.address), set()).add(address.type)
+    return NodeIndex(name, addresses, {k: frozenset(v) for k, v in types.items()})
+
+
+# The Node a review is bound to, as the engine looked it up: indexed, absent (no such Node, or
+# no ${node}: the requester is no node), or Unknown.
+NodeLookup = NodeIndex | None | Unknown
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewFacts:
+    """What one review needs of the cluster, asked once whatever the number of rules: the
+    requester's Node (None when not needed or absent) and its pending CSRs of the signer
+    (None when not needed)."""
+
+    node: NodeLookup = None
+    pending: PendingAnswer | None = None
+
+
+NO_FACTS_NEEDED = ReviewFacts()
+
+
+def gather(
+    facts: ClusterFacts,
+    node: str | None,
+    signer_name: str,
+    username: str,
+    excluding: str,
+    *,
+    need_node: bool,
+    need_pending: bool,
+) -> ReviewFacts:
+    """`node` is the requester's ${node}, None when it is no node (then it has no Node)."""
+    found: NodeLookup = None
+    if need_node and node is not None:
+        answer = facts.node_addresses(node)
+        found = index_node(node, answer) if isinstance(answer, tuple) else answer
+    pending = (
+        facts.pending_csrs(signer_name, username, excluding=excluding) if need_pending else None
+    )
+    return ReviewFacts(found, pending)
 
 
 # What the engine sees when no cluster is connected: every fact Unknown, so a rule that needs

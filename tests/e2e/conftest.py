@@ -1,7 +1,8 @@
 """Session fixtures of the end-to-end tier: one real cluster on loopback for the whole run.
 
 PKI (cryptography) → etcd → kube-apiserver → kube-controller-manager (CSR controllers) →
-csr-webhook behind the recording proxy → the webhook configurations of manifests/base →
+csr-webhook (with a token of the shipped ServiceAccount and RBAC) behind the recording proxy →
+the webhook configurations of manifests/base →
 bootstrap token and the RBAC of a kubeadm-style cluster. Everything is stopped by PID at the
 end; the logs stay in the session's directory (printed in the summary). At the end the API
 server's own admission latency for our webhooks is scraped and printed, and the recorded
@@ -27,7 +28,7 @@ from tests.e2e.latency import Latency, scrape_latency
 from tests.e2e.pki import build_pki
 from tests.e2e.recorder import Recorder
 from tests.e2e.vectors import write_vectors
-from tests.e2e.webhook import REPO, Webhook, register, start_webhook
+from tests.e2e.webhook import REPO, Webhook, register, start_webhook, webhook_kubeconfig
 
 SUMMARY: dict[str, Any] = {}
 TOKEN_ALPHABET = string.ascii_lowercase + string.digits
@@ -82,7 +83,8 @@ def cluster(e2e_bin: Path, e2e_root: Path) -> Iterator[Cluster]:
 
 @pytest.fixture(scope="session")
 def webhook(cluster: Cluster, e2e_root: Path, recorder: Recorder) -> Iterator[Webhook]:
-    running = start_webhook(e2e_root, cluster.pki, recorder)
+    kubeconfig = webhook_kubeconfig(cluster, e2e_root)
+    running = start_webhook(e2e_root, cluster.pki, recorder, kubeconfig)
     try:
         register(cluster, running)
         yield running

@@ -44,6 +44,10 @@ EXPECTED_KINDS = {
     "deployment.apps",
     "poddisruptionbudget.policy",
     "configmap",
+    "clusterrole.rbac.authorization.k8s.io",
+    "clusterrolebinding.rbac.authorization.k8s.io",
+    "role.rbac.authorization.k8s.io",
+    "rolebinding.rbac.authorization.k8s.io",
     *WEBHOOK_KINDS,
 }
 DENIED_BY_US = 'admission webhook "validate.csr-webhook.io" denied the request: '

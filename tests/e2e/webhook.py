@@ -2,7 +2,9 @@
 registered with the webhook configurations rendered from manifests/base.
 
 Only `clientConfig` changes for loopback (the Service reference becomes an https URL on
-127.0.0.1, the caBundle the webhook's CA); every other field is exactly as shipped.
+127.0.0.1, the caBundle the webhook's CA); every other field is exactly as shipped. The server
+reaches the API with a token of the shipped ServiceAccount, bound by the shipped RBAC
+(`--kubeconfig`, `--cluster=on`): what manifests/base grants is what its caches get.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import shutil
 import ssl
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from tests.e2e.cluster import Cluster, Process, wait_for
+from tests.e2e.cluster import Cluster, Process, wait_for, write_kubeconfig
 from tests.e2e.pki import ClusterPKI
 from tests.e2e.recorder import Recorder, RecordingProxy
 from tests.server import free_port
@@ -33,6 +36,7 @@ CLI = Path(sys.executable).parent / "csr-webhook"
 OVERLAYS = Path(__file__).resolve().parent / "policies"
 PROBES = 4
 WEBHOOK_KINDS = ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
+IDENTITY_KINDS = ("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding")
 
 
 @dataclass
@@ -44,12 +48,22 @@ class Webhook:
     port: int
     metrics_port: int
     pki: ClusterPKI
+    kubeconfig: Path | None = None  # the ServiceAccount's, when it watches the cluster
 
     def ready(self) -> bool:
+        try:
+            self.readyz()
+        except urllib.error.HTTPError:  # 503 while the cluster caches sync
+            return False
+        return True
+
+    def readyz(self) -> dict[str, Any]:
+        """The /readyz body of whichever worker answers; raises HTTPError unless 200."""
         context = ssl.create_default_context(cafile=str(self.pki.webhook_ca.cert))
         url = f"https://127.0.0.1:{self.port}/readyz"
         with urllib.request.urlopen(url, context=context, timeout=5) as answer:
-            return bool(answer.status == 200)
+            body: dict[str, Any] = json.loads(answer.read())
+            return body
 
     def start(self) -> None:
         self.process.start()
@@ -122,7 +136,29 @@ def _atomic_copy(source: Path, target: Path) -> None:
     temporary.replace(target)
 
 
-def start_webhook(root: Path, pki: ClusterPKI, recorder: Recorder) -> Webhook:
+def rendered_base(cluster: Cluster) -> list[dict[str, Any]]:
+    rendered = cluster.kubectl_ok("kustomize", str(REPO / "manifests" / "base"))
+    return [doc for doc in yaml.safe_load_all(rendered) if doc]
+
+
+def webhook_kubeconfig(cluster: Cluster, root: Path) -> Path:
+    """A kubeconfig with a token of the shipped ServiceAccount, after applying the shipped
+    Namespace, ServiceAccount and RBAC exactly as `kubectl kustomize manifests/base` renders
+    them."""
+    identity = [doc for doc in rendered_base(cluster) if doc["kind"] in IDENTITY_KINDS]
+    assert sorted(doc["kind"] for doc in identity) == sorted(IDENTITY_KINDS)
+    cluster.apply(identity)
+    [account] = [doc for doc in identity if doc["kind"] == "ServiceAccount"]
+    name, namespace = account["metadata"]["name"], account["metadata"]["namespace"]
+    token = cluster.kubectl_ok("create", "token", name, "-n", namespace, "--duration=4h").strip()
+    return write_kubeconfig(
+        root / "csr-webhook.kubeconfig", cluster.server, cluster.pki.ca.cert, {"token": token}
+    )
+
+
+def start_webhook(
+    root: Path, pki: ClusterPKI, recorder: Recorder, kubeconfig: Path | None = None
+) -> Webhook:
     policies = root / "policies"
     policies.mkdir()
     for source in sorted((REPO / "policies").iterdir()):
@@ -141,6 +177,7 @@ def start_webhook(root: Path, pki: ClusterPKI, recorder: Recorder) -> Webhook:
             f"--tls-key={pki.webhook.key}",
             "--workers=2",
             "--reload-interval=0.5",
+            *([f"--kubeconfig={kubeconfig}", "--cluster=on"] if kubeconfig else []),
         ],
         root / "logs" / "csr-webhook.log",
     )
@@ -152,7 +189,7 @@ def start_webhook(root: Path, pki: ClusterPKI, recorder: Recorder) -> Webhook:
         upstream_ca=pki.webhook_ca.cert,
         recorder=recorder,
     )
-    webhook = Webhook(process, proxy, recorder, policies, port, metrics_port, pki)
+    webhook = Webhook(process, proxy, recorder, policies, port, metrics_port, pki, kubeconfig)
     try:
         webhook.start()
     except BaseException:

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from webhook.admission import parse_csr_object, parse_review
+from webhook.authoring.node_facts import eval_facts, read_nodes
 from webhook.decision import Decision
 from webhook.engine import EngineOptions, evaluate_create
 from webhook.errors import InputError, ReviewError
+from webhook.facts import NO_CLUSTER, ClusterFacts
 from webhook.matching import Requester
 from webhook.policy.loader import load_policies
 from webhook.policy.model import PolicySet
@@ -227,9 +229,17 @@ def impersonate(username: str, groups: Sequence[str]) -> Requester:
     return Requester(username, (*dict.fromkeys(groups), *extra))
 
 
-def decide(items: Sequence[Item], policies: PolicySet, options: EngineOptions) -> list[Result]:
+def decide(
+    items: Sequence[Item],
+    policies: PolicySet,
+    options: EngineOptions,
+    facts: ClusterFacts = NO_CLUSTER,
+) -> list[Result]:
     return [
-        Result(item=item, decision=evaluate_create(item.obj, item.requester, policies, options))
+        Result(
+            item=item,
+            decision=evaluate_create(item.obj, item.requester, policies, options, facts=facts),
+        )
         for item in items
     ]
 
@@ -297,9 +307,12 @@ def run_eval(  # noqa: PLR0917 - the flags of `csr-webhook eval`, one each
     as_groups: Sequence[str],
     output: str,
     unmatched: str,
+    nodes_file: str | None = None,
+    count_pending: bool = False,
 ) -> int:
     """0 when every CSR is allowed (warned and audited count), 1 when any is denied, 2 on
-    bad input or a broken policy set."""
+    bad input or a broken policy set. `nodes_file`: Node manifests, the Nodes that exist;
+    `count_pending`: the input's pending CSRs are the cluster's (maxPending)."""
     if as_groups and as_user is None:
         print("csr-webhook: error: --as-group requires --as", file=sys.stderr)
         return 2
@@ -313,12 +326,16 @@ def run_eval(  # noqa: PLR0917 - the flags of `csr-webhook eval`, one each
         )
         return 2
     items: list[Item] = []
+    nodes = None
     try:
         for name in files:
             display, text = read_input(name)
             documents, json_input = parse_input(text, display)
             for document in documents:
                 items.extend(collect(document, json_input))
+        if nodes_file is not None:
+            display, text = read_input(nodes_file)
+            nodes = read_nodes(*parse_input(text, display))
     except InputError as exc:
         print(f"csr-webhook: error: {exc}", file=sys.stderr)
         return 2
@@ -326,7 +343,8 @@ def run_eval(  # noqa: PLR0917 - the flags of `csr-webhook eval`, one each
         override = impersonate(as_user, as_groups)
         items = [Item(name=i.name, obj=i.obj, requester=override) for i in items]
     options = EngineOptions(allow_unmatched_signers=unmatched == "allow")
-    results = decide(items, loaded.policy_set, options)
+    facts = eval_facts(nodes, [i.obj for i in items] if count_pending else None)
+    results = decide(items, loaded.policy_set, options, facts)
     sys.stdout.write(render_json(results) if output == "json" else render_text(results))
     counts = {v: sum(r.decision.verdict.value == v for r in results) for v in _VERDICTS}
     summary = ", ".join(f"{n} {v}" for v, n in counts.items())

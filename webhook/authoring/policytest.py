@@ -27,6 +27,7 @@ from webhook.authoring.generate import KeyCache, RequestSpec
 from webhook.authoring.issue import SigningCA, generate_ca, issue_certificate
 from webhook.authoring.suite import Case, Suite, find_test_files, load_suites
 from webhook.engine import EngineOptions, evaluate
+from webhook.facts import NO_CLUSTER, ClusterFacts
 from webhook.policy.loader import load_policies
 from webhook.policy.model import PolicySet
 from webhook.policy.source import Problem
@@ -139,11 +140,14 @@ def review_response(
     options: EngineOptions | None = None,
     *,
     mutating: bool = False,
+    facts: ClusterFacts = NO_CLUSTER,
 ) -> AdmissionReviewResponse:
     """Exactly the /validate (or /mutate) path of the server, minus HTTP: parse, evaluate,
-    build."""
+    build; `facts` stands in for the cluster."""
     admission = parse_review(json.dumps(review).encode())
-    decision = evaluate(admission, policies, options or EngineOptions(), mutating=mutating)
+    decision = evaluate(
+        admission, policies, options or EngineOptions(), facts=facts, mutating=mutating
+    )
     return build_response(admission.uid, decision, mutating=mutating)
 
 
@@ -231,7 +235,7 @@ def run_tests(paths: Sequence[str], out: Callable[[str], None] = print) -> int:
                 else:
                     review = build_case_review(case, keys, signing, ca=suite.ca)
                     response = review_response(
-                        review, policies, mutating=case.operation == "mutate"
+                        review, policies, mutating=case.operation == "mutate", facts=case.facts
                     )
                     failure = judge(case, read_outcome(response["response"]))
                 if failure is None:

@@ -23,12 +23,16 @@ from webhook.authoring.generate import RequestSpec
 from webhook.authoring.issue import CertificateSpec, SigningCA, load_ca, parse_certificate_spec
 from webhook.authoring.suite_schema import POLICY_TEST
 from webhook.errors import SpecError
+from webhook.facts import NodeAddress, StaticFacts
 from webhook.policy.source import Document, PathKey, Problem, format_path, read_documents
 from webhook.policy.validation import validate_shape
 
 TEST_SUFFIXES = (".test.yaml", ".test.yml")
 _CODE = re.compile(r"[a-z0-9_]+\.(?:[a-z0-9_]+\.)*(?:[a-z0-9_]+)?")
 _WITH_ACTOR = ("approve", "deny", "issue")
+# A case without cluster facts (no `cluster` in it or its suite) sees none, as a webhook
+# without a cluster connection does.
+UNKNOWN_CLUSTER = StaticFacts(reason="the policy test gives no cluster facts (cluster: ...)")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,6 +51,7 @@ class Case:
     violations: tuple[str, ...]
     patch: int | None = None  # mutate: the expirationSeconds the patch sets, None for no patch
     certificate: CertificateSpec | None = None  # issue: what the signer writes
+    facts: StaticFacts = UNKNOWN_CLUSTER  # the case's `cluster`, else its suite's
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,6 +61,22 @@ class Suite:
     policies: tuple[Path, ...]
     cases: tuple[Case, ...]
     ca: SigningCA | None = None  # spec.ca; None: a CA generated for the run
+
+
+def cluster_facts(raw: Mapping[str, Any]) -> StaticFacts:
+    """A `cluster:` mapping of the PolicyTest shape as facts: exactly the Nodes listed, and the
+    pending CSR counts given (0 for any other signer and requester)."""
+    nodes = {
+        node["name"]: tuple(NodeAddress(a["type"], a["address"]) for a in node.get("addresses", []))
+        for node in raw.get("nodes", [])
+    }
+    pending = {
+        (entry["signerName"], entry["username"]): tuple(
+            f"pending-{number + 1}" for number in range(entry["count"])
+        )
+        for entry in raw.get("pendingCSRs", [])
+    }
+    return StaticFacts(nodes=nodes, pending=pending)
 
 
 def find_test_files(paths: Sequence[Path]) -> tuple[list[Path], list[Problem]]:
@@ -97,6 +118,7 @@ class _SuiteBuilder:
         self.path = path
         self.document = document
         self.problems = problems
+        self.misshapen_paths: set[PathKey] = set()
 
     def problem(self, path: PathKey, message: str) -> None:
         line = self.document.line_of(path)
@@ -112,13 +134,15 @@ class _SuiteBuilder:
         shape = list(validate_shape(POLICY_TEST, value))
         for path, message in shape:
             self.problem(path, message)
+        self.misshapen_paths = {path for path, _ in shape}
         # Cases whose shape is right get the semantic checks too: every problem at once.
         misshapen = {p[2] for p, _ in shape if len(p) > 2 and p[:2] == ("spec", "cases")}
         spec = value.get("spec")
         raw_cases = spec.get("cases") if isinstance(spec, dict) else None
         if not isinstance(spec, dict) or not isinstance(raw_cases, list):
             return None
-        cases = [self.case(raw, i) for i, raw in enumerate(raw_cases) if i not in misshapen]
+        facts = self.cluster(spec.get("cluster"), ("spec", "cluster"), UNKNOWN_CLUSTER)
+        cases = [self.case(raw, i, facts) for i, raw in enumerate(raw_cases) if i not in misshapen]
         names = [raw.get("name") if isinstance(raw, dict) else None for raw in raw_cases]
         for index, name in enumerate(names):
             if name is not None and name in names[:index]:
@@ -158,9 +182,31 @@ class _SuiteBuilder:
             self.problem(("spec", "ca", *exc.path), exc.message)
             return None
 
-    def case(self, raw: dict[str, Any], index: int) -> Case | None:
+    def cluster(self, raw: object, path: PathKey, inherited: StaticFacts) -> StaticFacts:
+        """`cluster:` as StaticFacts: `unknown`, or exactly the Nodes listed and the pending
+        counts given (0 for any other signer and requester). Absent: `inherited`."""
+        misshapen = any(p[: len(path)] == path for p in self.misshapen_paths)
+        if raw is None or misshapen or (not isinstance(raw, dict) and raw != "unknown"):
+            return inherited
+        if not isinstance(raw, dict):
+            return UNKNOWN_CLUSTER
+        names = [node["name"] for node in raw.get("nodes", [])]
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                self.problem((*path, "nodes", index, "name"), f"duplicate Node {name!r}")
+        counted = [(e["signerName"], e["username"]) for e in raw.get("pendingCSRs", [])]
+        for index, (signer, username) in enumerate(counted):
+            if (signer, username) in counted[:index]:
+                self.problem(
+                    (*path, "pendingCSRs", index),
+                    f"signer {signer!r} and username {username!r} are counted twice",
+                )
+        return cluster_facts(raw)
+
+    def case(self, raw: dict[str, Any], index: int, facts: StaticFacts) -> Case | None:
         path: PathKey = ("spec", "cases", index)
         before = len(self.problems)
+        facts = self.cluster(raw.get("cluster"), (*path, "cluster"), facts)
         operation = raw.get("operation", "create")
         self.operation_fields(raw, path, operation)
         violations = raw.get("violations", [])
@@ -192,6 +238,7 @@ class _SuiteBuilder:
             violations=tuple(violations),
             patch=patch["expirationSeconds"] if isinstance(patch, dict) else None,
             certificate=certificate,
+            facts=facts,
         )
 
     def operation_fields(self, raw: Mapping[str, Any], path: PathKey, operation: str) -> None:

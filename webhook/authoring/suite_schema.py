@@ -10,6 +10,7 @@ from __future__ import annotations
 from webhook.policy.schema import (
     API_VERSION,
     KNOWN_USAGES,
+    NODE_ADDRESS_TYPES,
     SUBJECT_ATTRIBUTES,
     array,
     boolean,
@@ -97,6 +98,43 @@ _PATCH = either(
     ),
     description="mutate only: the expected patch of spec.expirationSeconds, or none",
 )
+# More pending CSRs than a policy's maxPending can ever allow is no case worth writing.
+MAX_PENDING_COUNT = 1000
+_NODE = obj(
+    {
+        "name": string("the Node's metadata.name"),
+        "addresses": array(
+            obj(
+                {"type": enum(*NODE_ADDRESS_TYPES), "address": string()},
+                "one entry of status.addresses",
+                required=("type", "address"),
+            )
+        ),
+    },
+    required=("name",),
+)
+_PENDING = obj(
+    {
+        "signerName": string(),
+        "username": string(),
+        "count": integer(
+            "pending CSRs besides the case's own", minimum=0, maximum=MAX_PENDING_COUNT
+        ),
+    },
+    required=("signerName", "username", "count"),
+)
+_CLUSTER = either(
+    enum("unknown"),
+    obj(
+        {
+            "nodes": array(_NODE, "exactly the Nodes that exist"),
+            "pendingCSRs": array(_PENDING, "pending CSRs per signer and requester; others: 0"),
+        },
+        "what the cluster knows",
+    ),
+    description="the cluster facts of constraints.node and maxPending; `unknown` (the default "
+    "without one): every fact unknown, as without a cluster connection",
+)
 _CASE = obj(
     {
         "name": string("unique within the suite"),
@@ -108,6 +146,7 @@ _CASE = obj(
         "expect": enum("allowed", "denied", "warned", "audited"),
         "violations": array(string(), "codes, or families ending in '.', that must all appear"),
         "patch": _PATCH,
+        "cluster": _CLUSTER,
     },
     required=("name", "requester", "csr"),
 )
@@ -129,6 +168,7 @@ POLICY_TEST = obj(
             {
                 "policies": array(string(), "policy files relative to the test file"),
                 "ca": _CA,
+                "cluster": _CLUSTER,
                 "cases": array(_CASE, min_items=1),
             },
             required=("cases",),

@@ -4,7 +4,7 @@ the policy allows. Every certificate is read by webhook.x509.certificate.read_ce
 makes all of cryptography's lazy accesses; this module only compares. Codes: issuance.not_issuer,
 .requester_not_permitted, .public_key_mismatch, .subject_not_requested, .san_not_requested,
 .lifetime_too_long, .ca_not_allowed, .usage_not_requested, .untrusted_issuer, .request_unparseable,
-.certificate_unparseable, .extension_unparseable.
+.certificate_unparseable, .extension_unparseable, .node_binding_failed (then the node. violations).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ CODES = frozenset(
         "issuance.request_unparseable",
         "issuance.certificate_unparseable",
         "issuance.extension_unparseable",
+        "issuance.node_binding_failed",
     }
 )
 
@@ -157,6 +158,26 @@ def _ca_and_usages(ctx: UpdateContext, leaf: CertificateInfo) -> Iterator[Violat
             )
 
 
+def _node_binding(ctx: UpdateContext) -> Iterator[Violation]:
+    """No rule permits the CSR now and the node binding is (part of) why: refused, not judged
+    by the strictest limits. A Node that is gone, or addresses it no longer has, make a
+    certificate no rule would give: the limits' fallback is for CSRs that got in while the
+    webhook was bypassed, and a node binding is no limit a certificate can be held to."""
+    evaluation = ctx.recheck
+    if ctx.rule is not None or evaluation is None or ctx.policy is None:
+        return
+    failed = [v for v in evaluation.violations if v.code.startswith("node.")]
+    if not failed:
+        return
+    yield Violation(
+        code="issuance.node_binding_failed",
+        field="spec.username",
+        message=f"no rule of policy {ctx.policy.name!r} permits the CSR now: its node binding "
+        f"fails ({len(failed)} violation(s) follow)",
+    )
+    yield from failed
+
+
 MAX_CHAIN_VERIFICATIONS = 256
 
 
@@ -219,6 +240,7 @@ def check(ctx: UpdateContext) -> Iterator[Violation]:
             message=f"no rule of policy {ctx.policy.name!r} applies to requester "
             f"{ctx.old.username!r}; a certificate may not be issued to it",
         )
+    yield from _node_binding(ctx)
     try:
         chain = read_certificates(ctx.new.certificate)
     except CertificateFormatError:

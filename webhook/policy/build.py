@@ -21,12 +21,14 @@ from webhook.policy import schema
 from webhook.policy.model import (
     Allowed,
     Approval,
+    AutoApproval,
     Constraints,
     DenyLists,
     Enforcement,
     Issuance,
     KeyRules,
     Lifetime,
+    NodeBinding,
     Rule,
     SignerPolicy,
     Subjects,
@@ -282,7 +284,25 @@ class PolicyBuilder:
             signature_algorithms=self.signature_algorithms(
                 raw.get("signatureAlgorithms"), (*path, "signatureAlgorithms")
             ),
+            node=self.node(raw.get("node"), (*path, "node")),
+            max_pending=max_pending if _integer(max_pending := raw.get("maxPending")) else None,
         )
+
+    def node(self, raw: object, path: PathKey) -> NodeBinding | None:
+        if not isinstance(raw, dict):
+            return None
+        binding = NodeBinding(
+            must_exist=self.field(raw, path, "mustExist") is True,
+            sans_from_addresses=frozenset(_strings(raw.get("sansFromAddresses"))),
+        )
+        if not binding.must_exist and not binding.sans_from_addresses:
+            self.problem(
+                path,
+                "mustExist: false without sansFromAddresses checks nothing but that the "
+                "requester is a node; drop constraints.node or list address types",
+                severity="warning",
+            )
+        return binding
 
     def duration(self, raw: Mapping[str, object], key: str, path: PathKey) -> int | None:
         if key not in raw or raw[key] is None:
@@ -379,6 +399,15 @@ class PolicyBuilder:
             ),
             self_approval=self.field(raw, path, "selfApproval") == "Allow",
             recheck=self.field(raw, path, "recheck") is True,
+            auto=self.auto(raw.get("auto"), (*path, "auto")),
+        )
+
+    def auto(self, raw: object, path: PathKey) -> AutoApproval | None:
+        if not isinstance(raw, dict):
+            return None
+        return AutoApproval(
+            approve=self.field(raw, path, "approve") is True,
+            deny=self.field(raw, path, "deny") is True,
         )
 
     def issuance(

@@ -2,8 +2,8 @@
 
 Each lint is a pure function of the policy and its document's line map yielding warning
 `Problem`s; none changes a decision. The checks are syntactic and conservative: they may miss
-a case, never invent one. Policy layer: imports model, matching, breadth, source and the SAN
-kinds only.
+a case, never invent one. Policy layer: imports model, matching, breadth, coverage, source and
+the SAN kinds only.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
 from webhook.errors import PatternError
-from webhook.matching import Pattern, PatternKind, compile_pattern
+from webhook.matching import Pattern, PatternKind, Requester, compile_pattern
 from webhook.policy.breadth import broad_signer, uri_double_star_inside
-from webhook.policy.model import KeyRules, Rule, SignerPolicy, Subjects, ValueRule
+from webhook.policy.coverage import covers
+from webhook.policy.model import Rule, SignerPolicy, Subjects, ValueRule
 from webhook.policy.source import Document, PathKey, Problem, format_path
 from webhook.sankinds import SAN_KINDS
 
@@ -72,6 +73,20 @@ def _admits_everything(pattern: Pattern) -> str | None:
     return None
 
 
+# The SAN kinds a node binding's sansFromAddresses restricts (checks/node.py).
+_NODE_BOUND = ("dnsNames", "ipAddresses")
+# `csr-webhook approve` runs as this ServiceAccount (manifests/: csr-webhook/csr-webhook-approver).
+APPROVER = Requester(
+    "system:serviceaccount:csr-webhook:csr-webhook-approver",
+    ("system:serviceaccounts", "system:serviceaccounts:csr-webhook", "system:authenticated"),
+)
+
+
+def _binds_sans(rule: Rule) -> bool:
+    node = rule.constraints.node
+    return node is not None and bool(node.sans_from_addresses)
+
+
 def lint_admits_everything(policy: SignerPolicy, document: Document) -> Iterator[Problem]:
     """A SAN pattern admitting every value of its kind. A non-empty deny list for that kind
     marks the breadth as deliberate ("any address except these") and silences it."""
@@ -81,6 +96,8 @@ def lint_admits_everything(policy: SignerPolicy, document: Document) -> Iterator
             spec: ValueRule | None = getattr(rule.allowed, kind.attribute)
             if spec is None or getattr(policy.deny, kind.attribute):
                 continue
+            if kind.key in _NODE_BOUND and _binds_sans(rule):
+                continue  # every such SAN must be an address of the requesting Node
             for pattern in spec.values:
                 what = _admits_everything(pattern)
                 if what is None:
@@ -247,66 +264,6 @@ def _subjects_key(requesters: Subjects | None) -> object:
     return (texts(requesters.users), texts(requesters.groups), texts(requesters.service_accounts))
 
 
-def _texts(spec: ValueRule) -> set[str]:
-    return {p.text for p in spec.values}
-
-
-def _covers_values(wide: ValueRule | None, narrow: ValueRule | None) -> bool:
-    if narrow is None or not narrow.values:
-        return wide is None or not wide.required
-    if wide is None:
-        return False
-    bounded = wide.max_items is None or (
-        narrow.max_items is not None and narrow.max_items <= wide.max_items
-    )
-    return (
-        _texts(narrow) <= _texts(wide)
-        and (narrow.required or not wide.required)
-        and bounded
-        and (wide.allow_wildcard_names or not narrow.allow_wildcard_names)
-    )
-
-
-def _covers_keys(wide: KeyRules, narrow: KeyRules) -> bool:
-    rsa = narrow.rsa is None or (
-        wide.rsa is not None and wide.rsa[0] <= narrow.rsa[0] and narrow.rsa[1] <= wide.rsa[1]
-    )
-    curves = narrow.ecdsa_curves is None or narrow.ecdsa_curves <= (wide.ecdsa_curves or set())
-    return rsa and curves and wide.ed25519 >= narrow.ed25519 and wide.ed448 >= narrow.ed448
-
-
-def covers(wide: Rule, narrow: Rule) -> bool:
-    """Syntactically, `wide` permits every CSR `narrow` permits (same requesters assumed)."""
-    a, b = wide.allowed, narrow.allowed
-    subject = all(
-        _covers_values(a.subject.get(name), b.subject.get(name))
-        for name in {*a.subject, *b.subject}
-    )
-    sans = all(
-        _covers_values(getattr(a, kind.attribute), getattr(b, kind.attribute)) for kind in SAN_KINDS
-    )
-    c, d = wide.constraints, narrow.constraints
-    low, high = c.lifetime, d.lifetime
-    lifetime = (low.min is None or (high.min is not None and low.min <= high.min)) and (
-        low.max is None or (high.max is not None and high.max <= low.max)
-    )
-    algorithms = c.signature_algorithms is None or (
-        d.signature_algorithms is not None and d.signature_algorithms <= c.signature_algorithms
-    )
-    return (
-        subject
-        and sans
-        and b.usages <= a.usages
-        and (a.is_ca or not b.is_ca)
-        and b.extensions <= a.extensions
-        and c.required_usages <= d.required_usages
-        and (d.require_any_san or not c.require_any_san)
-        and lifetime
-        and _covers_keys(c.keys, d.keys)
-        and algorithms
-    )
-
-
 def lint_unreachable_rule(policy: SignerPolicy, document: Document) -> Iterator[Problem]:
     """A rule an earlier rule with structurally equal requesters already covers."""
     for index, rule in enumerate(policy.rules):
@@ -323,6 +280,39 @@ def lint_unreachable_rule(policy: SignerPolicy, document: Document) -> Iterator[
                 break
 
 
+def lint_node_binding_for_non_nodes(policy: SignerPolicy, document: Document) -> Iterator[Problem]:
+    """constraints.node on a rule whose requesters admit users that are no node: they can never
+    pass it (node.not_found)."""
+    for index, rule in enumerate(policy.rules):
+        if rule.constraints.node is not None and not _defines_node(rule.requesters):
+            yield _warn(
+                document,
+                _rule_path(index, "constraints", "node"),
+                f"rule {rule.name!r} binds CSRs to the requesting Node, but its requesters admit "
+                "users that are no node, whose CSRs it always denies (node.not_found); restrict "
+                'requesters (users: ["system:node:*"] and groups: ["system:nodes"])',
+            )
+
+
+def lint_auto_approval_without_the_controller(
+    policy: SignerPolicy, document: Document
+) -> Iterator[Problem]:
+    """approval.auto set while approval.approvers shuts out the controller's identity: every
+    approval or denial it makes is refused (approval.not_approver)."""
+    auto, approvers = policy.approval.auto, policy.approval.approvers
+    if auto is None or not (auto.approve or auto.deny) or approvers is None:
+        return
+    if approvers.includes(APPROVER):
+        return
+    yield _warn(
+        document,
+        ("spec", "approval", "approvers"),
+        f"approval.auto is set, but approval.approvers does not admit the approval controller "
+        f"{APPROVER.username!r}, so its decisions are refused (approval.not_approver); add "
+        'serviceAccounts: ["csr-webhook/csr-webhook-approver"]',
+    )
+
+
 LINTS: tuple[Lint, ...] = (
     lint_broad_signer,
     lint_admits_everything,
@@ -333,6 +323,8 @@ LINTS: tuple[Lint, ...] = (
     lint_open_builtin_signer,
     lint_undefined_template,
     lint_unreachable_rule,
+    lint_node_binding_for_non_nodes,
+    lint_auto_approval_without_the_controller,
 )
 
 

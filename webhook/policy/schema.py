@@ -58,6 +58,11 @@ KNOWN_USAGES = (
 
 ECDSA_CURVES = ("P-256", "P-384", "P-521")
 
+# staging/src/k8s.io/api/core/v1/types.go :: NodeAddressType (Node.status.addresses[].type)
+NODE_ADDRESS_TYPES = ("InternalIP", "ExternalIP", "Hostname", "InternalDNS", "ExternalDNS")
+# `maxPending`: more pending CSRs than this per requester and signer is no quota, it is none.
+MAX_PENDING = 100
+
 
 # The declaration is JSON Schema (draft 2020-12, keywords that mean the same in draft-07, which
 # yaml-language-server implements); these helpers only spare retyping its boilerplate.
@@ -226,6 +231,17 @@ _ALLOWED = obj(
     },
     "allow-list; anything not listed must be absent",
 )
+_NODE = obj(
+    {
+        "mustExist": boolean("a Node named ${node} must exist", default=True),
+        "sansFromAddresses": array(
+            enum(*NODE_ADDRESS_TYPES),
+            "every DNS and IP SAN must be one of the Node's addresses of these types",
+            min_items=1,
+        ),
+    },
+    "bind the CSR to the requesting Node (the requester must be system:node:<name>)",
+)
 _CONSTRAINTS = obj(
     {
         "requiredUsages": array(enum(*KNOWN_USAGES)),
@@ -233,6 +249,12 @@ _CONSTRAINTS = obj(
         "lifetime": _LIFETIME,
         "keys": _KEYS,
         "signatureAlgorithms": array(string(), min_items=1),
+        "node": _NODE,
+        "maxPending": integer(
+            "at CREATE, deny when the requester already has this many pending CSRs of the signer",
+            minimum=1,
+            maximum=MAX_PENDING,
+        ),
     }
 )
 _RULE = obj(
@@ -256,6 +278,13 @@ _APPROVAL = obj(
         "approvers": _SUBJECTS,
         "selfApproval": enum("Deny", "Allow", default="Deny"),
         "recheck": boolean(default=True),
+        "auto": obj(
+            {
+                "approve": boolean("`csr-webhook approve` approves a CSR the policy allows"),
+                "deny": boolean("`csr-webhook approve` denies a CSR the policy does not allow"),
+            },
+            "what the approval controller does with pending CSRs of these signers",
+        ),
     }
 )
 _ISSUANCE = obj(

@@ -6,13 +6,17 @@ from flask import Flask
 
 from webhook.engine import EngineOptions
 from webhook.serving import views
+from webhook.serving.cluster import ClusterLink
 from webhook.serving.metrics import ReviewMetrics
 from webhook.serving.reload import PolicyView
 from webhook.serving.settings import Settings
 
 
 def create_app(
-    settings: Settings, policies: PolicyView, metrics: ReviewMetrics | None = None
+    settings: Settings,
+    policies: PolicyView,
+    metrics: ReviewMetrics | None = None,
+    cluster: ClusterLink | None = None,
 ) -> Flask:
     app = Flask("webhook")
     app.config["MAX_CONTENT_LENGTH"] = views.MAX_BODY_BYTES
@@ -20,6 +24,7 @@ def create_app(
     app.extensions["csr_webhook.settings"] = settings
     app.extensions["csr_webhook.policies"] = policies
     app.extensions["csr_webhook.metrics"] = metrics
+    app.extensions["csr_webhook.cluster"] = cluster or ClusterLink()
     app.extensions["csr_webhook.options"] = EngineOptions(
         allow_unmatched_signers=settings.unmatched_signers == "allow"
     )

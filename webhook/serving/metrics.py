@@ -14,13 +14,13 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from webhook import __version__
 from webhook.decision import Decision, Verdict
-from webhook.serving.metrics_http import start_metrics_http
+from webhook.metrics_http import start_metrics_http
 
 # From 0.5 ms up, and including the API server's own webhook latency buckets
 # (0.005, 0.025, 0.1, 0.5, 1, 2.5: apiserver admission webhook metrics).
@@ -211,3 +211,28 @@ class HandoffMetrics:
             "set it serves)",
             registry=registry,
         )
+
+
+class ClusterMetrics:
+    """What a worker reports about its cluster caches (one value per worker: `pid`)."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self.synced = Gauge(
+            "csr_webhook_cluster_cache_synced",
+            "1 once the cache has completed a full list of the API, else 0",
+            ["cache"],
+            multiprocess_mode="liveall",
+            registry=registry,
+        )
+        self.age = Gauge(
+            "csr_webhook_cluster_cache_age_seconds",
+            "Seconds since the cache last heard from the API server (since the worker started, "
+            "before it first did)",
+            ["cache"],
+            multiprocess_mode="liveall",
+            registry=registry,
+        )
+
+    def record(self, cache: str, synced: bool, age: float) -> None:
+        self.synced.labels(cache).set(1.0 if synced else 0.0)
+        self.age.labels(cache).set(age)

@@ -21,9 +21,11 @@ from prometheus_client import CollectorRegistry
 from webhook.policy.loader import Sources
 from webhook.policy.model import PolicySet
 from webhook.serving.app import create_app
+from webhook.serving.cluster import follow_in_metrics, start_cluster_link
 from webhook.serving.connection import CONNECTIONS_PER_WORKER
 from webhook.serving.gunicorn_internals import BaseApplication
 from webhook.serving.metrics import (
+    ClusterMetrics,
     HandoffMetrics,
     ReviewMetrics,
     ServerState,
@@ -136,7 +138,8 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         """In each worker (after fork): the master's set, as inherited and then as published
         (taken before serving: a worker forked mid-reload starts no older than the master),
-        followed from then on; and its own metrics."""
+        followed from then on; its own metrics; and its own cluster caches (threads started
+        here, after the fork)."""
         handoff = HandoffMetrics(CollectorRegistry())
 
         def count(ok: bool, error: str | None) -> None:
@@ -149,7 +152,9 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
         follower.poll()
         follower.watch(self.settings.reload_interval)
         metrics = ReviewMetrics(CollectorRegistry())
-        app = create_app(self.settings, follower, metrics)
+        cluster = start_cluster_link(self.settings)
+        follow_in_metrics(cluster, ClusterMetrics(CollectorRegistry()).record)
+        app = create_app(self.settings, follower, metrics, cluster)
         return _with_arrival(app)
 
 

@@ -20,3 +20,6 @@ class Settings:
     reload_interval: float = 5.0
     log_level: str = "info"
     allow_empty_policies: bool = False
+    cluster: str = "auto"  # auto, on, off (webhook/serving/cluster.py)
+    kubeconfig: Path | None = None
+    cluster_sync_grace: float = 30.0

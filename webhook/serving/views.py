@@ -19,6 +19,7 @@ from webhook.decision import Decision
 from webhook.engine import EngineOptions, evaluate
 from webhook.errors import CsrWebhookError, ReviewError
 from webhook.response import build_response
+from webhook.serving.cluster import ClusterLink
 from webhook.serving.logs import log_decision, shown_uid
 from webhook.serving.metrics import ReviewMetrics
 from webhook.serving.reload import PolicyView
@@ -123,7 +124,10 @@ def _review(mutating: bool) -> tuple[Response, int]:
             admission = parse_review(_read_body())
             store: PolicyView = current_app.extensions["csr_webhook.policies"]
             options: EngineOptions = current_app.extensions["csr_webhook.options"]
-            decision = evaluate(admission, store.current, options, mutating=mutating)
+            cluster: ClusterLink = current_app.extensions["csr_webhook.cluster"]
+            decision = evaluate(
+                admission, store.current, options, facts=cluster.facts, mutating=mutating
+            )
             status, body = 200, ""
     except _BodyError as exc:
         status, body = exc.status, exc.message
@@ -165,13 +169,18 @@ def healthz() -> tuple[Response, int]:
 
 @blueprint.get("/readyz")
 def readyz() -> tuple[Response, int]:
+    """Ready with a policy set; 503 only while this worker's cluster caches have not synced,
+    within --cluster-sync-grace of its start (webhook/serving/cluster.py says why)."""
     store: PolicyView = current_app.extensions["csr_webhook.policies"]
+    cluster: ClusterLink = current_app.extensions["csr_webhook.cluster"]
     current = store.current
+    ready, facts = cluster.readiness()
     return jsonify(
         {
-            "status": "ready",
+            "status": "ready" if ready else "waiting for the cluster caches to sync",
             "policies": len(current.policies),
             "policySetHash": current.digest,
             "lastReloadError": store.last_error,
+            "cluster": facts,
         }
-    ), 200
+    ), 200 if ready else 503
