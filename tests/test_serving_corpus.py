@@ -14,6 +14,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from tests.e2e.serving_corpus import CASES, MISSING_NODE, NODE_NAMES, NODES, ServingCase
+from webhook.codes import KNOWN_CODES
 
 
 def _sans(csr: x509.CertificateSigningRequest) -> x509.SubjectAlternativeName | None:
@@ -69,3 +70,15 @@ def test_case_builds_the_csr_it_describes(case: ServingCase) -> None:
     assert manifest["spec"]["signerName"] == "kubernetes.io/kubelet-serving"
     assert manifest["spec"].get("expirationSeconds") == case.expiration_seconds
     assert ("key encipherment" in manifest["spec"]["usages"]) == case.key.startswith("rsa")
+
+
+def test_every_recorded_outcome_names_catalogued_codes_or_the_plugin() -> None:
+    """`ours` is asserted through the real API server by tests/e2e/test_serving_corpus.py; a
+    code there that the catalogue lacks would only fail in `make e2e`."""
+    for case in CASES:
+        assert set(case.ours.codes) <= KNOWN_CODES, case.id
+        assert list(case.ours.codes) == sorted(set(case.ours.codes)), case.id
+        assert case.ours.refused_by in ("", "NodeRestriction"), case.id
+        assert not (case.ours.codes and case.ours.refused_by), case.id
+    approved = [case for case in CASES if case.ours.approved]
+    assert approved and len(approved) < len(CASES)
