@@ -2,8 +2,9 @@
 
 pkg/controller/certificates/authority: notBefore = now - 5m, subject and SANs copied from the
 CSR (an IPv4-mapped IPv6 address as IPv4, as Go writes it), BasicConstraints CA:false,
-KeyUsage/ExtKeyUsage from spec.usages. A case's knobs depart from that on purpose (lifetime, extra SANs, CA bit, usages, another key, a rogue CA). Keys of
-generated CAs live in memory only; a CA given as files is read, never written.
+KeyUsage/ExtKeyUsage from spec.usages. A case's knobs depart from that on purpose (lifetime,
+extra SANs, CA bit, usages, another key, a rogue CA). Keys of generated CAs live in memory only;
+a CA given as files is read, never written.
 """
 
 from __future__ import annotations
