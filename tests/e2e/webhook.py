@@ -147,15 +147,37 @@ def rendered_base(cluster: Cluster) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(rendered) if doc]
 
 
+def webhook_identity(base: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The webhook Deployment's Namespace and ServiceAccount, and the ClusterRoleBindings that
+    bind that account with their ClusterRoles (manifests/base also ships the approver's)."""
+    [deployment] = [
+        d for d in base if d["kind"] == "Deployment" and d["metadata"]["name"] == "csr-webhook"
+    ]
+    namespace = deployment["metadata"]["namespace"]
+    account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+    subject = ("ServiceAccount", account, namespace)
+    bindings = [
+        d
+        for d in base
+        if d["kind"] == "ClusterRoleBinding"
+        and subject in [(s["kind"], s["name"], s.get("namespace")) for s in d["subjects"]]
+    ]
+    roles = {b["roleRef"]["name"] for b in bindings}
+    return [
+        d
+        for d in base
+        if (d["kind"], d["metadata"]["name"])
+        in {("Namespace", namespace), ("ServiceAccount", account)}
+        or d in bindings
+        or (d["kind"] == "ClusterRole" and d["metadata"]["name"] in roles)
+    ]
+
+
 def webhook_kubeconfig(cluster: Cluster, root: Path) -> Path:
     """A kubeconfig with a token of the shipped ServiceAccount, after applying the shipped
     Namespace, ServiceAccount and RBAC exactly as `kubectl kustomize manifests/base` renders
     them."""
-    identity = [
-        doc
-        for doc in rendered_base(cluster)
-        if (doc["kind"], doc["metadata"]["name"]) in IDENTITY_OBJECTS
-    ]
+    identity = webhook_identity(rendered_base(cluster))
     assert sorted((d["kind"], d["metadata"]["name"]) for d in identity) == sorted(IDENTITY_OBJECTS)
     cluster.apply(identity)
     [account] = [doc for doc in identity if doc["kind"] == "ServiceAccount"]

@@ -1,14 +1,16 @@
 """Certificates for PolicyTest `issue` cases, issued as kube-controller-manager's csrsigning does.
 
 pkg/controller/certificates/authority: notBefore = now - 5m, subject and SANs copied from the
-CSR, BasicConstraints CA:false, KeyUsage/ExtKeyUsage from spec.usages. A case's knobs depart
-from that on purpose (lifetime, extra SANs, CA bit, usages, another key, a rogue CA). Keys of
-generated CAs live in memory only; a CA given as files is read, never written.
+CSR (an IPv4-mapped IPv6 address as IPv4, as Go writes it), BasicConstraints CA:false,
+KeyUsage/ExtKeyUsage from spec.usages. A case's knobs depart from that on purpose (lifetime,
+extra SANs, CA bit, usages, another key, a rogue CA). Keys of generated CAs live in memory only;
+a CA given as files is read, never written.
 """
 
 from __future__ import annotations
 
 import datetime
+import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,7 +210,16 @@ def _csr_sans(csr: x509.CertificateSigningRequest) -> list[x509.GeneralName]:
         extension = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
         return []
-    return list(extension.value)
+    return [_as_go_writes(name) for name in extension.value]
+
+
+def _as_go_writes(name: x509.GeneralName) -> x509.GeneralName:
+    """Go's crypto/x509 (marshalSANs) writes an IPv4-mapped IPv6 address as its 4 bytes."""
+    if isinstance(name, x509.IPAddress) and isinstance(name.value, ipaddress.IPv6Address):
+        mapped = name.value.ipv4_mapped
+        if mapped is not None:
+            return x509.IPAddress(mapped)
+    return name
 
 
 def _key_type(csr: x509.CertificateSigningRequest) -> str:

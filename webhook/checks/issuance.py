@@ -9,13 +9,13 @@ makes all of cryptography's lazy accesses; this module only compares. Codes: iss
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator, Sequence
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
 from webhook import sankinds
+from webhook.addresses import comparable_ip
 from webhook.context import UpdateContext
 from webhook.decision import Violation
 from webhook.errors import CertificateFormatError
@@ -64,12 +64,19 @@ def _csr_sans(ctx: UpdateContext) -> set[tuple[str, str]]:
 
 def _comparable(kind: SanKind, value: str) -> str:
     """A SAN as the certificate's is compared with it: DNS names in lower case, addresses in
-    their canonical text."""
+    their canonical text, an IPv4-mapped IPv6 address as its IPv4 address (Go's crypto/x509
+    writes one as 4 bytes, so kube-controller-manager signs ::ffff:10.0.0.5 as 10.0.0.5; the
+    node binding compares it so too)."""
     if kind is sankinds.DNS:
         return value.lower()
     if kind is sankinds.IP:
-        return str(ipaddress.ip_address(value))
+        return comparable_ip(value) or value
     return value
+
+
+def _leaf_comparable(kind_name: str, value: str) -> str:
+    kind = next((k for k in SAN_KINDS if k.name == kind_name), None)
+    return value if kind is None else _comparable(kind, value)
 
 
 def _applicable(ctx: UpdateContext) -> list[Rule]:
@@ -127,7 +134,7 @@ def _leaf(ctx: UpdateContext, leaf: CertificateInfo) -> Iterator[Violation]:
             )
     asked = _csr_sans(ctx)
     for kind, value in leaf.sans:
-        if (kind, value) not in asked:
+        if (kind, _leaf_comparable(kind, value)) not in asked:
             yield _violation(
                 "issuance.san_not_requested", f"{kind} SAN {show(value)} is not in the CSR"
             )
