@@ -46,16 +46,14 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
             f"{found.reason}",
         )
         return
-    if found is None:
-        if binding.must_exist:
-            yield Violation(
-                code="node.not_found",
-                field="spec.username",
-                message=f"rule {rule.name!r} requires Node {show(name)} to exist; there is none",
-            )
-        if not binding.sans_from_addresses:
-            return
-    yield from _sans(ctx, binding, name, found)
+    if found is None and binding.must_exist:
+        yield Violation(
+            code="node.not_found",
+            field="spec.username",
+            message=f"rule {rule.name!r} requires Node {show(name)} to exist; there is none",
+        )
+    if binding.sans_from_addresses:
+        yield from _sans(ctx, binding, name, found)
 
 
 def _sans(
