@@ -296,7 +296,8 @@ class PolicyBuilder:
             sans_from_addresses=frozenset(_strings(raw.get("sansFromAddresses"))),
             allow_shared=self.field(raw, path, "sharedAddresses") == "Allow",
         )
-        if "sharedAddresses" in raw and not binding.sans_from_addresses:
+        # Absent, not malformed (a value of the wrong shape is reported already).
+        if "sharedAddresses" in raw and "sansFromAddresses" not in raw:
             self.problem(
                 (*path, "sharedAddresses"),
                 "sharedAddresses only judges SANs bound by sansFromAddresses, which this "
