@@ -18,6 +18,7 @@ from tests.test_operations import wait_for
 from webhook.cluster.client import connect
 from webhook.cluster.facts import (
     MAX_NODE_ADDRESSES,
+    ClaimIndex,
     PendingIndex,
     WatchedFacts,
     keep_csr_state,
@@ -100,6 +101,53 @@ def test_node_addresses_and_pending_counts_follow_the_api() -> None:
         assert [cache.unknown for cache in facts.caches()] == ["", ""]
 
 
+def test_the_nodes_listing_an_address_follow_the_api() -> None:
+    nodes, csrs = Collection(), Collection()
+    nodes.put("worker-1", node(("InternalIP", "10.0.0.5"), ("Hostname", "worker-1")), notify=False)
+    nodes.put("worker-2", node(("InternalIP", "10.0.0.6"), ("Hostname", "Worker-2.")), notify=False)
+    with watched(nodes, csrs) as facts:
+        assert facts.wait_synced(10)
+        # Complete as soon as the cache is synced: no window where nobody claims anything.
+        assert facts.nodes_with_address("ip:10.0.0.5") == ("worker-1",)
+        assert facts.nodes_with_address("dns:worker-2") == ("worker-2",)  # comparable form
+        assert facts.nodes_with_address("ip:10.0.0.7") == ()
+
+        # worker-2 adds worker-1's address, as ExternalIP: any type claims it.
+        nodes.put("worker-2", node(("InternalIP", "10.0.0.6"), ("ExternalIP", "10.0.0.5")))
+        wait_for(lambda: facts.nodes_with_address("ip:10.0.0.5") == ("worker-1", "worker-2"))
+        assert facts.nodes_with_address("dns:worker-2") == ()  # its Hostname is gone
+
+        # A third Node with the same address; then worker-1 changes its own.
+        nodes.put("worker-0", node(("InternalIP", "::ffff:10.0.0.5")))
+        three = ("worker-0", "worker-1", "worker-2")
+        wait_for(lambda: facts.nodes_with_address("ip:10.0.0.5") == three)
+        nodes.put("worker-1", node(("InternalIP", "10.0.0.9")))
+        wait_for(lambda: facts.nodes_with_address("ip:10.0.0.9") == ("worker-1",))
+        assert facts.nodes_with_address("ip:10.0.0.5") == ("worker-0", "worker-2")
+
+        # The address leaves one Node, then the other Node is deleted.
+        nodes.put("worker-2", node(("InternalIP", "10.0.0.6")))
+        wait_for(lambda: facts.nodes_with_address("ip:10.0.0.5") == ("worker-0",))
+        nodes.delete("worker-0")
+        wait_for(lambda: facts.nodes_with_address("ip:10.0.0.5") == ())
+        assert facts.nodes_with_address("ip:10.0.0.6") == ("worker-2",)
+        assert facts.claims.claimants("ip:10.0.0.5") == ()
+
+
+def test_the_claim_index_holds_only_the_nodes_current_addresses() -> None:
+    index = ClaimIndex()
+    index.update("a", (NodeAddress("InternalIP", "10.0.0.5"), NodeAddress("Hostname", "a")))
+    index.update("b", (NodeAddress("Hostname", "A."), NodeAddress("InternalIP", "10.0.0.5")))
+    assert index.claimants("ip:10.0.0.5") == ("a", "b")
+    assert index.claimants("dns:a") == ("a", "b")
+    index.update("a", (NodeAddress("InternalIP", "10.0.0.5"),) * 3)  # the same value thrice
+    assert index.claimants("dns:a") == ("b",)
+    index.update("b", None)
+    index.update("a", ())
+    assert (index.claimants("ip:10.0.0.5"), index.claimants("dns:a")) == ((), ())
+    assert (index._claimants, index._keys_of) == ({}, {})  # nothing left behind
+
+
 def test_facts_are_unknown_until_the_caches_sync_and_say_why() -> None:
     nodes, csrs = Collection(), Collection()
     nodes.put("worker-1", node(("InternalIP", "10.0.0.5")), notify=False)
@@ -109,6 +157,7 @@ def test_facts_are_unknown_until_the_caches_sync_and_say_why() -> None:
         assert isinstance(answer, Unknown)
         assert "the Node cache has not synced since csr-webhook started" in answer.reason
         assert "HTTP 403" in answer.reason
+        assert isinstance(facts.nodes_with_address("ip:10.0.0.5"), Unknown)
         wait_for(lambda: facts.csrs.synced)
         assert facts.pending_csrs(SIGNER, "alice", excluding="") == 0  # its own cache synced
         [nodes_state, csrs_state] = facts.caches()
@@ -122,10 +171,17 @@ def test_facts_become_unknown_when_the_api_server_is_gone_too_long() -> None:
     with serving({NODES: nodes, CSRS: csrs}) as url:
         api: Any = kubernetes.client.ApiClient(kubernetes.client.Configuration(host=url))
         pending = PendingIndex()
+        claims = ClaimIndex()
         v1 = kubernetes.client.CoreV1Api(api)
         certificates = kubernetes.client.CertificatesV1Api(api)
         facts = WatchedFacts(
-            nodes=Informer(name="nodes", list_call=v1.list_node, keep=keep_node_addresses),
+            nodes=Informer(
+                name="nodes",
+                list_call=v1.list_node,
+                keep=keep_node_addresses,
+                on_change=claims.update,
+            ),
+            claims=claims,
             csrs=Informer(
                 name="certificatesigningrequests",
                 list_call=certificates.list_certificate_signing_request,
@@ -145,6 +201,8 @@ def test_facts_become_unknown_when_the_api_server_is_gone_too_long() -> None:
         assert isinstance(answer, Unknown)
         assert "the Node cache has had no contact with the API server since" in answer.reason
         assert "over its 1s bound" in answer.reason
+        claimed = facts.nodes_with_address("ip:10.0.0.5")
+        assert isinstance(claimed, Unknown) and claimed.reason == answer.reason
         # The CSR cache lost its server at about the same time; its own silence is timed.
         wait_for(lambda: isinstance(facts.pending_csrs(SIGNER, "alice", excluding=""), Unknown))
     finally:

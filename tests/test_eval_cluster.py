@@ -114,6 +114,35 @@ def test_an_address_the_node_lacks_and_a_missing_node_are_denied(
     )
 
 
+def test_an_address_another_node_lists_too_is_denied_to_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    claimed = json.loads(json.dumps(NODES))
+    claimed["items"][1]["status"] = {
+        "addresses": [
+            {"type": "Hostname", "address": "worker-2"},
+            {"type": "InternalIP", "address": "10.0.0.15"},  # worker-1's, written by worker-2
+        ]
+    }
+    nodes = write(tmp_path, "nodes.yaml", claimed)
+    items = csr_list(
+        csr("thief", node="worker-2", ips=("10.0.0.15",)), csr("own", ips=("10.0.0.15",))
+    )
+    code, results, _ = run(
+        capsys, "-f", write(tmp_path, "c.yaml", items), "--nodes", nodes, "--count-pending"
+    )
+    assert (code, [codes(r) for r in results]) == (
+        1,
+        [["node.address_shared"], ["node.address_shared"]],
+    )
+    assert [r["violations"][0]["message"] for r in results] == [
+        "IP address '10.0.0.15' is an address of Node 'worker-2' and also of Node 'worker-1': "
+        "an address two Nodes list proves neither's (sharedAddresses: Deny)",
+        "IP address '10.0.0.15' is an address of Node 'worker-1' and also of Node 'worker-2': "
+        "an address two Nodes list proves neither's (sharedAddresses: Deny)",
+    ]
+
+
 def test_without_the_flags_the_facts_are_unknown_and_say_which_flag_is_missing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -96,6 +96,25 @@ def test_lists_in_pages_then_follows_adds_updates_and_deletes() -> None:
     assert is_true(watch, "allowWatchBookmarks")
 
 
+def test_on_change_sees_the_first_list_before_the_informer_reports_synced() -> None:
+    # An index fed by on_change (ClaimIndex, PendingIndex) is asked as soon as the informer
+    # is synced; were it told after, an empty index would answer "no other Node claims it".
+    collection = nodes(3)
+    synced_when_told: list[bool] = []
+    holder: list[Informer[str]] = []
+    started = threading.Event()
+
+    def record(key: str, kept: str | None) -> None:
+        assert started.wait(10)
+        synced_when_told.append(holder[0].synced)
+
+    with informing(collection, on_change=record) as informer:
+        holder.append(informer)
+        started.set()
+        assert informer.wait_synced(10)
+        assert synced_when_told == [False, False, False]
+
+
 def test_410_gone_relists_and_reports_what_changed_in_the_gap() -> None:
     collection = nodes(3)
     changes = Changes()

@@ -14,7 +14,15 @@ from tests.builders import build_csr
 from webhook.admission import parse_csr_object
 from webhook.decision import Decision, Verdict
 from webhook.engine import EngineOptions, evaluate_create
-from webhook.facts import ClusterFacts, NodeAddress, NodeAnswer, PendingAnswer, StaticFacts
+from webhook.facts import (
+    ClaimAnswer,
+    ClusterFacts,
+    NodeAddress,
+    NodeAnswer,
+    PendingAnswer,
+    StaticFacts,
+    Unknown,
+)
 from webhook.matching import Requester
 from webhook.policy import schema
 from webhook.policy.loader import load_policies
@@ -112,7 +120,9 @@ def codes(decision: Decision) -> list[str]:
 def test_empty_node_binding_means_the_node_must_exist_and_binds_no_san(tmp_path: Path) -> None:
     policies = loaded(tmp_path, policy_text("node: {}\n"))
     constraints = policies.policies[0].rules[0].constraints
-    assert constraints.node == NodeBinding(must_exist=True, sans_from_addresses=frozenset())
+    assert constraints.node == NodeBinding(
+        must_exist=True, sans_from_addresses=frozenset(), allow_shared=False
+    )
     assert constraints.max_pending is None
     assert policies.policies[0].approval.auto is None
 
@@ -130,7 +140,7 @@ def test_must_exist_default_is_the_schemas(tmp_path: Path, monkeypatch: pytest.M
 def test_every_field_builds(tmp_path: Path) -> None:
     text = policy_text(
         """\
-        node: {mustExist: false, sansFromAddresses: [InternalIP, ExternalDNS]}
+        node: {mustExist: false, sansFromAddresses: [InternalIP, ExternalDNS], sharedAddresses: Allow}
         maxPending: 3
         """,
         approval="  approval:\n    auto: {approve: true}\n",
@@ -138,7 +148,9 @@ def test_every_field_builds(tmp_path: Path) -> None:
     policy = loaded(tmp_path, text).policies[0]
     constraints = policy.rules[0].constraints
     assert constraints.node == NodeBinding(
-        must_exist=False, sans_from_addresses=frozenset({"InternalIP", "ExternalDNS"})
+        must_exist=False,
+        sans_from_addresses=frozenset({"InternalIP", "ExternalDNS"}),
+        allow_shared=True,
     )
     assert constraints.max_pending == 3
     assert policy.approval.auto == AutoApproval(approve=True, deny=False)
@@ -286,10 +298,16 @@ class CountingFacts:
     """Cluster facts that count their Node look-ups."""
 
     lookups: list[str] = field(default_factory=list)
+    claims: list[str] = field(default_factory=list)
+    claim_answer: ClaimAnswer = ("worker-1",)
 
     def node_addresses(self, name: str) -> NodeAnswer:
         self.lookups.append(name)
         return WORKER_1
+
+    def nodes_with_address(self, key: str) -> ClaimAnswer:
+        self.claims.append(key)
+        return self.claim_answer
 
     def pending_csrs(self, signer_name: str, username: str, *, excluding: str) -> PendingAnswer:
         return 0
@@ -350,3 +368,161 @@ def test_an_unknown_count_denies_with_the_reason(tmp_path: Path) -> None:
     decision = judge(policies, dns=("worker-1",), facts=StaticFacts(reason="watch not synced"))
     assert codes(decision) == ["requester.pending_unknown"]
     assert decision.violations[0].message.endswith("cannot be counted now: watch not synced")
+
+
+# ---- addresses another Node lists too -----------------------------------------------------------
+
+WORKER_2 = (NodeAddress("InternalIP", "10.0.0.16"), NodeAddress("Hostname", "worker-2"))
+
+
+def sharing(*extra: NodeAddress, others: int = 1) -> StaticFacts:
+    """worker-1, and `others` Nodes (worker-2, worker-3, ...) that also list `extra`."""
+    nodes: dict[str, tuple[NodeAddress, ...]] = {"worker-1": WORKER_1}
+    for n in range(2, 2 + others):
+        nodes[f"worker-{n}"] = (*WORKER_2, *extra)
+    return StaticFacts(nodes=nodes, pending={})
+
+
+def test_sharing_defaults_to_deny_and_loads_allow_and_refuses_others(tmp_path: Path) -> None:
+    binding = loaded(tmp_path, policy_text(ALL_TYPES)).policies[0].rules[0].constraints.node
+    assert binding is not None and binding.allow_shared is False
+    _, problems = load(
+        tmp_path, policy_text("node: {sansFromAddresses: [Hostname], sharedAddresses: Warn}\n")
+    )
+    assert problems == [
+        f"{tmp_path}/p.yaml:14: spec.rules[0].constraints.node.sharedAddresses: must be one of "
+        "'Deny', 'Allow', got 'Warn'"
+    ]
+
+
+def test_shared_addresses_without_bound_sans_is_a_warning(tmp_path: Path) -> None:
+    policies, problems = load(tmp_path, policy_text("node: {sharedAddresses: Allow}\n"))
+    assert policies is not None
+    assert problems == [
+        f"{tmp_path}/p.yaml:14: spec.rules[0].constraints.node.sharedAddresses: warning: "
+        "sharedAddresses only judges SANs bound by sansFromAddresses, which this binding does "
+        "not list; drop it or list address types"
+    ]
+
+
+def test_an_ip_address_another_node_lists_too_is_refused_to_both(tmp_path: Path) -> None:
+    policies = loaded(tmp_path, policy_text(ALL_TYPES))
+    facts = sharing(NodeAddress("InternalIP", "10.0.0.15"))
+    decision = judge(policies, dns=("worker-1",), ips=("10.0.0.15", "203.0.113.7"), facts=facts)
+    assert decision.verdict is Verdict.DENIED
+    assert [(v.code, v.field) for v in decision.violations] == [
+        ("node.address_shared", "spec.request.ipAddresses[0]")
+    ]
+    assert decision.violations[0].message == (
+        "IP address '10.0.0.15' is an address of Node 'worker-1' and also of Node 'worker-2': "
+        "an address two Nodes list proves neither's (sharedAddresses: Deny)"
+    )
+    worker_2 = Requester("system:node:worker-2", NODE.groups)
+    theirs = judge(policies, dns=("worker-2",), ips=("10.0.0.15",), requester=worker_2, facts=facts)
+    assert [(v.code, v.message) for v in theirs.violations] == [
+        (
+            "node.address_shared",
+            "IP address '10.0.0.15' is an address of Node 'worker-2' and also of Node "
+            "'worker-1': an address two Nodes list proves neither's (sharedAddresses: Deny)",
+        )
+    ]
+    assert (
+        codes(
+            judge(policies, dns=("worker-2",), ips=("10.0.0.16",), requester=worker_2, facts=facts)
+        )
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("listed", "dns", "ips"),
+    [
+        (NodeAddress("ExternalIP", "::ffff:10.0.0.15"), (), ("10.0.0.15",)),  # another type
+        (NodeAddress("Hostname", "WORKER-1."), ("worker-1",), ()),  # a name, compared as one
+        (
+            NodeAddress("InternalDNS", "ip-10-0-0-15.ec2.internal"),
+            ("ip-10-0-0-15.ec2.internal",),
+            (),
+        ),
+    ],
+)
+def test_any_type_of_address_of_another_node_is_shared(
+    tmp_path: Path, listed: NodeAddress, dns: tuple[str, ...], ips: tuple[str, ...]
+) -> None:
+    policies = loaded(tmp_path, policy_text(ALL_TYPES))
+    assert codes(judge(policies, dns=dns, ips=ips, facts=sharing(listed))) == [
+        "node.address_shared"
+    ]
+
+
+def test_the_message_names_a_few_of_the_other_nodes(tmp_path: Path) -> None:
+    policies = loaded(tmp_path, policy_text(ALL_TYPES))
+    facts = sharing(NodeAddress("ExternalIP", "203.0.113.7"), others=5)
+    decision = judge(policies, ips=("203.0.113.7",), facts=facts)
+    assert [v.message for v in decision.violations] == [
+        "IP address '203.0.113.7' is an address of Node 'worker-1' and also of Node "
+        "'worker-2', 'worker-3', 'worker-4' and 2 more: an address two Nodes list proves "
+        "neither's (sharedAddresses: Deny)"
+    ]
+
+
+def test_allow_lets_a_shared_address_pass_and_asks_nobody(tmp_path: Path) -> None:
+    text = policy_text(
+        "node: {sansFromAddresses: [InternalIP, ExternalIP], sharedAddresses: Allow}\n"
+    )
+    policies = loaded(tmp_path, text)
+    facts = sharing(NodeAddress("ExternalIP", "203.0.113.7"), others=5)
+    assert codes(judge(policies, ips=("203.0.113.7", "10.0.0.15"), facts=facts)) == []
+    counting = CountingFacts()
+    assert codes(judge(policies, ips=("10.0.0.15",), facts=counting)) == []
+    assert counting.claims == []
+
+
+def test_each_of_the_nodes_own_sans_is_asked_once_and_no_other(tmp_path: Path) -> None:
+    other_rules = """\
+    - name: also-bound
+      allowed: {ipAddresses: {values: ["10.0.0.0/8"]}, usages: ["server auth"]}
+      constraints: {node: {sansFromAddresses: [InternalIP]}}
+"""
+    policies = loaded(tmp_path, policy_text(ALL_TYPES, rules=other_rules))
+    facts = CountingFacts()
+    decision = judge(
+        policies,
+        dns=("worker-1", "Worker-1", "other"),
+        ips=("10.0.0.15", "10.9.9.9"),
+        facts=facts,
+    )
+    assert decision.verdict is Verdict.DENIED  # "other" and 10.9.9.9 are no address of it
+    assert "node.address_shared" not in codes(decision)
+    assert (facts.lookups, facts.claims) == (["worker-1"], ["dns:worker-1", "ip:10.0.0.15"])
+
+
+def test_a_binding_without_bound_sans_asks_nobody(tmp_path: Path) -> None:
+    # `node: {}` only requires the Node to exist: its SANs are the allow-list's alone.
+    policies = loaded(tmp_path, policy_text("node: {}\n"))
+    facts = CountingFacts(claim_answer=("worker-1", "worker-2"))
+    assert codes(judge(policies, dns=("worker-1",), facts=facts)) == []
+    assert (facts.lookups, facts.claims) == (["worker-1"], [])
+
+
+def test_claimants_that_cannot_be_told_deny_the_san(tmp_path: Path) -> None:
+    policies = loaded(tmp_path, policy_text(ALL_TYPES))
+    facts = CountingFacts(claim_answer=Unknown("the Node cache is stale"))
+    decision = judge(policies, dns=("worker-1",), ips=("10.0.0.15",), facts=facts)
+    assert [(v.code, v.field) for v in decision.violations] == [
+        ("node.unknown", "spec.request.dnsNames[0]"),
+        ("node.unknown", "spec.request.ipAddresses[0]"),
+    ]
+    assert decision.violations[0].message == (
+        "rule 'bound' needs the Nodes that list DNS name 'worker-1', which cannot be told now: "
+        "the Node cache is stale"
+    )
+
+
+def test_a_stored_csr_judged_again_is_refused_a_shared_address(tmp_path: Path) -> None:
+    # The approval recheck, issuance and the approval controller judge with admission=False.
+    policies = loaded(tmp_path, policy_text(ALL_TYPES))
+    facts = sharing(NodeAddress("InternalIP", "10.0.0.15"))
+    assert codes(judge(policies, ips=("10.0.0.15",), facts=facts, admission=False)) == [
+        "node.address_shared"
+    ]

@@ -29,3 +29,9 @@ def comparable(value: str) -> str:
     """An address value as an IP when it is one, else as a DNS name (whatever its type says)."""
     ip = comparable_ip(value)
     return ip if ip is not None else comparable_name(value)
+
+
+def comparable_san(value: str, *, ip: bool) -> str | None:
+    """A DNS SAN (`ip` False) or IP SAN as looked up among Nodes' addresses: a DNS SAN is a
+    name even when it reads as an IP address; None for an IP SAN that is no IP address."""
+    return comparable_ip(value) if ip else comparable_name(value)

@@ -118,6 +118,10 @@ CATALOGUE: dict[str, str] = {
     "node.san_not_an_address": (
         "a DNS or IP SAN that is none of the Node's addresses of the `sansFromAddresses` types"
     ),
+    "node.address_shared": (
+        "a DNS or IP SAN that is an address of the requesting Node and also of another Node "
+        "(`sharedAddresses: Deny`)"
+    ),
     "deny.dns": "a DNS SAN matches `deny.dnsNames`",
     "deny.ip": "an IP SAN matches `deny.ipAddresses`",
     "deny.uri": "a URI SAN matches `deny.uris`",

@@ -9,9 +9,11 @@ here raises for a review: bad input becomes violations; only bugs raise.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
+from webhook import sankinds
+from webhook.addresses import comparable_san
 from webhook.admission import AdmissionRequest
 from webhook.checks import (
     approval,
@@ -205,6 +207,7 @@ def _policy_context(
         obj.name,
         need_node=any(r.constraints.node is not None for r in rules),
         need_pending=admission and any(r.constraints.max_pending is not None for r in rules),
+        san_keys=_san_keys(csr) if any(_refuses_shared(r) for r in rules) else (),
     )
     return CreateContext(
         csr=csr,
@@ -217,6 +220,21 @@ def _policy_context(
         admission=admission,
         asked=asked,
     )
+
+
+def _refuses_shared(rule: Rule) -> bool:
+    """The rule binds SANs to the Node's addresses and refuses those other Nodes list too."""
+    binding = rule.constraints.node
+    return binding is not None and bool(binding.sans_from_addresses) and not binding.allow_shared
+
+
+def _san_keys(csr: ParsedCSR) -> Iterator[str]:
+    """The comparable form of every DNS and IP SAN (webhook.addresses.comparable_san)."""
+    for kind in (sankinds.DNS, sankinds.IP):
+        for value in getattr(csr, kind.attribute):
+            key = comparable_san(value, ip=kind is sankinds.IP)
+            if key is not None:
+                yield key
 
 
 def evaluate_update(  # noqa: PLR0917 - the six facts of an update, all required

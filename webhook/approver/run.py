@@ -26,6 +26,7 @@ from webhook.approver.metrics import ApproverMetrics
 from webhook.approver.policies import PolicyDirectory
 from webhook.cluster.client import connect
 from webhook.cluster.facts import (
+    ClaimIndex,
     CSRState,
     PendingIndex,
     WatchedFacts,
@@ -93,8 +94,12 @@ def run_approve(settings: ApproverSettings) -> int:
         pending.update(name, state)
         controller.changed(name, state is not None and state.pending)
 
+    claims = ClaimIndex()
     nodes: Informer[tuple[NodeAddress, ...]] = Informer(
-        name="nodes", list_call=CoreV1Api(api).list_node, keep=keep_node_addresses
+        name="nodes",
+        list_call=CoreV1Api(api).list_node,
+        keep=keep_node_addresses,
+        on_change=claims.update,
     )
     csrs: Informer[CSRState] = Informer(
         name="certificatesigningrequests",
@@ -102,7 +107,7 @@ def run_approve(settings: ApproverSettings) -> int:
         keep=keep_csr_state,
         on_change=csr_changed,
     )
-    facts = WatchedFacts(nodes=nodes, csrs=csrs, pending=pending)
+    facts = WatchedFacts(nodes=nodes, claims=claims, csrs=csrs, pending=pending)
     controller = Controller(
         api,
         policies,

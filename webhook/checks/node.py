@@ -1,9 +1,10 @@
 """`constraints.node` (docs/policy-reference.md §3.6.1): the CSR is bound to the requesting Node.
 The Node named ${node} must exist, and with `sansFromAddresses` every DNS and IP SAN must be
-one of its addresses of those types. Runs at CREATE, the approval recheck and issuance; an
-Unknown fact denies (fail closed). The engine looks the Node up once per review (ctx.asked).
+one of its addresses of those types and, under `sharedAddresses: Deny`, of no other Node. Runs
+at CREATE, the approval recheck and issuance; an Unknown fact denies (fail closed). The engine
+looks the Node and each SAN's claimants up once per review (ctx.asked).
 
-Codes: node.unknown, node.not_found, node.san_not_an_address.
+Codes: node.unknown, node.not_found, node.san_not_an_address, node.address_shared.
 """
 
 from __future__ import annotations
@@ -11,14 +12,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from webhook import sankinds
-from webhook.addresses import comparable_ip, comparable_name
+from webhook.addresses import comparable_san
 from webhook.context import CreateContext
 from webhook.decision import Violation
-from webhook.facts import NodeIndex, Unknown
+from webhook.facts import ClaimAnswer, NodeIndex, Unknown
 from webhook.policy.model import NodeBinding
 from webhook.text import show, show_list
 
-CODES = frozenset({"node.unknown", "node.not_found", "node.san_not_an_address"})
+CODES = frozenset(
+    {"node.unknown", "node.not_found", "node.san_not_an_address", "node.address_shared"}
+)
+# The other Nodes a node.address_shared message names; the rest are counted.
+SHOWN_CLAIMANTS = 3
+# An answer the engine did not ask for is a bug; judged as Unknown so that it still denies.
+_NOT_ASKED = Unknown("the Nodes listing this address were not looked up")
 
 
 def check(ctx: CreateContext) -> Iterator[Violation]:
@@ -46,16 +53,14 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
             f"{found.reason}",
         )
         return
-    if found is None:
-        if binding.must_exist:
-            yield Violation(
-                code="node.not_found",
-                field="spec.username",
-                message=f"rule {rule.name!r} requires Node {show(name)} to exist; there is none",
-            )
-        if not binding.sans_from_addresses:
-            return
-    yield from _sans(ctx, binding, name, found)
+    if found is None and binding.must_exist:
+        yield Violation(
+            code="node.not_found",
+            field="spec.username",
+            message=f"rule {rule.name!r} requires Node {show(name)} to exist; there is none",
+        )
+    if binding.sans_from_addresses:
+        yield from _sans(ctx, binding, name, found)
 
 
 def _sans(
@@ -69,21 +74,53 @@ def _sans(
     for kind in (sankinds.DNS, sankinds.IP):
         values: tuple[str, ...] = getattr(ctx.csr, kind.attribute)
         for index, value in enumerate(values):
-            key = _key(kind, value)
+            where = f"spec.request.{kind.key}[{index}]"
+            key = comparable_san(value, ip=kind is sankinds.IP)
             if key is not None and types.get(key, frozenset()) & wanted:
+                if not binding.allow_shared:
+                    claims = ctx.asked.claims.get(key, _NOT_ASKED)
+                    yield from _shared(ctx, kind, value, where, name, claims)
                 continue
             yield Violation(
                 code="node.san_not_an_address",
-                field=f"spec.request.{kind.key}[{index}]",
+                field=where,
                 message=f"{kind.label} {show(value)} is not an address of Node {show(name)} "
                 f"of type {', '.join(listed)}: {_addresses(node, wanted)}",
             )
 
 
-def _key(kind: sankinds.SanKind, value: str) -> str | None:
-    if kind is sankinds.IP:
-        return comparable_ip(value)
-    return comparable_name(value)
+def _shared(  # noqa: PLR0917 - one SAN, where it is, whose it is, who else claims it
+    ctx: CreateContext,
+    kind: sankinds.SanKind,
+    value: str,
+    where: str,
+    name: str,
+    claims: ClaimAnswer,
+) -> Iterator[Violation]:
+    """A node writes its own status.addresses (NodeRestriction lets it), so a Node listing an
+    address proves it is that Node's only when no other Node lists it too."""
+    rule = ctx.rule
+    assert rule is not None
+    if isinstance(claims, Unknown):
+        yield Violation(
+            code="node.unknown",
+            field=where,
+            message=f"rule {rule.name!r} needs the Nodes that list {kind.label} {show(value)}, "
+            f"which cannot be told now: {claims.reason}",
+        )
+        return
+    others = [n for n in claims if n != name]
+    if not others:
+        return
+    shown = ", ".join(show(n) for n in others[:SHOWN_CLAIMANTS])
+    more = len(others) - SHOWN_CLAIMANTS
+    also = f"{shown} and {more} more" if more > 0 else shown
+    yield Violation(
+        code="node.address_shared",
+        field=where,
+        message=f"{kind.label} {show(value)} is an address of Node {show(name)} and also of "
+        f"Node {also}: an address two Nodes list proves neither's (sharedAddresses: Deny)",
+    )
 
 
 def _addresses(node: NodeIndex | None, wanted: frozenset[str]) -> str:

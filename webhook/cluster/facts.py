@@ -1,9 +1,10 @@
 """webhook.facts.ClusterFacts answered from two informers: Nodes and CertificateSigningRequests.
 
-Each answer is O(1): a Node's addresses are looked up by name, a requester's pending CSRs are
-counted from an index kept by the CSR informer's on_change. A cache that has not synced, or has
-heard nothing from the API server for longer than its staleness bound, answers Unknown with a
-reason saying which cache, what and since when. Only what the checks need is stored.
+Each answer is O(1): a Node's addresses are looked up by name; the Nodes claiming an address
+and a requester's pending CSRs come from indexes kept by the informers' on_change (ClaimIndex,
+PendingIndex). A cache that has not synced, or has heard nothing from the API server for longer
+than its staleness bound, answers Unknown with a reason saying which cache, what and since
+when. Only what the checks need is stored.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import Any
 
 import kubernetes.client
 
+from webhook.addresses import comparable
 from webhook.cluster.informer import Informer
-from webhook.facts import NodeAddress, NodeAnswer, PendingAnswer, Unknown
+from webhook.facts import ClaimAnswer, NodeAddress, NodeAnswer, PendingAnswer, Unknown
 
 # A Node reports a handful of addresses (InternalIP, ExternalIP, Hostname, one per family);
 # more than this, or longer values, are not stored (a rule needing them then denies).
@@ -47,6 +49,38 @@ def keep_node_addresses(raw: dict[str, Any]) -> tuple[NodeAddress, ...]:
         if len(kind) <= MAX_ADDRESS_LENGTH and len(address) <= MAX_ADDRESS_LENGTH:
             kept.append(NodeAddress(kind, address))
     return tuple(kept)
+
+
+class ClaimIndex:
+    """Comparable address (webhook.addresses) -> sorted names of the Nodes that list it, of any
+    type; fed by the Node informer's on_change. Its size is that of the Node cache: at most
+    MAX_NODE_ADDRESSES entries per Node."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._claimants: dict[str, tuple[str, ...]] = {}
+        self._keys_of: dict[str, frozenset[str]] = {}
+
+    def update(self, name: str, addresses: tuple[NodeAddress, ...] | None) -> None:
+        keys = frozenset(comparable(a.address) for a in addresses or ())
+        with self._lock:
+            previous = self._keys_of.pop(name, frozenset())
+            if keys:
+                self._keys_of[name] = keys
+            # A key's tuple is rebuilt only when its claimants change (a Node's status is
+            # written often; its addresses rarely), so an answer is a dictionary look-up.
+            for key in previous - keys:
+                left = tuple(n for n in self._claimants[key] if n != name)
+                if left:
+                    self._claimants[key] = left
+                else:
+                    del self._claimants[key]
+            for key in keys - previous:
+                self._claimants[key] = tuple(sorted((*self._claimants.get(key, ()), name)))
+
+    def claimants(self, key: str) -> tuple[str, ...]:
+        with self._lock:
+            return self._claimants.get(key, ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +149,8 @@ class CacheState:
 
 
 class WatchedFacts:
-    """ClusterFacts from a Node informer and a CSR informer (with its PendingIndex).
+    """ClusterFacts from a Node informer (with its ClaimIndex) and a CSR informer (with its
+    PendingIndex).
 
     A cache's facts are Unknown until its first full list, and again whenever it has had no
     contact for longer than `stale_after` seconds (default: the informer's quiet_bound, the
@@ -126,12 +161,14 @@ class WatchedFacts:
         self,
         *,
         nodes: Informer[tuple[NodeAddress, ...]],
+        claims: ClaimIndex,
         csrs: Informer[CSRState],
         pending: PendingIndex,
         stale_after: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.nodes = nodes
+        self.claims = claims
         self.csrs = csrs
         self.pending = pending
         self._stale_after = stale_after
@@ -162,6 +199,12 @@ class WatchedFacts:
         if unknown:
             return Unknown(unknown)
         return self.nodes.get(name)
+
+    def nodes_with_address(self, key: str) -> ClaimAnswer:
+        unknown = self._unknown(self.nodes, "Node")
+        if unknown:
+            return Unknown(unknown)
+        return self.claims.claimants(key)
 
     def pending_csrs(self, signer_name: str, username: str, *, excluding: str) -> PendingAnswer:
         unknown = self._unknown(self.csrs, "CertificateSigningRequest")
@@ -212,10 +255,12 @@ def _wall(when: float) -> str:
 def watch_cluster(api: Any, *, watch_seconds: int = WATCH_SECONDS) -> WatchedFacts:
     """WatchedFacts over the API `api` (a kubernetes.client.ApiClient), not yet started."""
     pending = PendingIndex()
+    claims = ClaimIndex()
     nodes: Informer[tuple[NodeAddress, ...]] = Informer(
         name="nodes",
         list_call=kubernetes.client.CoreV1Api(api).list_node,
         keep=keep_node_addresses,
+        on_change=claims.update,
         watch_seconds=watch_seconds,
     )
     csrs: Informer[CSRState] = Informer(
@@ -225,4 +270,4 @@ def watch_cluster(api: Any, *, watch_seconds: int = WATCH_SECONDS) -> WatchedFac
         on_change=pending.update,
         watch_seconds=watch_seconds,
     )
-    return WatchedFacts(nodes=nodes, csrs=csrs, pending=pending)
+    return WatchedFacts(nodes=nodes, claims=claims, csrs=csrs, pending=pending)

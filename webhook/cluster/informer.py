@@ -42,7 +42,8 @@ class Informer(Generic[T]):
     `list_call` is a kubernetes client list method (CoreV1Api.list_node, ...); it is called
     with _preload_content=False and its raw JSON read, never deserialised into models.
     `on_change(key, kept or None)` is called, outside the lock and from the informer's thread,
-    for every add, update and delete a watch shows and for every difference a relist finds.
+    for every add, update and delete a watch shows and for every difference a relist finds;
+    for the first list, before `synced` is set.
     The key is metadata.name (namespace/name for a namespaced object).
     """
 
@@ -216,9 +217,11 @@ class Informer(Generic[T]):
                     changes.append((key, kept))
             changes.extend((key, None) for key in self._items.keys() - fresh.keys())
             self._items = fresh
+        # on_change sees the first list before `synced` is set: an index it feeds (the Node
+        # claims, the pending counts) is complete once the informer reports itself synced.
+        self._notify(changes)
         self._synced.set()
         log.info("informer %s listed %d objects at %s", self.name, len(fresh), resource_version)
-        self._notify(changes)
         return resource_version
 
     def _watch(self, resource_version: str) -> str:

@@ -294,7 +294,16 @@ class PolicyBuilder:
         binding = NodeBinding(
             must_exist=self.field(raw, path, "mustExist") is True,
             sans_from_addresses=frozenset(_strings(raw.get("sansFromAddresses"))),
+            allow_shared=self.field(raw, path, "sharedAddresses") == "Allow",
         )
+        # Absent, not malformed (a value of the wrong shape is reported already).
+        if "sharedAddresses" in raw and "sansFromAddresses" not in raw:
+            self.problem(
+                (*path, "sharedAddresses"),
+                "sharedAddresses only judges SANs bound by sansFromAddresses, which this "
+                "binding does not list; drop it or list address types",
+                severity="warning",
+            )
         if not binding.must_exist and not binding.sans_from_addresses:
             self.problem(
                 path,

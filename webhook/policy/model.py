@@ -69,10 +69,12 @@ class KeyRules:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NodeBinding:
     """`constraints.node`: the Node named ${node} must exist (`must_exist`), and with
-    `sans_from_addresses` every DNS and IP SAN must be one of its addresses of those types."""
+    `sans_from_addresses` every DNS and IP SAN must be one of its addresses of those types and,
+    unless `allow_shared`, an address of no other Node (a node writes its own addresses)."""
 
     must_exist: bool
     sans_from_addresses: frozenset[str] = frozenset()
+    allow_shared: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -239,6 +239,12 @@ _NODE = obj(
             "every DNS and IP SAN must be one of the Node's addresses of these types",
             min_items=1,
         ),
+        "sharedAddresses": enum(
+            "Deny",
+            "Allow",
+            description="Deny: a SAN that is an address of another Node too is refused",
+            default="Deny",
+        ),
     },
     "bind the CSR to the requesting Node (the requester must be system:node:<name>)",
 )
