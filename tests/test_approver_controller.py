@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -256,3 +257,42 @@ def test_a_node_bound_csr_of_a_missing_node_is_denied(tmp_path: Path) -> None:
         [condition] = conditions(setting.store, "n1")
         assert condition["reason"] == "PolicyViolation"
         assert "node.not_found" in condition["message"]
+
+
+class SwappableFacts:
+    """Cluster facts a test replaces while the controller runs, as Node events change them."""
+
+    def __init__(self, facts: StaticFacts) -> None:
+        self.facts = facts
+
+    def node_addresses(self, name: str) -> Any:
+        return self.facts.node_addresses(name)
+
+    def nodes_with_address(self, key: str) -> Any:
+        return self.facts.nodes_with_address(key)
+
+    def pending_csrs(self, signer_name: str, username: str, *, excluding: str) -> Any:
+        return self.facts.pending_csrs(signer_name, username, excluding=excluding)
+
+
+def test_a_csr_left_pending_for_its_node_is_judged_again_when_a_node_changes(
+    tmp_path: Path,
+) -> None:
+    """Left pending because another Node lists its address: the CSR itself never changes, so
+    only a Node's change may bring it back; then it is approved (and a CSR left pending for
+    another reason is not queued by a Node change)."""
+    own = (NodeAddress("Hostname", "worker-1"),)
+    facts = SwappableFacts(StaticFacts(nodes={"worker-1": own, "worker-2": own}))
+    policy = NODE_POLICY.replace("deny: true", "deny: false")
+    with approver_setting(tmp_path, policy, facts=facts) as setting:
+        setting.store.put(f"{CSRS}/n1", node_csr_object("n1", "worker-1"))
+        assert setting.controller.process("n1") == "left_pending"
+        assert setting.controller.process("n1") == "unchanged"
+        setting.store.put(f"{CSRS}/other", csr_object("other", "alice"))
+        assert setting.controller.process("other") == "left_pending"
+        facts.facts = StaticFacts(nodes={"worker-1": own, "worker-2": ()})
+        setting.controller.nodes_changed()
+        assert setting.controller.queue.depth == 1
+        assert setting.controller.process("n1") == "approved"
+        assert conditions(setting.store, "n1")[0]["reason"] == "AutoApproved"
+        assert setting.controller.process("other") == "unchanged"

@@ -173,6 +173,20 @@ def test_a_bookmark_moves_the_watch_on_without_a_relist() -> None:
     assert second["resourceVersion"] == ["77"]
 
 
+def test_a_watch_that_ends_at_once_with_nothing_backs_off_and_is_no_contact() -> None:
+    """A proxy or broken server that answers every watch with an empty 200: the informer
+    neither spins on it nor takes it for contact; it says so and waits out its backoff."""
+    collection = nodes(1)
+    collection.watch_scripts.extend([[END]] * 200)
+    with informing(collection, backoff_base=0.5, backoff_cap=0.5) as informer:
+        assert informer.wait_synced(10)
+        wait_for(lambda: "no event" in informer.error)
+        watches = collection.watch_count()
+        wait_for(lambda: collection.watch_count() > watches)
+        # A hot loop would have used up the 200 empty watches by now.
+        assert collection.watch_count() < 50
+
+
 def test_a_failing_list_is_the_error_and_no_sync_then_recovers() -> None:
     collection = nodes(1)
     collection.list_status.extend([500] * 4)

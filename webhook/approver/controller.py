@@ -100,6 +100,9 @@ class Controller:
         # when either changes, so a resync neither recounts nor relogs it.
         self._left: dict[str, tuple[str, str]] = {}
         self._pending: set[str] = set()
+        # CSRs left pending for a node.* reason: a Node's change may change their outcome,
+        # and a Node change is no change of the CSR (nodes_changed queues them again).
+        self._left_for_nodes: set[str] = set()
         self._left_lock = threading.Lock()
         metrics.queue_depth.set_function(lambda: self.queue.depth)
 
@@ -112,8 +115,19 @@ class Controller:
             else:
                 self._pending.discard(name)
                 self._left.pop(name, None)
+                self._left_for_nodes.discard(name)
         if pending:
             self.queue.add(name)
+
+    def nodes_changed(self) -> None:
+        """The Node informer's on_change: every CSR left pending for a node.* reason is judged
+        again (an address another Node claimed may be free now, a missing Node may exist)."""
+        with self._left_lock:
+            names = sorted(self._left_for_nodes)
+            self._left_for_nodes.clear()
+            for name in names:
+                self._left.pop(name, None)
+        self.enqueue(names)
 
     def pending_names(self) -> list[str]:
         """Every CSR the watch shows pending (to judge them all again)."""
@@ -187,6 +201,8 @@ class Controller:
             self.queue.forget(name)
             with self._left_lock:
                 self._left[name] = (version, policies.digest)
+                if any(code.startswith("node.") for code in outcome.codes):
+                    self._left_for_nodes.add(name)
             return outcome.result
         if not self._is_leader():
             log.warning("approver: not leader; CSR %s is left to the leader", show(name))

@@ -26,6 +26,7 @@ from webhook.approver.metrics import ApproverMetrics
 from webhook.approver.policies import PolicyDirectory
 from webhook.cluster.client import connect
 from webhook.cluster.facts import (
+    WATCH_SECONDS,
     ClaimIndex,
     CSRState,
     PendingIndex,
@@ -95,17 +96,24 @@ def run_approve(settings: ApproverSettings) -> int:
         controller.changed(name, state is not None and state.pending)
 
     claims = ClaimIndex()
+
+    def node_changed(name: str, addresses: tuple[NodeAddress, ...] | None) -> None:
+        claims.update(name, addresses)
+        controller.nodes_changed()
+
     nodes: Informer[tuple[NodeAddress, ...]] = Informer(
         name="nodes",
         list_call=CoreV1Api(api).list_node,
         keep=keep_node_addresses,
-        on_change=claims.update,
+        on_change=node_changed,
+        watch_seconds=WATCH_SECONDS,
     )
     csrs: Informer[CSRState] = Informer(
         name="certificatesigningrequests",
         list_call=CertificatesV1Api(api).list_certificate_signing_request,
         keep=keep_csr_state,
         on_change=csr_changed,
+        watch_seconds=WATCH_SECONDS,
     )
     facts = WatchedFacts(nodes=nodes, claims=claims, csrs=csrs, pending=pending)
     controller = Controller(

@@ -32,6 +32,10 @@ READ_GRACE_SECONDS = 30.0
 CONNECT_TIMEOUT_SECONDS = 10.0
 
 
+class _QuietEndError(Exception):
+    """A watch that ended early without a line: retried after the backoff, from a new list."""
+
+
 class _RelistError(Exception):
     """The watch cannot go on from its resourceVersion: list again (410 Gone, a garbage line)."""
 
@@ -235,6 +239,7 @@ class Informer(Generic[T]):
             _request_timeout=(CONNECT_TIMEOUT_SECONDS, self.quiet_bound),
         )
         self._response = response
+        started, lines = self._clock(), 0
         try:
             if self._stopping.is_set():
                 return resource_version
@@ -243,10 +248,17 @@ class Informer(Generic[T]):
                 if self._stopping.is_set():
                     return resource_version
                 resource_version = self._apply(line, resource_version)
+                lines += 1
                 self._failures = 0
         finally:
             self._response = None
             _close(response)
+        lasted = self._clock() - started
+        if not lines and lasted < self.watch_seconds / 2:
+            # The API server ends a watch at timeout_seconds, with a bookmark first; one that
+            # ends at once with nothing (a proxy, a broken server) must neither spin nor pass
+            # for contact: a failure, with its backoff, and the facts go stale in time.
+            raise _QuietEndError(f"a watch ended after {lasted:.1f}s with no event")
         self._contact()
         self._failures = 0
         return resource_version
