@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from kubernetes.client import CertificatesV1Api, CoreV1Api
 from prometheus_client import CollectorRegistry
 
 from webhook.approver.controller import Controller, configure_decision_log
@@ -25,18 +24,8 @@ from webhook.approver.lease import LeaderElector
 from webhook.approver.metrics import ApproverMetrics
 from webhook.approver.policies import PolicyDirectory
 from webhook.cluster.client import connect
-from webhook.cluster.facts import (
-    WATCH_SECONDS,
-    ClaimIndex,
-    CSRState,
-    PendingIndex,
-    WatchedFacts,
-    keep_csr_state,
-    keep_node_addresses,
-)
-from webhook.cluster.informer import Informer
+from webhook.cluster.facts import watch_cluster
 from webhook.errors import ClusterError, UsageError
-from webhook.facts import NodeAddress
 from webhook.metrics_http import start_metrics_http
 from webhook.policy.loader import load_policies
 
@@ -88,34 +77,16 @@ def run_approve(settings: ApproverSettings) -> int:
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    # One CSR watch feeds both the queue and the pending index of the facts (maxPending).
-    pending = PendingIndex()
-
-    def csr_changed(name: str, state: CSRState | None) -> None:
-        pending.update(name, state)
-        controller.changed(name, state is not None and state.pending)
-
-    claims = ClaimIndex()
-
-    def node_changed(name: str, addresses: tuple[NodeAddress, ...] | None) -> None:
-        claims.update(name, addresses)
-        controller.nodes_changed()
-
-    nodes: Informer[tuple[NodeAddress, ...]] = Informer(
-        name="nodes",
-        list_call=CoreV1Api(api).list_node,
-        keep=keep_node_addresses,
-        on_change=node_changed,
-        watch_seconds=WATCH_SECONDS,
+    # One CSR watch feeds both the facts' pending index (maxPending) and the queue; a Node's
+    # change brings back the CSRs left pending for a node reason.
+    controller: Controller  # built below; the watches start after it
+    facts = watch_cluster(
+        api,
+        on_node_change=lambda _name, _addresses: controller.nodes_changed(),
+        on_csr_change=lambda name, state: controller.changed(
+            name, state is not None and state.pending
+        ),
     )
-    csrs: Informer[CSRState] = Informer(
-        name="certificatesigningrequests",
-        list_call=CertificatesV1Api(api).list_certificate_signing_request,
-        keep=keep_csr_state,
-        on_change=csr_changed,
-        watch_seconds=WATCH_SECONDS,
-    )
-    facts = WatchedFacts(nodes=nodes, claims=claims, csrs=csrs, pending=pending)
     controller = Controller(
         api,
         policies,

@@ -252,22 +252,41 @@ def _wall(when: float) -> str:
     return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def watch_cluster(api: Any, *, watch_seconds: int = WATCH_SECONDS) -> WatchedFacts:
-    """WatchedFacts over the API `api` (a kubernetes.client.ApiClient), not yet started."""
+def watch_cluster(
+    api: Any,
+    *,
+    watch_seconds: int = WATCH_SECONDS,
+    on_node_change: Callable[[str, tuple[NodeAddress, ...] | None], None] | None = None,
+    on_csr_change: Callable[[str, CSRState | None], None] | None = None,
+) -> WatchedFacts:
+    """WatchedFacts over the API `api` (a kubernetes.client.ApiClient), not yet started. The
+    webhook and the approval controller both watch through it; the controller's `on_*_change`
+    hear every change after the facts' own indexes have taken it in."""
     pending = PendingIndex()
     claims = ClaimIndex()
+
+    def node_changed(name: str, addresses: tuple[NodeAddress, ...] | None) -> None:
+        claims.update(name, addresses)
+        if on_node_change is not None:
+            on_node_change(name, addresses)
+
+    def csr_changed(name: str, state: CSRState | None) -> None:
+        pending.update(name, state)
+        if on_csr_change is not None:
+            on_csr_change(name, state)
+
     nodes: Informer[tuple[NodeAddress, ...]] = Informer(
         name="nodes",
         list_call=kubernetes.client.CoreV1Api(api).list_node,
         keep=keep_node_addresses,
-        on_change=claims.update,
+        on_change=node_changed,
         watch_seconds=watch_seconds,
     )
     csrs: Informer[CSRState] = Informer(
         name="certificatesigningrequests",
         list_call=kubernetes.client.CertificatesV1Api(api).list_certificate_signing_request,
         keep=keep_csr_state,
-        on_change=pending.update,
+        on_change=csr_changed,
         watch_seconds=watch_seconds,
     )
     return WatchedFacts(nodes=nodes, claims=claims, csrs=csrs, pending=pending)
