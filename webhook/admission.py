@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webhook.errors import ReviewError
-from webhook.resource import Condition, CSRObject, SpecValue
+from webhook.resource import Condition, CSRObject, PCRObject, SpecValue
 from webhook.text import show
 
 API_VERSION = "admission.k8s.io/v1"
 KIND = "AdmissionReview"
 CSR_GROUP = "certificates.k8s.io"
 CSR_RESOURCE = "certificatesigningrequests"
+PCR_RESOURCE = "podcertificaterequests"
 # Parsed JSON can take 25x its size (a 3 MiB body of `{},{},…` is 75 MiB of dicts): a body
 # with more separators and containers than this is refused before json.loads. Counted on the
 # raw bytes, strings included, so the bound is conservative; a real review has a few hundred.
@@ -61,6 +62,13 @@ class AdmissionRequest:
     object: CSRObject | None
     old_object: CSRObject | None
     dry_run: bool = False
+    # request.namespace (PodCertificateRequests are namespaced; "" for a CSR).
+    namespace: str = ""
+    # A PodCertificateRequest of a CREATE or UPDATE: `pod_request` the object sent,
+    # `old_pod_request` the stored one (present whenever an UPDATE has `pod_request`).
+    is_pcr: bool = False
+    pod_request: PCRObject | None = None
+    old_pod_request: PCRObject | None = None
 
 
 def parse_review(body: bytes) -> AdmissionRequest:

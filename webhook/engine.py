@@ -40,6 +40,7 @@ from webhook.facts import NO_CLUSTER, ClusterFacts, gather
 from webhook.matching import Requester, template_variables
 from webhook.mutation import lifetime_patch
 from webhook.parse_cache import parse_request
+from webhook.pod_engine import evaluate_pod
 from webhook.policy.model import Enforcement, PolicySet, Rule, SignerPolicy
 from webhook.resource import CSRObject
 from webhook.x509.csr import ParsedCSR
@@ -100,6 +101,13 @@ def evaluate(
 ) -> Decision:
     """`facts` answers the rules that need the cluster (constraints.node, maxPending); without
     a cluster every such fact is unknown and those rules deny."""
+    if request.is_pcr:
+        return evaluate_pod(
+            request,
+            policies,
+            allow_unmatched_signers=options.allow_unmatched_signers,
+            mutating=mutating,
+        )
     if not request.is_csr:
         return Decision(
             verdict=Verdict.IGNORED,

@@ -21,9 +21,15 @@ from urllib.parse import SplitResult, urlsplit
 from webhook.errors import PatternError
 from webhook.text import join_shown, show
 
-TEMPLATE_VARIABLES: frozenset[str] = frozenset(
+# The requester's (CSR rules) and the pod's (`podCertificates.issued`); the policy builder
+# refuses each outside its place (webhook/policy/build.py).
+REQUESTER_VARIABLES: frozenset[str] = frozenset(
     {"username", "node", "sa.namespace", "sa.name", "signerName"}
 )
+POD_VARIABLES: frozenset[str] = frozenset(
+    {"pod.namespace", "pod.name", "pod.uid", "pod.serviceAccountName", "node", "signerName"}
+)
+TEMPLATE_VARIABLES: frozenset[str] = REQUESTER_VARIABLES | POD_VARIABLES
 
 _NODE_PREFIX = "system:node:"
 _NODES_GROUP = "system:nodes"

@@ -131,6 +131,47 @@ class Issuance:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PodIssued:
+    """`podCertificates.issued`: what a signer may write into a PodCertificateRequest's
+    /status. Every leaf SAN must match a pattern of its kind (a kind with no patterns admits
+    none); patterns use the pod templates (${pod.namespace}, ${pod.name}, ${pod.uid},
+    ${pod.serviceAccountName}, ${node}). Key usages and EKUs of the leaf must be in `usages`;
+    its lifetime within `lifetime` (only min and max are meaningful here)."""
+
+    dns_names: tuple[Pattern, ...] = ()
+    ip_addresses: tuple[Pattern, ...] = ()
+    uris: tuple[Pattern, ...] = ()
+    email_addresses: tuple[Pattern, ...] = ()
+    usages: frozenset[str] = frozenset()
+    lifetime: Lifetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PodCertificates:
+    """`spec.podCertificates`: how the policy governs PodCertificateRequests of its signers.
+
+    `requesters`: who may create one (every list given must match, as for rule requesters).
+    `nodes_only`: `requesters` admits only `system:node:*` users, so a stored request was
+    created by the node in its spec.nodeName and ${node} is defined when judging /status.
+    `namespaces` (glob patterns) and `service_accounts` (namespace/name patterns) restrict the
+    pod; None means any. `annotations`: allowed unverifiedUserAnnotations keys, each with the
+    glob patterns its value must match (a key absent here is refused). `issuers`: who may write
+    /status (None: whoever RBAC lets `sign`). `ca_certificates_der`: the chain must verify to
+    one of them (empty: not checked)."""
+
+    requesters: Subjects
+    nodes_only: bool
+    namespaces: tuple[Pattern, ...] | None = None
+    service_accounts: tuple[Pattern, ...] | None = None
+    keys: KeyRules
+    max_expiration_seconds: int | None = None
+    annotations: Mapping[str, tuple[Pattern, ...]] = field(default_factory=dict)
+    issued: PodIssued
+    issuers: Subjects | None = None
+    ca_certificates_der: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SignerPolicy:
     name: str
     signer_names: tuple[Pattern, ...]
@@ -140,6 +181,8 @@ class SignerPolicy:
     approval: Approval
     issuance: Issuance
     source: str = ""
+    # None: the policy governs no PodCertificateRequest (one for its signer is denied).
+    pod_certificates: PodCertificates | None = None
 
 
 @dataclass(frozen=True, slots=True)
