@@ -16,6 +16,7 @@ import copy
 import datetime
 import uuid
 from collections.abc import Mapping, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,13 @@ RESOURCE = "podcertificaterequests"
 
 
 def stub_csr(key: str = "ecdsa-p256") -> bytes:
-    """The DER stub CSR kubelet makes: an empty subject, signed with the pod's key."""
+    """The DER stub CSR kubelet makes: an empty subject, signed with the pod's key (one per
+    key kind and run, so that equal inputs make equal reviews)."""
+    return _stub(key)
+
+
+@cache
+def _stub(key: str) -> bytes:
     builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
     algorithm = None if key.startswith("ed") else hashes.SHA256()
     csr = builder.sign(private_key(key), algorithm)
