@@ -59,11 +59,12 @@ KINDS = {
 
 FAMILIES = (
     "csr|subject|dns|ip|uri|email|usages|extensions|key|signature|lifetime|ca|requester|deny|"
-    "signer|transition|approval|issuance|node"
+    "signer|transition|approval|issuance|node|pod"
 )
 CODE = re.compile(rf"(?:{FAMILIES})\.[a-z_]+")
 # String literals in webhook/ that look like codes but are not.
-NOT_CODES = frozenset({"key.pem"})  # webhook/serving/devcert.py: a file name
+# webhook/serving/devcert.py: a file name; the pod template variables (webhook/matching.py).
+NOT_CODES = frozenset({"key.pem", "pod.namespace", "pod.name", "pod.uid"})
 # f-string codes (`code=f"..."`), by their template, with the values the placeholder takes.
 SAN_FAMILIES = ("dns", "ip", "uri", "email")
 FSTRING_CODES = {
