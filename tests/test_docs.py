@@ -36,7 +36,9 @@ from webhook.matching import (
     matches,
     template_variables,
 )
+from webhook.pod_context import pod_variables
 from webhook.policy.loader import is_policy_file, load_policies
+from webhook.resource import PCRObject
 
 ROOT = Path(__file__).parent.parent
 DOC_PATH = ROOT / "docs" / "policy-reference.md"
@@ -96,19 +98,26 @@ _PCR_CELL = re.compile(
 
 
 def _pod_variables(cell: str, signer: str) -> dict[str, str]:
-    """The pod variables of the PCR a row describes (docs §3.10.1): namespace/name, uid,
-    service account and, only for node requesters, node."""
+    """The pod variables the engine defines (webhook.pod_context.pod_variables) for the PCR a
+    row describes (docs §3.10.1): namespace/name, uid, service account and, only for node
+    requesters, node."""
     found = _PCR_CELL.fullmatch(cell)
     assert found, f"a PCR cell reads 'PCR `ns/pod` uid `u` sa `s` node `n`', got {cell!r}"
-    names = {
-        "pod.namespace": "namespace",
-        "pod.name": "name",
-        "pod.uid": "uid",
-        "pod.serviceAccountName": "sa",
-        "node": "node",
-    }
-    variables = {key: found.group(group) for key, group in names.items() if found.group(group)}
-    return {**variables, "signerName": signer}
+    pcr = PCRObject(
+        api_version="v1",
+        namespace=found.group("namespace"),
+        name="row",
+        signer_name=signer,
+        pod_name=found.group("name"),
+        pod_uid=found.group("uid") or "",
+        service_account_name=found.group("sa") or "",
+        service_account_uid="sa-uid",
+        node_name=found.group("node") or "",
+        node_uid="node-uid",
+        max_expiration_seconds=86400,
+        stub_request=b"",
+    )
+    return pod_variables(pcr, nodes_only=bool(found.group("node")))
 
 
 def _matching_rows() -> tuple[str, list[dict[str, Any]]]:
