@@ -62,6 +62,18 @@ def test_refuses_a_node_asking_for_a_pod_on_another_node(tmp_path: Path) -> None
     )
 
 
+def test_a_node_name_outside_the_nodes_group_is_still_held_to_its_own_node(
+    tmp_path: Path,
+) -> None:
+    """`users: [system:node:*]` alone makes ${node} the creator at /status (nodes_only): a
+    `system:node:` name without the group (an impersonated or hand-made identity) must not ask
+    for a pod on another node, or a signer would issue it that node's name."""
+    pods = ps.pod_certificates(requesters=ps.subjects(users=["system:node:*"]))
+    caller = ps.user("system:node:worker-2", ("system:authenticated",))
+    response = validate(app_with(tmp_path, pods), ps.pcr_review(ps.pcr_object(), caller=caller))
+    assert codes(response) == ["pod.node_mismatch"]
+
+
 def test_refuses_a_namespace_and_service_account_outside_pods(tmp_path: Path) -> None:
     obj = ps.pcr_object(namespace="payments")
     response = validate(app_with(tmp_path), ps.pcr_review(obj))

@@ -30,7 +30,6 @@ CODES = frozenset(
 )
 
 _NODE_PREFIX = "system:node:"
-_NODES_GROUP = "system:nodes"
 _SA_PREFIX = "system:serviceaccount:"
 _ANNOTATIONS = "spec.unverifiedUserAnnotations"
 
@@ -46,9 +45,10 @@ def _creator(ctx: PodCreateContext) -> Iterator[Violation]:
             f"{ctx.policy.name!r}",
         )
     # A node may ask only for pods bound to it (NodeRestriction checks this too, when enabled).
+    # Any `system:node:` name counts, in the nodes group or not: `nodes_only` policies define
+    # ${node} at /status from spec.nodeName, which this makes the creator's own name.
     node = creator.username.removeprefix(_NODE_PREFIX)
-    is_node = creator.username.startswith(_NODE_PREFIX) and _NODES_GROUP in creator.groups
-    if is_node and node != ctx.pcr.node_name:
+    if creator.username.startswith(_NODE_PREFIX) and node != ctx.pcr.node_name:
         yield Violation(
             code="pod.node_mismatch",
             field="spec.nodeName",
