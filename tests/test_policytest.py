@@ -363,7 +363,8 @@ def test_schema_problems_are_reported_with_file_and_line_and_exit_2(
     codes_line = 'violations: ["dns.not_allowed"]'
     assert lines == [
         f"{f}:{line_of(path, 'colour')}: spec.cases[0].colour: unknown field 'colour' (known: "
-        "name, requester, operation, actor, csr, certificate, expect, violations, patch, cluster)",
+        "name, kind, requester, operation, actor, csr, pod, certificate, issue, expect, "
+        "violations, patch, cluster)",
         f"{f}:{line_of(path, 'rejected')}: spec.cases[1].expect: must be one of 'allowed', "
         "'denied', 'warned', 'audited', got 'rejected'",
         f"{f}:{line_of(path, 'approve without')}: spec.cases[2]: missing required field 'actor' "

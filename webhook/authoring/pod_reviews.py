@@ -1,0 +1,240 @@
+"""The simulator of kube-apiserver for PodCertificateRequests: the objects and AdmissionReviews
+it sends a webhook (the CSR half is webhook/authoring/reviews.py, whose review envelope this
+reuses).
+
+Sources (v1.37.2): pkg/kubelet/podcertificate/podcertificatemanager.go (what a kubelet sends:
+generateName `req-`, an owner reference to the pod), the v1 and v1beta1 defaults
+(maxExpirationSeconds 86400 when absent), pkg/registry/certificates/podcertificaterequest/
+strategy.go (PrepareForCreate clears status; /status keeps the stored spec and metadata; the
+main resource keeps the stored status). A webhook registered for both versions gets a v1beta1
+request as v1beta1 (an exact match wins over matchPolicy: Equivalent), so `version` names the
+kind, the resource and the object. Builds wire dicts only; judges nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import secrets
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from webhook.authoring import reviews
+
+GROUP = "certificates.k8s.io"
+KIND = "PodCertificateRequest"
+RESOURCE = "podcertificaterequests"
+VERSIONS = ("v1", "v1beta1")
+DEFAULT_MAX_EXPIRATION_SECONDS = 86400  # SetObjectDefaults_PodCertificateRequest
+GENERATE_NAME = "req-"  # the kubelet's
+TERMINAL = ("Issued", "Denied", "Failed")
+_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # apimachinery names.SimpleNameGenerator
+
+
+def _b64(data: bytes | None) -> str | None:
+    """A Go []byte without omitempty: null when nil, else standard base64."""
+    return base64.b64encode(data).decode() if data else None
+
+
+def sent_pcr(
+    *,
+    namespace: str,
+    signer_name: str,
+    pod_name: str,
+    pod_uid: str,
+    service_account_name: str,
+    service_account_uid: str,
+    node_name: str,
+    node_uid: str,
+    stub: bytes | None = None,
+    pkix_public_key: bytes | None = None,
+    proof_of_possession: bytes | None = None,
+    max_expiration_seconds: int | None = None,
+    annotations: Mapping[str, str] | None = None,
+    version: str = "v1",
+    name: str | None = None,
+) -> dict[str, Any]:
+    """The request as a kubelet sends it, after the API server's decoding (defaults filled,
+    the empty `status: {}`). `name` None: generateName `req-`, as the kubelet does."""
+    metadata: dict[str, Any] = {"namespace": namespace}
+    if name:
+        metadata["name"] = name
+    else:
+        metadata["generateName"] = GENERATE_NAME
+    metadata["ownerReferences"] = [
+        {"apiVersion": "v1", "kind": "Pod", "name": pod_name, "uid": pod_uid}
+    ]
+    spec: dict[str, Any] = {
+        "signerName": signer_name,
+        "podName": pod_name,
+        "podUID": pod_uid,
+        "serviceAccountName": service_account_name,
+        "serviceAccountUID": service_account_uid,
+        "nodeName": node_name,
+        "nodeUID": node_uid,
+        "maxExpirationSeconds": (
+            DEFAULT_MAX_EXPIRATION_SECONDS
+            if max_expiration_seconds is None
+            else max_expiration_seconds
+        ),
+    }
+    if version == "v1beta1":
+        spec["pkixPublicKey"] = _b64(pkix_public_key)
+        spec["proofOfPossession"] = _b64(proof_of_possession)
+    spec["stubPKCS10Request"] = _b64(stub)
+    if annotations:
+        spec["unverifiedUserAnnotations"] = dict(annotations)
+    return {
+        "apiVersion": f"{GROUP}/{version}",
+        "kind": KIND,
+        "metadata": metadata,
+        "spec": spec,
+        "status": {},
+    }
+
+
+def created_pcr(sent: Mapping[str, Any], *, now: str | None = None) -> dict[str, Any]:
+    """After PrepareForCreate, as the validating webhook sees it: status cleared, a name made
+    from generateName, uid and creationTimestamp set; no resourceVersion yet."""
+    created = copy.deepcopy(dict(sent))
+    metadata = created["metadata"]
+    if "generateName" in metadata and "name" not in metadata:
+        suffix = "".join(secrets.choice(_NAME_ALPHABET) for _ in range(5))
+        metadata["name"] = metadata["generateName"] + suffix
+    metadata["uid"] = str(uuid.uuid4())
+    metadata["creationTimestamp"] = now or reviews.now_rfc3339()
+    created["status"] = {}
+    return created
+
+
+def stored_pcr(
+    created: Mapping[str, Any],
+    status: Mapping[str, Any] | None = None,
+    *,
+    resource_version: str = "100",
+) -> dict[str, Any]:
+    """The request as it sits in storage with this status, at `resource_version`."""
+    stored = copy.deepcopy(dict(created))
+    stored["metadata"]["resourceVersion"] = resource_version
+    stored["status"] = copy.deepcopy(dict(status or {}))
+    return stored
+
+
+def condition(
+    type_: str,
+    status: str = "True",
+    *,
+    reason: str = "",
+    message: str = "",
+    when: str | None = None,
+) -> dict[str, Any]:
+    """A metav1.Condition as a signer writes it (lastTransitionTime and reason are required)."""
+    result: dict[str, Any] = {
+        "type": type_,
+        "status": status,
+        "lastTransitionTime": when or reviews.now_rfc3339(),
+        "reason": reason or type_,
+    }
+    if message:
+        result["message"] = message
+    return result
+
+
+def pcr_status(
+    conditions: Sequence[Mapping[str, Any]] = (),
+    *,
+    certificate_chain: str = "",
+    not_before: str | None = None,
+    begin_refresh_at: str | None = None,
+    not_after: str | None = None,
+) -> dict[str, Any]:
+    """status as written (every field omitempty)."""
+    status: dict[str, Any] = {}
+    if conditions:
+        status["conditions"] = [dict(c) for c in conditions]
+    if certificate_chain:
+        status["certificateChain"] = certificate_chain
+    for key, value in (
+        ("notBefore", not_before),
+        ("beginRefreshAt", begin_refresh_at),
+        ("notAfter", not_after),
+    ):
+        if value is not None:
+            status[key] = value
+    return status
+
+
+def version_of(obj: Mapping[str, Any]) -> str:
+    api_version = str(obj.get("apiVersion", f"{GROUP}/v1"))
+    return api_version.rpartition("/")[2]
+
+
+def admission_review(
+    obj: dict[str, Any] | None,
+    old: Mapping[str, Any] | None,
+    operation: str,
+    subresource: str,
+    caller: Mapping[str, Any],
+    *,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """The AdmissionReview of `operation` on a PodCertificateRequest: the CSR envelope with the
+    PCR's kind, resource (in the object's version) and namespace."""
+    review = reviews.admission_review(obj, old, operation, subresource, caller, dry_run=dry_run)
+    either = obj if obj is not None else old or {}
+    version = version_of(either)
+    kind = {"group": GROUP, "version": version, "kind": KIND}
+    resource = {"group": GROUP, "version": version, "resource": RESOURCE}
+    request = review["request"]
+    request.update(
+        kind=kind,
+        resource=resource,
+        requestKind=dict(kind),
+        requestResource=dict(resource),
+        namespace=either.get("metadata", {}).get("namespace", ""),
+    )
+    return review
+
+
+def create_review(
+    sent: Mapping[str, Any], caller: Mapping[str, Any], *, now: str | None = None
+) -> dict[str, Any]:
+    """A CREATE as the validating webhook sees it."""
+    return admission_review(created_pcr(sent, now=now), None, "CREATE", "", caller)
+
+
+def mutating_create_review(sent: Mapping[str, Any], caller: Mapping[str, Any]) -> dict[str, Any]:
+    """A CREATE as the mutating webhook sees it: the object as sent (no name, uid yet)."""
+    return admission_review(copy.deepcopy(dict(sent)), None, "CREATE", "", caller)
+
+
+def status_review(
+    old: Mapping[str, Any], status: Mapping[str, Any], caller: Mapping[str, Any]
+) -> dict[str, Any]:
+    """PUT /status with `status`: spec and metadata are the stored ones (StatusStrategy
+    PrepareForUpdate), the status as written."""
+    new = copy.deepcopy(dict(old))
+    new["status"] = copy.deepcopy(dict(status))
+    return admission_review(new, old, "UPDATE", "status", caller)
+
+
+def update_review(
+    old: Mapping[str, Any],
+    caller: Mapping[str, Any],
+    *,
+    labels: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """PUT of the main resource: the stored status is kept (Strategy PrepareForUpdate); spec
+    validation refuses any change of it, so only metadata changes reach the webhook."""
+    new = copy.deepcopy(dict(old))
+    if labels is not None:
+        new["metadata"]["labels"] = dict(labels)
+    return admission_review(new, old, "UPDATE", "", caller)
+
+
+def raw_update_review(
+    old: Mapping[str, Any], new: Mapping[str, Any], subresource: str, caller: Mapping[str, Any]
+) -> dict[str, Any]:
+    """An UPDATE with exactly these objects, no strategy applied (defence in depth)."""
+    return admission_review(copy.deepcopy(dict(new)), old, "UPDATE", subresource, caller)
