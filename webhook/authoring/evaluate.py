@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from webhook.admission import parse_csr_object, parse_review
+from webhook.authoring.eval_output import render_json, render_text
 from webhook.authoring.node_facts import eval_facts, read_nodes
 from webhook.authoring.pod_eval import (
     LIST_KIND as POD_LIST_KIND,
@@ -41,7 +42,6 @@ from webhook.policy.loader import load_policies
 from webhook.policy.model import PolicySet
 from webhook.policy.source import Document, Problem, parse_documents
 from webhook.resource import CSRObject
-from webhook.response import printable
 
 # A CSR is about 40 YAML nodes: this admits tens of thousands of CSRs in one `kubectl get csr
 # -o yaml` List while still refusing an alias bomb before it is built.
@@ -52,7 +52,6 @@ CSR_API_VERSION = "certificates.k8s.io/v1"
 _LIST_KINDS = ("List", "CertificateSigningRequestList", POD_LIST_KIND)
 _MARKER = re.compile(r"---(\s|$)")
 _VERDICTS = ("allowed", "warned", "audited", "denied")
-COLUMNS = ("NAME", "SIGNER", "REQUESTER", "VERDICT", "POLICY", "RULE", "VIOLATIONS")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -293,63 +292,6 @@ def _decide(
     if item.pod is not None:
         return decide_pod(item.pod, item.requester, policies, options)
     return evaluate_create(_csr_of(item), item.requester, policies, options, facts=facts)
-
-
-def _cell(text: str) -> str:
-    return printable(text, 256) or "-"
-
-
-def render_text(results: Sequence[Result]) -> str:
-    """An aligned table, then one line per violation: `name: code: field: message`."""
-    if not results:
-        return ""
-    rows = [COLUMNS] + [
-        (
-            r.item.name,
-            r.item.signer_name,
-            r.item.requester.username,
-            r.decision.verdict.value,
-            r.decision.policy,
-            ",".join(r.decision.rules),
-            ",".join(dict.fromkeys(v.code for v in r.decision.violations)),
-        )
-        for r in results
-    ]
-    cells = [[_cell(c) if index else c for c in row] for index, row in enumerate(rows)]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
-    ]
-    details = [
-        printable(f"{r.item.name}: {v.code}: {v.field}: {v.message}", 4096)
-        for r in results
-        for v in r.decision.violations
-    ]
-    return "\n".join([*lines, *([""] if details else []), *details]) + "\n"
-
-
-def render_json(results: Sequence[Result]) -> str:
-    out = [
-        {
-            "name": r.item.name,
-            "kind": "PodCertificateRequest" if r.item.pod else "CertificateSigningRequest",
-            "signer": r.item.signer_name,
-            "requester": {
-                "username": r.item.requester.username,
-                "groups": list(r.item.requester.groups),
-            },
-            "allowed": r.decision.allowed,
-            "verdict": r.decision.verdict.value,
-            "policy": r.decision.policy,
-            "rule": ",".join(r.decision.rules) or None,
-            "violations": [
-                {"code": v.code, "field": v.field, "message": v.message}
-                for v in r.decision.violations
-            ],
-        }
-        for r in results
-    ]
-    return json.dumps(out, indent=2) + "\n"
 
 
 def run_eval(  # noqa: PLR0917 - the flags of `csr-webhook eval`, one each
