@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from webhook.authoring import reviews
+from webhook.authoring.pod_fields import track_create, track_status
 
 GROUP = "certificates.k8s.io"
 KIND = "PodCertificateRequest"
@@ -54,17 +55,20 @@ def sent_pcr(
     annotations: Mapping[str, str] | None = None,
     version: str = "v1",
     name: str | None = None,
+    owner_reference: bool = True,
 ) -> dict[str, Any]:
     """The request as a kubelet sends it, after the API server's decoding (defaults filled,
-    the empty `status: {}`). `name` None: generateName `req-`, as the kubelet does."""
+    the empty `status: {}`). `name` None: generateName `req-`, as the kubelet does;
+    `owner_reference` False: no reference to the pod (a request made with kubectl)."""
     metadata: dict[str, Any] = {"namespace": namespace}
     if name:
         metadata["name"] = name
     else:
         metadata["generateName"] = GENERATE_NAME
-    metadata["ownerReferences"] = [
-        {"apiVersion": "v1", "kind": "Pod", "name": pod_name, "uid": pod_uid}
-    ]
+    if owner_reference:
+        metadata["ownerReferences"] = [
+            {"apiVersion": "v1", "kind": "Pod", "name": pod_name, "uid": pod_uid}
+        ]
     spec: dict[str, Any] = {
         "signerName": signer_name,
         "podName": pod_name,
@@ -94,16 +98,21 @@ def sent_pcr(
     }
 
 
-def created_pcr(sent: Mapping[str, Any], *, now: str | None = None) -> dict[str, Any]:
+def created_pcr(
+    sent: Mapping[str, Any], *, now: str | None = None, manager: str = ""
+) -> dict[str, Any]:
     """After PrepareForCreate, as the validating webhook sees it: status cleared, a name made
-    from generateName, uid and creationTimestamp set; no resourceVersion yet."""
+    from generateName, uid and creationTimestamp set, the `manager`'s managedFields entry; no
+    resourceVersion yet."""
     created = copy.deepcopy(dict(sent))
     metadata = created["metadata"]
+    stamp = now or reviews.now_rfc3339()
     if "generateName" in metadata and "name" not in metadata:
         suffix = "".join(secrets.choice(_NAME_ALPHABET) for _ in range(5))
         metadata["name"] = metadata["generateName"] + suffix
     metadata["uid"] = str(uuid.uuid4())
-    metadata["creationTimestamp"] = now or reviews.now_rfc3339()
+    metadata["creationTimestamp"] = stamp
+    track_create(created, manager, stamp)
     created["status"] = {}
     return created
 
@@ -170,6 +179,20 @@ def version_of(obj: Mapping[str, Any]) -> str:
     return api_version.rpartition("/")[2]
 
 
+def as_version(obj: Mapping[str, Any], version: str) -> dict[str, Any]:
+    """The object as the API server converts it to `version`: v1 has no pkixPublicKey and
+    proofOfPossession (a v1beta1 request read through v1 loses its key)."""
+    converted = copy.deepcopy(dict(obj))
+    converted["apiVersion"] = f"{GROUP}/{version}"
+    if version == "v1":
+        for key in ("pkixPublicKey", "proofOfPossession"):
+            converted.get("spec", {}).pop(key, None)
+    elif "spec" in converted:
+        converted["spec"].setdefault("pkixPublicKey", None)
+        converted["spec"].setdefault("proofOfPossession", None)
+    return converted
+
+
 def admission_review(
     obj: dict[str, Any] | None,
     old: Mapping[str, Any] | None,
@@ -178,10 +201,13 @@ def admission_review(
     caller: Mapping[str, Any],
     *,
     dry_run: bool = False,
+    options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The AdmissionReview of `operation` on a PodCertificateRequest: the CSR envelope with the
     PCR's kind, resource (in the object's version) and namespace."""
-    review = reviews.admission_review(obj, old, operation, subresource, caller, dry_run=dry_run)
+    review = reviews.admission_review(
+        obj, old, operation, subresource, caller, dry_run=dry_run, options=options
+    )
     either = obj if obj is not None else old or {}
     version = version_of(either)
     kind = {"group": GROUP, "version": version, "kind": KIND}
@@ -198,25 +224,58 @@ def admission_review(
 
 
 def create_review(
-    sent: Mapping[str, Any], caller: Mapping[str, Any], *, now: str | None = None
+    sent: Mapping[str, Any],
+    caller: Mapping[str, Any],
+    *,
+    now: str | None = None,
+    manager: str = "",
+    dry_run: bool = False,
+    options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A CREATE as the validating webhook sees it."""
-    return admission_review(created_pcr(sent, now=now), None, "CREATE", "", caller)
+    obj = created_pcr(sent, now=now, manager=manager)
+    return admission_review(obj, None, "CREATE", "", caller, dry_run=dry_run, options=options)
 
 
-def mutating_create_review(sent: Mapping[str, Any], caller: Mapping[str, Any]) -> dict[str, Any]:
-    """A CREATE as the mutating webhook sees it: the object as sent (no name, uid yet)."""
-    return admission_review(copy.deepcopy(dict(sent)), None, "CREATE", "", caller)
+def mutating_create_review(
+    sent: Mapping[str, Any],
+    caller: Mapping[str, Any],
+    *,
+    now: str | None = None,
+    manager: str = "",
+    dry_run: bool = False,
+    options: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A CREATE as the mutating webhook sees it: the object as sent (no uid, no
+    creationTimestamp, no name made from generateName yet) and its managedFields."""
+    obj = copy.deepcopy(dict(sent))
+    track_create(obj, manager, now or reviews.now_rfc3339())
+    return admission_review(obj, None, "CREATE", "", caller, dry_run=dry_run, options=options)
 
 
 def status_review(
-    old: Mapping[str, Any], status: Mapping[str, Any], caller: Mapping[str, Any]
+    old: Mapping[str, Any],
+    status: Mapping[str, Any],
+    caller: Mapping[str, Any],
+    *,
+    version: str | None = None,
+    now: str | None = None,
+    manager: str = "",
+    dry_run: bool = False,
+    options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """PUT /status with `status`: spec and metadata are the stored ones (StatusStrategy
-    PrepareForUpdate), the status as written."""
-    new = copy.deepcopy(dict(old))
+    PrepareForUpdate), the status as written, the writer's managedFields entry. `version`:
+    the version it is written through (default the stored object's); both objects are
+    converted to it."""
+    version = version or version_of(old)
+    stored = as_version(old, version)
+    new = copy.deepcopy(stored)
     new["status"] = copy.deepcopy(dict(status))
-    return admission_review(new, old, "UPDATE", "status", caller)
+    track_status(stored, new, manager, now or reviews.now_rfc3339())
+    return admission_review(
+        new, stored, "UPDATE", "status", caller, dry_run=dry_run, options=options
+    )
 
 
 def update_review(
