@@ -11,7 +11,7 @@ from pathlib import Path
 from types import ModuleType
 
 from tests.observed_codes import OBSERVED
-from webhook import codes, engine, parse_cache
+from webhook import codes, engine, parse_cache, pod_engine
 from webhook.admission import parse_csr_object
 from webhook.codes import CATALOGUE, KNOWN_CODES, is_known, nearest
 from webhook.engine import CREATE_CHECKS, UPDATE_CHECKS, EngineOptions, evaluate_create
@@ -21,8 +21,15 @@ from webhook.policy.model import PolicySet
 DOC = (Path(__file__).parent.parent / "docs" / "policy-reference.md").read_text(encoding="utf-8")
 
 
+POD_CHECKS = (
+    *pod_engine.POD_CREATE_CHECKS,
+    *pod_engine.POD_TRANSITION_CHECKS,
+    *pod_engine.POD_GATE_CHECKS,
+)
+
+
 def _check_modules() -> list[ModuleType]:
-    modules = {check.__module__ for check in (*CREATE_CHECKS, *UPDATE_CHECKS)}
+    modules = {check.__module__ for check in (*CREATE_CHECKS, *UPDATE_CHECKS, *POD_CHECKS)}
     return [__import__(name, fromlist=["CODES"]) for name in sorted(modules)]
 
 
@@ -30,6 +37,7 @@ def _declared() -> dict[str, frozenset[str]]:
     declared = {module.__name__: module.CODES for module in _check_modules()}
     declared[engine.__name__] = engine.CODES
     declared[parse_cache.__name__] = parse_cache.CODES
+    declared[pod_engine.__name__] = pod_engine.CODES
     return declared
 
 
@@ -54,7 +62,7 @@ def test_the_declared_codes_are_exactly_the_table() -> None:
 
 
 def test_every_check_of_the_engine_lists_is_a_check_function() -> None:
-    for check in (*CREATE_CHECKS, *UPDATE_CHECKS):
+    for check in (*CREATE_CHECKS, *UPDATE_CHECKS, *POD_CHECKS):
         assert check.__name__ == "check", check
         assert check.__module__.startswith("webhook.checks."), check
 

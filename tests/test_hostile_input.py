@@ -23,8 +23,8 @@ from tests.issuance_setting import approved_csr, issue, leaf, policies
 from tests.reviews import create_review, mutating_create_review
 from tests.server import running_server
 from tests.update_reviews import SIGNER, raw_update, stored_csr, validate
-from webhook.checks.issuance import MAX_CHAIN_VERIFICATIONS
 from webhook.x509 import der
+from webhook.x509.chain import MAX_CHAIN_VERIFICATIONS
 
 LONG_OID = der.encode_tlv(der.OID, b"\x2a" + b"\xff" * 2100 + b"\x01")
 

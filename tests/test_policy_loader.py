@@ -118,7 +118,8 @@ def test_reports_unknown_keys_with_file_line_and_path(tmp_path: Path) -> None:
         f"{tmp_path}/p.yaml:10: spec.rules[0].allowed.dnsNames.maxitems: unknown field 'maxitems' "
         "(known: values, required, maxItems, allowWildcardNames)",
         f"{tmp_path}/p.yaml:11: spec.surprise: unknown field 'surprise' "
-        "(known: signerNames, enforcement, deny, rules, approval, issuance)",
+        "(known: signerNames, enforcement, deny, rules, approval, issuance, "
+        "podCertificates)",
     ]
 
 

@@ -1,8 +1,9 @@
 """The AdmissionReview v1 request: `parse_review(body)` turns untrusted bytes into typed values.
 
-The only code that reads the review's JSON: the request, its user, and the CSR objects (old and
-new, conditions, certificate bytes) come out typed (webhook.resource), so nothing downstream
-sees a raw dict. A review that is not a well-formed `admission.k8s.io/v1` AdmissionReview
+The only code that reads the review's JSON (with its helpers webhook.review_fields and, for
+PodCertificateRequests, webhook.pod_review): the request, its user, and the CSR or PCR objects
+(old and new, conditions, certificate bytes) come out typed (webhook.resource), so nothing
+downstream sees a raw dict. A review that is not a well-formed `admission.k8s.io/v1` AdmissionReview
 raises `ReviewError` (HTTP 400 upstream), naming the field; policy outcomes never raise. Rules
 from the API server's
 `staging/src/k8s.io/apiserver/pkg/admission/plugin/webhook/request/admissionreview.go`. The
@@ -11,15 +12,24 @@ response is webhook.response's.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from webhook.errors import ReviewError
-from webhook.resource import Condition, CSRObject, PCRObject, SpecValue
-from webhook.text import show
+from webhook.pod_review import VERSIONS as PCR_VERSIONS
+from webhook.pod_review import parse_pcr_object
+from webhook.resource import CSRObject, PCRObject
+from webhook.review_fields import (
+    base64_at,
+    conditions_at,
+    dict_at,
+    integer_at,
+    shown,
+    spec_value,
+    string_at,
+    strings_at,
+)
 
 API_VERSION = "admission.k8s.io/v1"
 KIND = "AdmissionReview"
@@ -49,7 +59,8 @@ class UserInfo:
 class AdmissionRequest:
     """The parts of `request` we use, type-checked. `object` is the CSR of a CREATE or UPDATE
     of certificatesigningrequests (None for other resources and operations, or when absent);
-    `old_object` is the stored CSR, present whenever an UPDATE has `object`."""
+    `old_object` is the stored CSR, present whenever an UPDATE has `object`. `is_pcr`:
+    podcertificaterequests.certificates.k8s.io (v1 or v1beta1, request.resource.version)."""
 
     uid: str
     group: str
@@ -90,7 +101,7 @@ def parse_review(body: bytes) -> AdmissionRequest:
     if review.get("apiVersion") != API_VERSION or review.get("kind") != KIND:
         raise ReviewError(
             f"expected apiVersion {API_VERSION!r} and kind {KIND!r}, got "
-            f"{_shown(review.get('apiVersion'))} and {_shown(review.get('kind'))}"
+            f"{shown(review.get('apiVersion'))} and {shown(review.get('kind'))}"
         )
     request = review.get("request")
     if not isinstance(request, dict):
@@ -117,27 +128,43 @@ def parse_review(body: bytes) -> AdmissionRequest:
     dry_run = request.get("dryRun", False)
     if not isinstance(dry_run, bool):
         raise ReviewError("request.dryRun must be a boolean")
-    group = _string(resource, "group", "request.resource")
-    resource_name = _string(resource, "resource", "request.resource")
-    sub_resource = _string(request, "subResource", "request")
-    operation = _string(request, "operation", "request", required=True)
-    name = _string(request, "name", "request")
+    group = string_at(resource, "group", "request.resource")
+    resource_name = string_at(resource, "resource", "request.resource")
+    sub_resource = string_at(request, "subResource", "request")
+    operation = string_at(request, "operation", "request", required=True)
+    name = string_at(request, "name", "request")
     user_info = UserInfo(
-        username=_string(user, "username", "request.userInfo"),
-        uid=_string(user, "uid", "request.userInfo"),
+        username=string_at(user, "username", "request.userInfo"),
+        uid=string_at(user, "uid", "request.userInfo"),
         groups=tuple(groups),
         extra={k: tuple(v) for k, v in extra.items()},
     )
+    namespace = string_at(request, "namespace", "request")
     is_csr = group == CSR_GROUP and resource_name == CSR_RESOURCE
+    is_pcr = group == CSR_GROUP and resource_name == PCR_RESOURCE
     obj = _object(request, "object")
     old = _object(request, "oldObject")
+    evaluated = operation in EVALUATED_OPERATIONS and obj is not None
+    if evaluated and operation == "UPDATE" and (is_csr or is_pcr) and old is None:
+        raise ReviewError("request.oldObject is required for UPDATE")
     new_csr = old_csr = None
-    if is_csr and operation in EVALUATED_OPERATIONS and obj is not None:
+    if is_csr and evaluated and obj is not None:
         new_csr = parse_csr_object(obj)
-        if operation == "UPDATE":
-            if old is None:
-                raise ReviewError("request.oldObject is required for UPDATE")
+        if old is not None and operation == "UPDATE":
             old_csr = parse_csr_object(old, "request.oldObject")
+    new_pcr = old_pcr = None
+    if is_pcr and evaluated and obj is not None:
+        version = string_at(resource, "version", "request.resource")
+        if version not in PCR_VERSIONS:
+            # Fail closed: a version we cannot read is no request we may let through.
+            raise ReviewError(
+                f"request.resource.version {shown(version)} of {PCR_RESOURCE} is not read; "
+                f"expected one of {', '.join(PCR_VERSIONS)} (register them with matchPolicy: "
+                "Equivalent)"
+            )
+        new_pcr = parse_pcr_object(obj, version, namespace)
+        if old is not None and operation == "UPDATE":
+            old_pcr = parse_pcr_object(old, version, namespace, "request.oldObject")
     return AdmissionRequest(
         uid=uid,
         group=group,
@@ -150,6 +177,10 @@ def parse_review(body: bytes) -> AdmissionRequest:
         object=new_csr,
         old_object=old_csr,
         dry_run=dry_run,
+        namespace=namespace,
+        is_pcr=is_pcr,
+        pod_request=new_pcr,
+        old_pod_request=old_pcr,
     )
 
 
@@ -157,52 +188,22 @@ def parse_csr_object(obj: dict[str, Any], where: str = "request.object") -> CSRO
     """A CertificateSigningRequest's JSON as typed values. Wrong JSON types raise ReviewError
     naming `where` and the field (the API server never sends them, so the review is broken);
     content we cannot interpret (bad base64) is None, for the checks to deny."""
-    metadata = _dict(obj, "metadata", where)
-    spec = _dict(obj, "spec", where)
-    status = _dict(obj, "status", where)
-    expiration = spec.get("expirationSeconds")
-    if expiration is not None and (not isinstance(expiration, int) or isinstance(expiration, bool)):
-        raise ReviewError(f"{where}.spec.expirationSeconds must be an integer")
-    conditions = []
-    for index, raw in enumerate(_list(status, "conditions", f"{where}.status")):
-        if not isinstance(raw, dict):
-            raise ReviewError(f"{where}.status.conditions[{index}] must be an object")
-        path = f"{where}.status.conditions[{index}]"
-        conditions.append(
-            Condition(
-                type=_string(raw, "type", path),
-                status=_string(raw, "status", path),
-                reason=_string(raw, "reason", path),
-                message=_string(raw, "message", path),
-            )
-        )
+    metadata = dict_at(obj, "metadata", where)
+    spec = dict_at(obj, "spec", where)
+    status = dict_at(obj, "status", where)
     return CSRObject(
-        name=_string(metadata, "name", f"{where}.metadata"),
-        signer_name=_string(spec, "signerName", f"{where}.spec"),
-        request=_bytes(spec, "request", f"{where}.spec"),
-        usages=_strings(spec, "usages", f"{where}.spec"),
-        expiration_seconds=expiration,
-        username=_string(spec, "username", f"{where}.spec"),
-        groups=_strings(spec, "groups", f"{where}.spec"),
-        conditions=tuple(conditions),
-        certificate=_bytes(status, "certificate", f"{where}.status"),
+        name=string_at(metadata, "name", f"{where}.metadata"),
+        signer_name=string_at(spec, "signerName", f"{where}.spec"),
+        request=base64_at(spec, "request", f"{where}.spec"),
+        usages=strings_at(spec, "usages", f"{where}.spec"),
+        expiration_seconds=integer_at(spec, "expirationSeconds", f"{where}.spec"),
+        username=string_at(spec, "username", f"{where}.spec"),
+        groups=strings_at(spec, "groups", f"{where}.spec"),
+        conditions=conditions_at(status, f"{where}.status"),
+        certificate=base64_at(status, "certificate", f"{where}.status"),
         has_spec=isinstance(obj.get("spec"), dict),
-        spec={key: _spec_value(value, f"{where}.spec") for key, value in spec.items()},
+        spec={key: spec_value(value, f"{where}.spec") for key, value in spec.items()},
     )
-
-
-def _spec_value(value: object, where: str) -> SpecValue:
-    try:
-        canonical = json.dumps(value, sort_keys=True, separators=(",", ":"))
-    except RecursionError as exc:  # no deeper than json.loads went; refused, never a 500
-        raise ReviewError(f"{where} is nested too deeply") from exc
-    if isinstance(value, str):
-        shown = show(value)
-    elif value is None or isinstance(value, bool | int | float):
-        shown = canonical[:40]
-    else:
-        shown = "a list" if isinstance(value, list) else "an object"
-    return SpecValue(canonical=canonical, shown=shown)
 
 
 def _object(parent: dict[str, Any], key: str, *, required: bool = False) -> dict[str, Any] | None:
@@ -212,51 +213,3 @@ def _object(parent: dict[str, Any], key: str, *, required: bool = False) -> dict
     if not isinstance(value, dict):
         raise ReviewError(f"request.{key} must be an object")
     return value
-
-
-def _dict(parent: dict[str, Any], key: str, where: str) -> dict[str, Any]:
-    value = parent.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ReviewError(f"{where}.{key} must be an object")
-    return value
-
-
-def _list(parent: dict[str, Any], key: str, where: str) -> list[Any]:
-    value = parent.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ReviewError(f"{where}.{key} must be a list")
-    return value
-
-
-def _string(parent: dict[str, Any], key: str, where: str, *, required: bool = False) -> str:
-    value = parent.get(key)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str):
-        raise ReviewError(f"{where}.{key} must be a string")
-    return value
-
-
-def _strings(parent: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
-    values = _list(parent, key, where)
-    if not all(isinstance(v, str) for v in values):
-        raise ReviewError(f"{where}.{key} must be a list of strings")
-    return tuple(values)
-
-
-def _bytes(parent: dict[str, Any], key: str, where: str) -> bytes | None:
-    text = _string(parent, key, where)
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-
-
-def _shown(value: object) -> str:
-    """A value from a broken review, for an error message: repr, cut to 64 characters."""
-    text = repr(value)
-    return text if len(text) <= 64 else f"{text[:64]}… ({len(text)} characters)"

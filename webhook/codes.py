@@ -97,8 +97,15 @@ CATALOGUE: dict[str, str] = {
     "signature.weak": "SHA-1 or MD5 (never accepted)",
     "signature.not_allowed": "an algorithm outside `signatureAlgorithms` (or the default set)",
     "lifetime.missing": "`lifetime.max` is set and the CSR has no `expirationSeconds`",
-    "lifetime.too_long": "`expirationSeconds` above `lifetime.max`",
-    "lifetime.too_short": "`expirationSeconds` below `lifetime.min`",
+    "lifetime.too_long": (
+        "`expirationSeconds` above `lifetime.max`; for a PodCertificateRequest, "
+        "`maxExpirationSeconds` above `podCertificates.maxExpirationSeconds`, or a leaf valid "
+        "longer than `issued.lifetime.max` or `maxExpirationSeconds`"
+    ),
+    "lifetime.too_short": (
+        "`expirationSeconds` below `lifetime.min`; for a PodCertificateRequest, a leaf valid "
+        "shorter than `issued.lifetime.min`"
+    ),
     "ca.not_allowed": (
         "a CA request (`CA:TRUE`, `cert sign` or `crl sign`) under a rule without `isCA`"
     ),
@@ -129,9 +136,13 @@ CATALOGUE: dict[str, str] = {
     "deny.subject": "a subject value matches `deny.subject`",
     "signer.unmatched": "no policy governs the signer and `--unmatched-signers` is `deny`",
     "transition.condition_status": (
-        "an Approved, Denied or Failed condition whose status is not `True`"
+        "an Approved, Denied or Failed condition (or a PodCertificateRequest's Issued) whose "
+        "status is not `True`"
     ),
-    "transition.condition_duplicate": "a condition type twice",
+    "transition.condition_duplicate": (
+        "a condition type twice (for a PodCertificateRequest: more than one of Issued, Denied and"
+        " Failed)"
+    ),
     "transition.approved_and_denied": "Approved and Denied together",
     "transition.condition_removed": "an Approved, Denied or Failed condition removed",
     "transition.condition_modified": "an Approved, Denied or Failed condition changed",
@@ -139,7 +150,8 @@ CATALOGUE: dict[str, str] = {
         "Approved or Denied added other than through `/approval`"
     ),
     "transition.status_subresource_required": (
-        "Failed or the certificate added other than through `/status`"
+        "Failed or the certificate added (or a PodCertificateRequest's status changed) other than"
+        " through `/status`"
     ),
     "transition.certificate_unapproved": (
         "a certificate on a CSR that is not Approved, or is Denied or Failed"
@@ -186,6 +198,47 @@ CATALOGUE: dict[str, str] = {
         "an extension of a certificate of `status.certificate` cannot be read (cryptography cannot "
         "represent it, say an `x400Address` or `ediPartyName` name) or occurs twice"
     ),
+    "pod.not_governed": (
+        "a PodCertificateRequest for a signer whose policy has no `podCertificates`"
+    ),
+    "pod.requester_not_permitted": "the creator is not admitted by `podCertificates.requesters`",
+    "pod.node_mismatch": "a node creates a request for a pod on another node (`spec.nodeName`)",
+    "pod.namespace_not_allowed": "the pod's namespace matches none of `pods.namespaces`",
+    "pod.service_account_not_allowed": (
+        "the pod's service account matches none of `pods.serviceAccounts`"
+    ),
+    "pod.stub_invalid": (
+        "`spec.stubPKCS10Request` missing, not base64, over 10 KiB, not a PKCS#10 request or its "
+        "signature does not verify (or, in v1beta1, neither it nor `pkixPublicKey` is set)"
+    ),
+    "pod.proof_invalid": (
+        "v1beta1: `pkixPublicKey` is no public key, or `proofOfPossession` does not verify over "
+        "`spec.podUID`"
+    ),
+    "pod.annotation_not_allowed": (
+        "an `unverifiedUserAnnotations` key absent from `annotations.allowed`"
+    ),
+    "pod.annotation_value_not_allowed": (
+        "an `unverifiedUserAnnotations` value matching none of its key's patterns"
+    ),
+    "pod.terminal_changed": "the status of an Issued, Denied or Failed request changed",
+    "pod.fields_not_empty": (
+        "Denied or Failed (or no Issued condition) with the chain or a time set"
+    ),
+    "pod.issuer_not_permitted": "the status writer is not in `podCertificates.issuers`",
+    "pod.chain_invalid": (
+        "an Issued request's `certificateChain` is empty, over 100 KiB or 10 certificates, not "
+        "`CERTIFICATE` PEM, or a certificate cannot be read"
+    ),
+    "pod.key_mismatch": "the leaf's public key is not the stub's (or `pkixPublicKey`'s)",
+    "pod.san_not_allowed": "a leaf SAN matching none of the expanded `issued` patterns of its kind",
+    "pod.ca_not_allowed": "the leaf is a CA (`CA:TRUE`)",
+    "pod.usage_not_allowed": "a leaf key usage or extended key usage outside `issued.usages`",
+    "pod.times_mismatch": "`status.notBefore` or `status.notAfter` is not the leaf's",
+    "pod.refresh_out_of_range": (
+        "`status.beginRefreshAt` absent or outside [`notBefore`, `notAfter`]"
+    ),
+    "pod.chain_untrusted": "the chain does not verify to `podCertificates.caBundle`",
 }
 KNOWN_CODES: frozenset[str] = frozenset(CATALOGUE)
 FAMILIES: frozenset[str] = frozenset(code.split(".")[0] + "." for code in KNOWN_CODES)

@@ -9,10 +9,9 @@ makes all of cryptography's lazy accesses; this module only compares. Codes: iss
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
 from webhook import sankinds
 from webhook.addresses import comparable_ip
@@ -23,6 +22,7 @@ from webhook.policy.model import Rule
 from webhook.sankinds import SAN_KINDS, SanKind
 from webhook.text import show
 from webhook.x509.certificate import CertificateInfo, read_certificates
+from webhook.x509.chain import chains_to
 from webhook.x509.oids import EKU_USAGE_NAMES, SUBJECT_NAMES, USAGE_SYNONYMS
 
 CODES = frozenset(
@@ -46,7 +46,6 @@ CODES = frozenset(
 _FIELD = "status.certificate"
 # The in-tree signer backdates notBefore by 5 minutes (pkg/controller/certificates/signer).
 BACKDATE_SECONDS = 300
-_VERIFY_ERRORS = (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm, UserWarning)
 
 
 def _violation(code: str, message: str) -> Violation:
@@ -183,45 +182,6 @@ def _node_binding(ctx: UpdateContext) -> Iterator[Violation]:
         f"fails ({len(failed)} violation(s) follow)",
     )
     yield from failed
-
-
-MAX_CHAIN_VERIFICATIONS = 256
-
-
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except _VERIFY_ERRORS:
-        return False
-    return True
-
-
-def chains_to(
-    leaf: CertificateInfo,
-    intermediates: Sequence[CertificateInfo],
-    roots: Sequence[x509.Certificate],
-) -> bool:
-    """Signature verification up to one of `roots`, through the given intermediates (CAs
-    only: RFC 5280 §6.1.4 (k)), within MAX_CHAIN_VERIFICATIONS signature checks: intermediates
-    sharing one name would otherwise cost a check per pair, and a chain that needs more is no
-    chain a signer writes (it is refused as untrusted)."""
-    current, unused = leaf.certificate, [c for c in intermediates if c.is_ca]
-    budget = MAX_CHAIN_VERIFICATIONS
-
-    def issued_by(issuer: x509.Certificate) -> bool:
-        nonlocal budget
-        budget -= 1
-        return budget >= 0 and _issued_by(current, issuer)
-
-    while budget > 0:
-        if any(issued_by(root) for root in roots):
-            return True
-        parent = next((c for c in unused if issued_by(c.certificate)), None)
-        if parent is None:
-            return False
-        unused.remove(parent)
-        current = parent.certificate
-    return False
 
 
 def check(ctx: UpdateContext) -> Iterator[Violation]:

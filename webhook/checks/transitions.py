@@ -12,13 +12,13 @@ transition.condition_status, .condition_duplicate, .approved_and_denied, .condit
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 
 from webhook.context import UpdateContext
 from webhook.decision import Violation
 from webhook.errors import CertificateFormatError
-from webhook.resource import Condition, CSRObject, SpecValue
-from webhook.text import show
+from webhook.resource import Condition, CSRObject
+from webhook.spec_change import spec_change
 from webhook.x509.certificate import parse_certificates
 
 CODES = frozenset(
@@ -199,37 +199,13 @@ def _main_resource(ctx: UpdateContext) -> Iterator[Violation]:
         )
 
 
-def _render(spec: Mapping[str, SpecValue], key: str) -> str:
-    value = spec.get(key)
-    return "absent" if value is None else value.shown
-
-
 def _spec_changed(ctx: UpdateContext) -> Iterator[Violation]:
     """Any spec change, on every endpoint. Every endpoint's PrepareForUpdate restores the stored
     spec (strategy.go), so a change means the review did not come that way; the gates judge the
     stored spec, and a rewritten spec.username or spec.expirationSeconds must not pass."""
-    old, new = ctx.old.spec, ctx.new.spec
-    keys = [*old, *(k for k in new if k not in old)]
-    changed = [
-        k for k in keys if k not in old or k not in new or old[k].canonical != new[k].canonical
-    ]
-    if not changed:
-        return
-    first = changed[0]
-    path = (
-        f"spec.{first}" if first.isidentifier() and len(first) <= 64 else f"spec[{show(first, 64)}]"
-    )
-    # Keys are named short and at most three more listed: the two values are shown whole.
-    others = ""
-    if len(changed) > 1:
-        more = f", … {len(changed) - 4} more" if len(changed) > 4 else ""
-        others = f"; also changed: [{', '.join(show(k, 64) for k in changed[1:4])}{more}]"
-    yield Violation(
-        code="transition.spec_changed",
-        field=path,
-        message=f"spec may never change in an update: {path} is {_render(new, first)}, "
-        f"stored {_render(old, first)}{others}",
-    )
+    violation = spec_change(ctx.old.spec, ctx.new.spec)
+    if violation is not None:
+        yield violation
 
 
 def check(ctx: UpdateContext) -> Iterator[Violation]:

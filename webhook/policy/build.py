@@ -16,8 +16,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from webhook.errors import PatternError, SourceError
-from webhook.matching import Pattern, PatternKind, compile_pattern
+from webhook.matching import (
+    REQUESTER_VARIABLES,
+    Pattern,
+    PatternKind,
+    compile_pattern,
+)
 from webhook.policy import schema
+from webhook.policy.build_pods import build_pod_certificates
 from webhook.policy.model import (
     Allowed,
     Approval,
@@ -45,6 +51,20 @@ MIN_LIFETIME = 600
 _CONFIGMAP_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 _OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
 _SIGNATURE_ALGORITHMS = ACCEPTABLE_SIGNATURE_ALGORITHMS
+
+
+NONE: frozenset[str] = frozenset()
+
+
+def _known(variables: frozenset[str]) -> str:
+    return ", ".join(f"${{{name}}}" for name in sorted(variables))
+
+
+def _pod_variable_in_csr_pattern(variable: str, text: str) -> str:
+    return (
+        f"${{{variable}}} in {text!r} is a pod template, defined only in "
+        f"podCertificates.issued; a CSR's patterns may use {_known(REQUESTER_VARIABLES)}"
+    )
 
 
 __all__ = ["PolicyBuilder", "flat_file_name_problem", "is_flat_file_name", "parse_duration"]
@@ -132,7 +152,7 @@ class PolicyBuilder:
         self.policy_name = str(metadata.get("name", "?"))
         spec = _mapping(value.get("spec"))
         signer_names = self.patterns(
-            spec.get("signerNames"), ("spec", "signerNames"), PatternKind.SIGNER, templates=False
+            spec.get("signerNames"), ("spec", "signerNames"), PatternKind.SIGNER, variables=NONE
         )
         for index, text in enumerate(_strings(spec.get("signerNames"))):
             if text.count("/") != 1:
@@ -164,6 +184,7 @@ class PolicyBuilder:
             deny=self.deny(_mapping(spec.get("deny")), ("spec", "deny")),
             approval=self.approval(_mapping(spec.get("approval")), ("spec", "approval")),
             issuance=self.issuance(_mapping(spec.get("issuance")), ("spec", "issuance"), rules),
+            pod_certificates=build_pod_certificates(self, spec.get("podCertificates")),
             source=f"{self.document.file}:{self.document.line_of(())}",
         )
         return policy if shape_ok else None
@@ -175,8 +196,16 @@ class PolicyBuilder:
         return next((e for e in Enforcement if value == e.value), Enforcement(declared))
 
     def patterns(
-        self, raw: object, path: PathKey, kind: PatternKind, *, templates: bool = True
+        self,
+        raw: object,
+        path: PathKey,
+        kind: PatternKind,
+        *,
+        variables: frozenset[str] = REQUESTER_VARIABLES,
+        misplaced: Callable[[str, str], str] = _pod_variable_in_csr_pattern,
     ) -> tuple[Pattern, ...]:
+        """The patterns of the list at `path`; a template outside `variables` is a problem
+        worded by `misplaced(variable, pattern text)` (no variables: no templates at all)."""
         out = []
         for index, text in enumerate(_list(raw)):
             if not isinstance(text, str):
@@ -186,8 +215,12 @@ class PolicyBuilder:
             except PatternError as exc:
                 self.problem((*path, index), str(exc))
                 continue
-            if pattern.variables and not templates:
+            if pattern.variables and not variables:
                 self.problem((*path, index), f"templates are not allowed here: {text!r}")
+                continue
+            outside = sorted(pattern.variables - variables)
+            if outside:
+                self.problem((*path, index), misplaced(outside[0], text))
                 continue
             out.append(pattern)
         return tuple(out)
@@ -199,7 +232,7 @@ class PolicyBuilder:
         def get(key: str, kind: PatternKind) -> tuple[Pattern, ...] | None:
             if key not in raw:
                 return None
-            return self.patterns(raw[key], (*path, key), kind, templates=False)
+            return self.patterns(raw[key], (*path, key), kind, variables=NONE)
 
         return Subjects(
             users=get("users", PatternKind.GLOB),
@@ -423,6 +456,17 @@ class PolicyBuilder:
         self, raw: Mapping[str, object], path: PathKey, rules: tuple[Rule, ...]
     ) -> Issuance:
         issuers = raw.get("issuers")
+        return Issuance(
+            issuers=self.subjects(
+                _mapping(issuers) if issuers is not None else None, (*path, "issuers")
+            ),
+            ca_certificates_der=self.ca_bundle(raw, path),
+            max_lifetime=self.duration(raw, "maxLifetime", path),
+        )
+
+    def ca_bundle(self, raw: Mapping[str, object], path: PathKey) -> tuple[bytes, ...]:
+        """The DER certificates of `caBundle` (inline PEM) or `caBundleFile` (a file beside
+        the policy file) at `path`; () when neither is given or on a problem."""
         bundle: bytes | None = None
         if "caBundle" in raw and "caBundleFile" in raw:
             self.problem(path, "set caBundle or caBundleFile, not both")
@@ -441,20 +485,14 @@ class PolicyBuilder:
                     bundle = self.read_file(file)
                 except SourceError as exc:
                     self.problem(where, f"cannot read {str(file)!r}: {exc}")
-        certificates: tuple[bytes, ...] = ()
-        if bundle is not None:
-            try:
-                loaded = x509.load_pem_x509_certificates(bundle)
-                certificates = tuple(c.public_bytes(Encoding.DER) for c in loaded)
-            except ValueError as exc:
-                self.problem(where, f"CA bundle does not parse as PEM certificates: {exc}")
-        return Issuance(
-            issuers=self.subjects(
-                _mapping(issuers) if issuers is not None else None, (*path, "issuers")
-            ),
-            ca_certificates_der=certificates,
-            max_lifetime=self.duration(raw, "maxLifetime", path),
-        )
+        if bundle is None:
+            return ()
+        try:
+            loaded = x509.load_pem_x509_certificates(bundle)
+        except ValueError as exc:
+            self.problem(where, f"CA bundle does not parse as PEM certificates: {exc}")
+            return ()
+        return tuple(c.public_bytes(Encoding.DER) for c in loaded)
 
 
 def _mapping(value: object) -> Mapping[str, object]:

@@ -3,7 +3,7 @@
 Each lint is a pure function of the policy and its document's line map yielding warning
 `Problem`s; none changes a decision. The checks are syntactic and conservative: they may miss
 a case, never invent one. Policy layer: imports model, matching, breadth, coverage, source and
-the SAN kinds only.
+the SAN kinds only; the lints of `podCertificates` are lint_pods'.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from webhook.errors import PatternError
 from webhook.matching import Pattern, PatternKind, Requester, compile_pattern
 from webhook.policy.breadth import broad_signer, uri_double_star_inside
 from webhook.policy.coverage import covers
+from webhook.policy.lint_pods import POD_LINTS
 from webhook.policy.model import Rule, SignerPolicy, Subjects, ValueRule
-from webhook.policy.source import Document, PathKey, Problem, format_path
+from webhook.policy.source import Document, PathKey, Problem, warning
 from webhook.sankinds import SAN_KINDS
 
 YEAR = 365 * 86400
@@ -27,8 +28,7 @@ _SA_USER = "system:serviceaccount:"
 Lint = Callable[[SignerPolicy, Document], Iterator[Problem]]
 
 
-def _warn(document: Document, path: PathKey, message: str) -> Problem:
-    return Problem(document.file, document.line_of(path), format_path(path), message, "warning")
+_warn = warning
 
 
 def _raw_index(document: Document, path: PathKey, text: str) -> PathKey:
@@ -325,6 +325,7 @@ LINTS: tuple[Lint, ...] = (
     lint_unreachable_rule,
     lint_node_binding_for_non_nodes,
     lint_auto_approval_without_the_controller,
+    *POD_LINTS,
 )
 
 

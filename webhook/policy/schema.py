@@ -302,6 +302,77 @@ _ISSUANCE = obj(
     }
 )
 
+# The API server's own bounds on spec.maxExpirationSeconds (pkg/apis/certificates/types.go:
+# MinMaxExpirationSeconds, MaxMaxExpirationSeconds); lint warns about a cap outside them.
+POD_MIN_EXPIRATION = 3600
+POD_MAX_EXPIRATION = 7862400
+_POD_SAN_DESCRIPTIONS = {
+    "dnsNames": "DNS SAN patterns the signer may write (none: no DNS SAN)",
+    "ipAddresses": "IP SAN addresses or CIDRs the signer may write (none: no IP SAN)",
+    "uris": "URI SAN patterns the signer may write (none: no URI SAN)",
+    "emailAddresses": "email SAN patterns the signer may write (none: no email SAN)",
+}
+_POD_CERTIFICATES = obj(
+    {
+        "requesters": obj(
+            {
+                "users": array(string(), "username patterns"),
+                "groups": array(string(), "group patterns"),
+                "serviceAccounts": array(string(), "service accounts (namespace/name)"),
+            },
+            "who may create a PodCertificateRequest of these signers; every list given must match",
+            default={"users": ["system:node:*"], "groups": ["system:nodes"]},
+        ),
+        "pods": obj(
+            {
+                "namespaces": array(string(), "glob patterns of the pod's namespace"),
+                "serviceAccounts": array(
+                    string(), "namespace/name patterns of the pod's service account"
+                ),
+            },
+            "which pods may use these signers (a list not given admits any)",
+        ),
+        "keys": {**_KEYS, "description": "key types the stub CSR may carry (as constraints.keys)"},
+        "maxExpirationSeconds": duration(
+            "cap on spec.maxExpirationSeconds (absent in the request: 86400)"
+        ),
+        "annotations": obj(
+            {
+                "allowed": {
+                    "description": "unverifiedUserAnnotations keys permitted, each with the "
+                    "glob patterns its value must match",
+                    "type": "object",
+                    "additionalProperties": array(string()),
+                }
+            },
+            "spec.unverifiedUserAnnotations permitted (none when absent)",
+        ),
+        "issued": obj(
+            {
+                **{
+                    key: array(string(), description)
+                    for key, description in _POD_SAN_DESCRIPTIONS.items()
+                },
+                "usages": array(
+                    enum(*KNOWN_USAGES), "key usages and extended key usages the leaf may carry"
+                ),
+                "lifetime": obj(
+                    {
+                        "min": duration("shortest notAfter - notBefore of the leaf"),
+                        "max": duration("longest notAfter - notBefore of the leaf"),
+                    },
+                    "bounds on the leaf's lifetime",
+                ),
+            },
+            "what the signer may write into /status; pod templates allowed",
+        ),
+        "issuers": _SUBJECTS,
+        "caBundle": string("PEM CA certificate(s) the chain must verify to"),
+        "caBundleFile": string("file beside the policy file holding the PEM CA certificate(s)"),
+    },
+    "how these signers' PodCertificateRequests are governed",
+)
+
 SIGNER_POLICY = obj(
     {
         "apiVersion": enum(API_VERSION),
@@ -312,12 +383,15 @@ SIGNER_POLICY = obj(
                 "signerNames": array(string(), "exact signer names or patterns", min_items=1),
                 "enforcement": enum("Deny", "Warn", "Audit", default="Deny"),
                 "deny": _DENY,
-                "rules": array(_RULE, min_items=1),
+                "rules": array(_RULE, "how CSRs of these signers are governed", min_items=1),
                 "approval": _APPROVAL,
                 "issuance": _ISSUANCE,
+                "podCertificates": _POD_CERTIFICATES,
             },
-            required=("signerNames", "rules"),
-        ),
+            required=("signerNames",),
+        )
+        # A policy governs CSRs (rules), PodCertificateRequests (podCertificates), or both.
+        | {"anyOf": [{"required": ["rules"]}, {"required": ["podCertificates"]}]},
     },
     "A SignerPolicy document",
     required=("apiVersion", "kind", "metadata", "spec"),

@@ -59,6 +59,11 @@ class Document:
         return self.lines.get((), 1)
 
 
+def warning(document: Document, path: PathKey, message: str) -> Problem:
+    """A lint warning at `path` of `document`, on the line the path starts."""
+    return Problem(document.file, document.line_of(path), format_path(path), message, "warning")
+
+
 def format_path(path: PathKey) -> str:
     out = ""
     for part in path:

@@ -110,6 +110,10 @@ def _translate(error: ValidationError, missing_reported: set[PathKey]) -> list[S
         return [(path, f"must have at least {expected} item(s)", False)]
     if keyword == "oneOf":
         return _either(error, path, missing_reported)
+    if keyword == "anyOf" and all(set(a) == {"required"} for a in expected):
+        # `spec` needs `rules`, `podCertificates` or both: one problem naming the choice.
+        names = " or ".join(repr(name) for a in expected for name in a["required"])
+        return [(path, f"missing required field: at least one of {names}", False)]
     return [(path, str(error.message), False)]
 
 

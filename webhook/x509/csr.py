@@ -141,7 +141,8 @@ def _pem_body(request_pem: bytes) -> bytes:
     return block.body
 
 
-def _key_info(key: object) -> PublicKeyInfo:
+def key_info(key: object) -> PublicKeyInfo:
+    """What kind of key this is, for the key rules."""
     if isinstance(key, rsa.RSAPublicKey):
         return PublicKeyInfo(type="rsa", bits=key.key_size, exponent=key.public_numbers().e)
     if isinstance(key, ec.EllipticCurvePublicKey):
@@ -430,7 +431,7 @@ def parse_csr(request_pem: bytes) -> ParsedCSR:
     return ParsedCSR(
         der=body,
         public_key_der=public_key_der,
-        key=_key_info(key),
+        key=key_info(key),
         signature_algorithm=signature_algorithm,
         signature_hash=signature_hash,
         subject=subject_attributes,

@@ -1,0 +1,106 @@
+"""Lint warnings for `spec.podCertificates`: a PodCertificateRequest policy that is legal but
+leaves a door open (no CA, no issuers) or cannot do what it seems to say (no SAN to issue, a
+cap outside what the API server allows). Pure functions of the built policy and its document,
+as webhook.policy.lint's; never change a decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from webhook.policy.model import SignerPolicy
+from webhook.policy.schema import POD_MAX_EXPIRATION, POD_MIN_EXPIRATION
+from webhook.policy.source import Document, PathKey, Problem, warning
+from webhook.sankinds import SAN_KINDS
+
+_warn = warning
+_PODS: PathKey = ("spec", "podCertificates")
+
+
+def lint_pod_chain_trust_unchecked(policy: SignerPolicy, document: Document) -> Iterator[Problem]:
+    """podCertificates without caBundle: any chain that names the right key and SANs is stored,
+    whoever signed it."""
+    pods = policy.pod_certificates
+    if (
+        pods is not None
+        and not pods.ca_certificates_der
+        and not _given(document, "caBundle", "caBundleFile")
+    ):
+        yield _warn(
+            document,
+            _PODS,
+            "podCertificates has no caBundle (or caBundleFile): a chain from any CA is accepted "
+            "at /status; give the CA the signer issues from",
+        )
+
+
+def lint_pod_any_issuer(policy: SignerPolicy, document: Document) -> Iterator[Problem]:
+    pods = policy.pod_certificates
+    if pods is not None and pods.issuers is None:
+        yield _warn(
+            document,
+            _PODS,
+            "podCertificates has no issuers: anyone RBAC lets `sign` for the signer may write "
+            "any chain the issued patterns permit; name the signer's service account",
+        )
+
+
+def lint_pod_issued_without_sans(policy: SignerPolicy, document: Document) -> Iterator[Problem]:
+    pods = policy.pod_certificates
+    if pods is None:
+        return
+    if not any(getattr(pods.issued, kind.attribute) for kind in SAN_KINDS):
+        keys = ", ".join(kind.key for kind in SAN_KINDS)
+        yield _warn(
+            document,
+            (*_PODS, "issued") if _given(document, "issued") else _PODS,
+            f"podCertificates.issued lists no SAN pattern ({keys}): every certificate that "
+            "names its pod is refused at /status (pod.san_not_allowed)",
+        )
+
+
+def lint_pod_expiration_bounds(policy: SignerPolicy, document: Document) -> Iterator[Problem]:
+    """maxExpirationSeconds outside what the API server lets spec.maxExpirationSeconds be,
+    and an issued lifetime.max that the cap makes unreachable."""
+    pods = policy.pod_certificates
+    if pods is None:
+        return
+    cap = pods.max_expiration_seconds
+    path = (*_PODS, "maxExpirationSeconds")
+    if cap is not None and cap > POD_MAX_EXPIRATION:
+        yield _warn(
+            document,
+            path,
+            f"maxExpirationSeconds {cap}s is above {POD_MAX_EXPIRATION}s (91 days), which the API "
+            "server already refuses in spec.maxExpirationSeconds: the cap limits nothing",
+        )
+    elif cap is not None and cap < POD_MIN_EXPIRATION:
+        yield _warn(
+            document,
+            path,
+            f"maxExpirationSeconds {cap}s is below {POD_MIN_EXPIRATION}s (1h), the least the API "
+            "server accepts in spec.maxExpirationSeconds: every PodCertificateRequest is refused "
+            "(lifetime.too_long)",
+        )
+    high = pods.issued.lifetime.max
+    if cap is not None and high is not None and high > cap:
+        yield _warn(
+            document,
+            (*_PODS, "issued", "lifetime", "max"),
+            f"issued.lifetime.max {high}s is above maxExpirationSeconds {cap}s: no request may "
+            "ask for that long, so the bound is never reached",
+        )
+
+
+def _given(document: Document, *keys: str) -> bool:
+    spec = document.value.get("spec") if isinstance(document.value, dict) else None
+    pods = spec.get("podCertificates") if isinstance(spec, dict) else None
+    return isinstance(pods, dict) and any(key in pods for key in keys)
+
+
+POD_LINTS: tuple[Callable[[SignerPolicy, Document], Iterator[Problem]], ...] = (
+    lint_pod_chain_trust_unchecked,
+    lint_pod_any_issuer,
+    lint_pod_issued_without_sans,
+    lint_pod_expiration_bounds,
+)
