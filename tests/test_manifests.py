@@ -646,15 +646,35 @@ def _hooks(objects: list[Obj], kind: str) -> list[Obj]:
     return list(hooks)
 
 
+PCR_RESOURCES = {"podcertificaterequests", "podcertificaterequests/status"}
+
+
 @pytest.mark.parametrize(
-    ("kind", "path", "operations", "resources"),
+    ("kind", "path", "operations", "resources", "pod_resources"),
     [
-        ("ValidatingWebhookConfiguration", "/validate", {"CREATE", "UPDATE"}, CSR_RESOURCES),
-        ("MutatingWebhookConfiguration", "/mutate", {"CREATE"}, {"certificatesigningrequests"}),
+        (
+            "ValidatingWebhookConfiguration",
+            "/validate",
+            {"CREATE", "UPDATE"},
+            CSR_RESOURCES,
+            PCR_RESOURCES,
+        ),
+        (
+            "MutatingWebhookConfiguration",
+            "/mutate",
+            {"CREATE"},
+            {"certificatesigningrequests"},
+            {"podcertificaterequests"},
+        ),
     ],
 )
-def test_webhook_configuration(
-    objects: list[Obj], kind: str, path: str, operations: set[str], resources: set[str]
+def test_webhook_configuration(  # noqa: PLR0917 - one parametrized case
+    objects: list[Obj],
+    kind: str,
+    path: str,
+    operations: set[str],
+    resources: set[str],
+    pod_resources: set[str],
 ) -> None:
     service = one(objects, "Service")
     https_port = {p["name"]: p["port"] for p in service["spec"]["ports"]}["https"]
@@ -667,7 +687,9 @@ def test_webhook_configuration(
         assert hook["failurePolicy"] == "Fail"
         assert 1 <= hook["timeoutSeconds"] <= 5
         assert hook["matchPolicy"] == "Equivalent"
-        assert "namespaceSelector" not in hook, "matches every CSR anyway (cluster-scoped)"
+        # CSRs are cluster-scoped (a selector exempts none); a PCR in any namespace, the
+        # webhook's own included, must be checked.
+        assert "namespaceSelector" not in hook
         assert "objectSelector" not in hook, "a label on a CSR must not bypass the policy"
         reference = hook["clientConfig"]["service"]
         assert "url" not in hook["clientConfig"]
@@ -676,12 +698,18 @@ def test_webhook_configuration(
         assert reference["port"] == https_port
         assert reference["path"] == path
         assert (path, "POST") in _routes()
-        (rule,) = hook["rules"]
+        rule, pod_rule = hook["rules"]
         assert rule["apiGroups"] == ["certificates.k8s.io"]
         assert rule["apiVersions"] == ["v1"]
         assert set(rule["operations"]) == operations
         assert set(rule["resources"]) == resources
         assert rule.get("scope", "*") in ("Cluster", "*")
+        assert pod_rule["apiGroups"] == ["certificates.k8s.io"]
+        # v1beta1 objects arrive as themselves, with pkixPublicKey and proofOfPossession.
+        assert pod_rule["apiVersions"] == ["v1", "v1beta1"]
+        assert set(pod_rule["operations"]) == operations
+        assert set(pod_rule["resources"]) == pod_resources
+        assert pod_rule["scope"] == "Namespaced"
         if kind == "MutatingWebhookConfiguration":
             assert hook["reinvocationPolicy"] == "IfNeeded"
 

@@ -101,8 +101,12 @@ def test_counts_are_exact_across_two_workers_and_survive_a_killed_worker(
 def test_server_facts_and_bounded_labels(tmp_path: Path, policies: Path) -> None:
     secrets = [f"signer-{uuid.uuid4().hex}.example/x" for _ in range(5)]
     users = [f"user-{uuid.uuid4().hex}" for _ in range(5)]
+    resources = [f"resource-{uuid.uuid4().hex}" for _ in range(5)]
     with running_server(tmp_path, policies) as server:
-        for signer, user in zip(secrets, users, strict=True):
+        for signer, user, resource in zip(secrets, users, resources, strict=True):
+            misregistered = create_review(build_csr(common_name=user), signer_name=signer)
+            misregistered["request"]["resource"]["resource"] = resource
+            fresh_connection_review(server, misregistered)
             review = create_review(build_csr(common_name=user), signer_name=signer, requester=user)
             review["request"]["operation"] = f"OP-{user}"
             fresh_connection_review(server, review)
@@ -114,8 +118,9 @@ def test_server_facts_and_bounded_labels(tmp_path: Path, policies: Path) -> None
         exposition = connection.getresponse().read().decode()
         samples = scrape(server)
         certificate = x509.load_pem_x509_certificate(server.ca_file.read_bytes())
-    for secret in secrets + users:
+    for secret in secrets + users + resources:
         assert secret not in exposition
+    assert total(samples, "csr_webhook_admission_requests_total", resource="other") == 5
     assert (
         total(
             samples, "csr_webhook_admission_requests_total", policy="unmatched", decision="denied"
@@ -252,7 +257,13 @@ def test_review_metrics_count_each_outcome(make_app: MakeApp) -> None:
     client.post("/validate", json=create_review(b"junk", signer_name="example.com/signer"))
     client.post("/validate", data=b"{", content_type="application/json")
     value = registry.get_sample_value
-    labels = {"webhook": "validate", "operation": "CREATE", "subresource": "", "policy": "example"}
+    labels = {
+        "webhook": "validate",
+        "resource": "certificatesigningrequests",
+        "operation": "CREATE",
+        "subresource": "",
+        "policy": "example",
+    }
     assert value("csr_webhook_admission_requests_total", {**labels, "decision": "allowed"}) == 1
     assert value("csr_webhook_admission_requests_total", {**labels, "decision": "denied"}) == 1
     assert (
@@ -260,6 +271,7 @@ def test_review_metrics_count_each_outcome(make_app: MakeApp) -> None:
             "csr_webhook_admission_requests_total",
             {
                 "webhook": "validate",
+                "resource": "other",
                 "operation": "other",
                 "subresource": "other",
                 "policy": "none",

@@ -40,7 +40,7 @@ def _creator(ctx: PodCreateContext) -> Iterator[Violation]:
     if not ctx.pods.requesters.admits(creator):
         yield Violation(
             code="pod.requester_not_permitted",
-            field="metadata",
+            field="request.userInfo.username",
             message=f"{show(creator.username)} may not create PodCertificateRequests for signer "
             f"{show(ctx.pcr.signer_name)}: not admitted by podCertificates.requesters of policy "
             f"{ctx.policy.name!r}",

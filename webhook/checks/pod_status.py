@@ -114,12 +114,15 @@ def _sans(
         attribute, key = names
         patterns: tuple[Pattern, ...] = getattr(issued, attribute)
         if first_match(patterns, value, variables) is None:
-            allowed = show_patterns(patterns, variables) if patterns else "none"
+            allowed = (
+                f"matches none of issued.{key} {show_patterns(patterns, variables)}"
+                if patterns
+                else f"is not allowed: issued.{key} lists none"
+            )
             yield Violation(
                 code="pod.san_not_allowed",
                 field=_CHAIN,
-                message=f"the leaf's {kind} SAN {show(value)} matches none of issued.{key} "
-                f"{allowed}",
+                message=f"the leaf's {kind} SAN {show(value)} {allowed}",
             )
 
 

@@ -22,13 +22,17 @@ def decision_record(
     request: AdmissionRequest, decision: Decision, *, webhook: str, seconds: float
 ) -> dict[str, Any]:
     obj = request.object or request.old_object
+    pod = request.pod_request or request.old_pod_request
+    signer = obj.signer_name if obj is not None else pod.signer_name if pod is not None else ""
     return {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
         "msg": "admission review",
         "uid": request.uid[:MAX_UID],
         "webhook": webhook,
+        "resource": request.resource[:64],
+        "namespace": request.namespace[:64],
         "name": request.name[:512],
-        "signer": obj.signer_name[:512] if obj is not None else "",
+        "signer": signer[:512],
         "operation": request.operation[:64],
         "subresource": request.sub_resource[:64],
         "user": request.user_info.username[:512],

@@ -1,6 +1,6 @@
 """Prometheus metrics (docs/server.md §5). Label values come only from bounded sets we or the
-operator control: webhook, a known operation/subresource or "other", a policy name or
-unmatched/none, a decision, a rule name, a violation code.
+operator control: webhook, a registered resource, a known operation/subresource or "other", a
+policy name or unmatched/none, a decision, a rule name, a violation code.
 
 Workers count reviews into prometheus_client's multiprocess files; the master serves
 /metrics on --metrics-bind, merging those files with its own state (build info, policy
@@ -19,6 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from webhook import __version__
+from webhook.admission import CSR_RESOURCE, PCR_RESOURCE
 from webhook.decision import Decision, Verdict
 from webhook.metrics_http import start_metrics_http
 
@@ -29,6 +30,8 @@ LATENCY_BUCKETS = (
 )  # fmt: skip
 _OPERATIONS = frozenset({"CREATE", "UPDATE", "DELETE", "CONNECT"})
 _SUBRESOURCES = frozenset({"", "approval", "status"})
+# What the webhook configurations register; anything else is a misregistration ("other").
+RESOURCES = frozenset({CSR_RESOURCE, PCR_RESOURCE})
 
 
 def bounded(value: str, allowed: frozenset[str]) -> str:
@@ -42,7 +45,7 @@ class ReviewMetrics:
         self.requests = Counter(
             "csr_webhook_admission_requests",
             "Admission reviews answered, by outcome",
-            ["webhook", "operation", "subresource", "policy", "decision"],
+            ["webhook", "resource", "operation", "subresource", "policy", "decision"],
             registry=registry,
         )
         self.violations = Counter(
@@ -63,6 +66,7 @@ class ReviewMetrics:
         self,
         *,
         webhook: str,
+        resource: str,
         operation: str,
         subresource: str,
         decision: Decision | None,
@@ -73,6 +77,7 @@ class ReviewMetrics:
         outcome = decision.verdict.value if decision is not None else "error"
         self.requests.labels(
             webhook,
+            bounded(resource, RESOURCES),
             bounded(operation, _OPERATIONS),
             bounded(subresource, _SUBRESOURCES),
             policy,

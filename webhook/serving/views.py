@@ -141,6 +141,7 @@ def _review(mutating: bool) -> tuple[Response, int]:
     if metrics is not None:
         metrics.observe(
             webhook=webhook,
+            resource=admission.resource if admission is not None else "other",
             operation=admission.operation if admission is not None else "other",
             subresource=admission.sub_resource if admission is not None else "other",
             decision=decision,
