@@ -23,7 +23,13 @@ from tests.e2e.recorder import Exchange
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower().removeprefix("test_")).strip("-")[:60]
+    """The test's name, at most 60 characters, keeping a parameter id (`[case]`) whole."""
+    name, _, parameter = text.partition("[")
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower().removeprefix("test_")).strip("-")
+    if not parameter:
+        return slug[:60]
+    case = re.sub(r"[^a-z0-9]+", "-", parameter.lower()).strip("-")[:24]
+    return f"{slug[: 59 - len(case)].rstrip('-')}-{case}"
 
 
 def vector_name(index: int, exchange: Exchange) -> str:

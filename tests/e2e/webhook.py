@@ -98,10 +98,12 @@ class Webhook:
         files: Mapping[str, str] | None = None,
     ) -> Iterator[None]:
         """Serve the shipped policies with tests/e2e/policies/<name>/ copied over them (hot
-        reload), and the shipped set again afterwards (an overlay file no shipped policy has is
-        removed). `files` are the files the overlay's policies name (a caBundleFile made per
-        run), written beside them first and recorded with every review. `probe` says when the
-        new set is in force as the API server sees it."""
+        reload), and the shipped set again afterwards. An overlay file no shipped policy has
+        stays served, with its `files`: a reload that leaves a signer without its policy is
+        refused by design (restart to remove one). `files` are the files the overlay's
+        policies name (a caBundleFile made per run), written beside them first and recorded
+        with every review. `probe` says when the new set is in force as the API server sees
+        it."""
         reloads = self.metric("csr_webhook_policy_reloads_total", 'result="success"')
         for file_name, text in sorted((files or {}).items()):
             (self.policies / file_name).write_text(text)
@@ -132,23 +134,24 @@ class Webhook:
             yield
         finally:
             reloads = self.metric("csr_webhook_policy_reloads_total", 'result="success"')
-            for source in sorted((OVERLAYS / name).glob("*.yaml")):
-                shipped = REPO / "policies" / source.name
-                if shipped.exists():
-                    _atomic_copy(shipped, self.policies / source.name)
-                else:
-                    (self.policies / source.name).unlink()
-            wait_for(
-                "reload of the shipped policies",
-                lambda: (
-                    self.metric("csr_webhook_policy_reloads_total", 'result="success"') > reloads
-                ),
-                30,
-                self.process,
-            )
-            time.sleep(1.5)  # every worker has the shipped set again
-            for file_name in sorted(files or {}):
-                (self.policies / file_name).unlink()
+            shipped = [
+                REPO / "policies" / source.name
+                for source in sorted((OVERLAYS / name).glob("*.yaml"))
+                if (REPO / "policies" / source.name).exists()
+            ]
+            for source in shipped:
+                _atomic_copy(source, self.policies / source.name)
+            if shipped:
+                wait_for(
+                    "reload of the shipped policies",
+                    lambda: (
+                        self.metric("csr_webhook_policy_reloads_total", 'result="success"')
+                        > reloads
+                    ),
+                    30,
+                    self.process,
+                )
+                time.sleep(1.5)  # every worker has the shipped set again
             self.recorder.overlay = ""
             self.recorder.files = {}
 
