@@ -6,9 +6,9 @@ answered); what the API server itself refuses before admission never reaches us.
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
@@ -43,8 +43,14 @@ AUDIENCE = {"example.com/audience": "api"}
 CA_FILE = "e2e-pod-ca.pem"  # the overlay's caBundleFile
 
 
+def _p256() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
 @dataclass
 class PodWorld:
+    """The cluster with the bound Pods and the overlay in force, and the signer's CA."""
+
     cluster: Cluster
     recorder: Recorder
     pods: dict[str, BoundPod]
@@ -62,7 +68,7 @@ class PodWorld:
         pod: BoundPod | None = None,
         max_expiration_seconds: int = 86400,
         annotations: dict[str, str] | None = None,
-    ) -> tuple[Any, list[Exchange]]:
+    ) -> tuple[subprocess.CompletedProcess[str], list[Exchange]]:
         """Create as the node; the answer and the /validate reviews it caused."""
         manifest = pcr_manifest(
             name,
@@ -75,7 +81,9 @@ class PodWorld:
         done = create_as_node(self.cluster, manifest)
         return done, _validating(self.recorder.since(mark), name)
 
-    def issue(self, name: str, issued: Issued, version: str = "v1") -> tuple[Any, list[Exchange]]:
+    def issue(
+        self, name: str, issued: Issued, version: str = "v1"
+    ) -> tuple[subprocess.CompletedProcess[str], list[Exchange]]:
         """Write the chain as the signer; the answer and the /validate reviews it caused."""
         mark = self.recorder.mark()
         done = write_status(self.cluster, self.team.namespace, name, issued, version)
@@ -116,7 +124,8 @@ def world(cluster: Cluster, webhook: Webhook, recorder: Recorder) -> Iterator[Po
 
     def in_force() -> bool:
         done = create_as_node(cluster, probe, "--dry-run=server")
-        return done.returncode != 0 and DENIED_BY_US in done.stderr and "probe" in done.stderr
+        refused = done.returncode != 0 and DENIED_BY_US in done.stderr
+        return refused and "'example.com/probe' is not allowed" in done.stderr
 
     with webhook.overlay(
         "pod-certificates", probe=in_force, files={CA_FILE: ca.root_pem().decode()}
@@ -134,10 +143,6 @@ def test_node_creates_the_pod_certificate_request_its_pod_may_have(world: PodWor
     assert request["namespace"] == TEAM_NAMESPACE
     assert request["resource"]["resource"] == "podcertificaterequests"
     assert _verdict(review) == (True, frozenset())
-
-
-def _p256() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
 
 
 @dataclass(frozen=True)
