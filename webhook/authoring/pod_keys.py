@@ -15,33 +15,41 @@ import hashlib
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, utils
 
-from webhook.authoring.generate import KeyCache, RequestSpec, build_request_pem
+from webhook.authoring.generate import KeyCache, PrivateKey
 
 
-def build_stub(key_type: str, keys: KeyCache, *, corrupt_signature: bool = False) -> bytes:
-    """The DER stub CSR for the run's key of `key_type`; `corrupt_signature` flips the last
-    byte of its signature, so it parses but does not verify."""
-    pem = build_request_pem(RequestSpec(key=key_type, subject=x509.Name([]), sans=()), keys)
-    der = x509.load_pem_x509_csr(pem).public_bytes(serialization.Encoding.DER)
+def stub_der(key: PrivateKey, *, corrupt_signature: bool = False) -> bytes:
+    """The DER stub CSR of `key` as Go signs it (SHA-256 for RSA and P-256, SHA-384 for
+    P-384, SHA-512 for P-521, pure Ed25519); `corrupt_signature` flips the last byte of its
+    signature, so it parses but does not verify."""
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+    der = builder.sign(key, _algorithm(key)).public_bytes(serialization.Encoding.DER)
     if corrupt_signature:
         der = der[:-1] + bytes([der[-1] ^ 0x01])
     return der
 
 
-def pkix_public_key(key_type: str, keys: KeyCache) -> bytes:
-    """SubjectPublicKeyInfo DER of the run's key of `key_type` (spec.pkixPublicKey)."""
-    return (
-        keys.get(key_type)
-        .public_key()
-        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+def _algorithm(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | None:
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return None
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp384r1":
+        return hashes.SHA384()
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp521r1":
+        return hashes.SHA512()
+    return hashes.SHA256()
+
+
+def pkix_der(key: PrivateKey) -> bytes:
+    """SubjectPublicKeyInfo DER of `key` (spec.pkixPublicKey)."""
+    return key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 
 
-def proof_of_possession(key_type: str, keys: KeyCache, pod_uid: str) -> bytes:
-    """spec.proofOfPossession: the key's signature over the pod UID, as the kubelet made it."""
-    key = keys.get(key_type)
+def sign_proof(key: PrivateKey, pod_uid: str) -> bytes:
+    """spec.proofOfPossession: `key`'s signature over the pod UID, as the kubelet made it."""
     data = pod_uid.encode()
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key.sign(data)
@@ -49,6 +57,18 @@ def proof_of_possession(key_type: str, keys: KeyCache, pod_uid: str) -> bytes:
     prehashed = utils.Prehashed(hashes.SHA256())
     if isinstance(key, ec.EllipticCurvePrivateKey):
         return key.sign(digest, ec.ECDSA(prehashed))
-    assert isinstance(key, rsa.RSAPrivateKey)
     pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.MAX_LENGTH)
     return key.sign(digest, pss, prehashed)
+
+
+def build_stub(key_type: str, keys: KeyCache, *, corrupt_signature: bool = False) -> bytes:
+    """The stub CSR for the run's key of `key_type`."""
+    return stub_der(keys.get(key_type), corrupt_signature=corrupt_signature)
+
+
+def pkix_public_key(key_type: str, keys: KeyCache) -> bytes:
+    return pkix_der(keys.get(key_type))
+
+
+def proof_of_possession(key_type: str, keys: KeyCache, pod_uid: str) -> bytes:
+    return sign_proof(keys.get(key_type), pod_uid)
