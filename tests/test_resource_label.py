@@ -195,10 +195,6 @@ def test_decision_log_names_the_resource_of_a_pod_certificate_request(
     assert (record["resource"], record["name"]) == ("podcertificaterequests", "web-0-abcde")
 
 
-# TODO(lead, after merging pcr-core): parse_review does not fill AdmissionRequest.namespace and
-# pod_request yet (the interface commit left it to pcr-core), so the line has no namespace and
-# no signer for a PCR. strict: this test fails as soon as they are filled; then drop the mark.
-@pytest.mark.xfail(strict=True, reason="AdmissionRequest.namespace/pod_request not parsed yet")
 def test_decision_log_names_the_namespace_and_signer_of_a_pod_certificate_request(
     counted: tuple[FlaskClient, CollectorRegistry], caplog: pytest.LogCaptureFixture
 ) -> None:
