@@ -16,6 +16,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 
+from tests.issuance_builders import root_ca, unrelated_root_ca
 from webhook.authoring.generate import KeyCache
 from webhook.authoring.policytest import PodCase, Signing, build_case_review, run_tests
 from webhook.authoring.suite import load_suites
@@ -155,8 +156,11 @@ def test_v1beta1_sends_pkix_public_key_and_proof_of_possession(tmp_path: Path, p
 # ---- issue: what the signer writes ----------------------------------------------------------
 
 
-def issue_case(name: str, issue: str = "{}", *, pod: str = "") -> str:
-    return pod_case(name, pod=pod, extra=f"operation: issue\nactor: {SIGNER}\nissue: {issue}")
+def issue_case(name: str, issue: str = "{}", *, pod: str = "", violation: str = "") -> str:
+    extra = f"operation: issue\nactor: {SIGNER}\nissue: {issue}"
+    if violation:
+        extra += f'\nviolations: ["{violation}"]'
+    return pod_case(name, pod=pod, extra=extra, expect="denied" if violation else "allowed")
 
 
 def test_issue_review_writes_a_chain_for_the_stub_key_and_its_times(tmp_path: Path) -> None:
@@ -299,3 +303,90 @@ def test_problems_of_pod_cases_name_file_case_and_field(
         return int(problem.removeprefix(f + ":").partition(":")[0])
 
     assert lines == [*sorted(expected, key=line), "0 passed, 0 failed"]
+
+
+# ---- which CA judges the chain --------------------------------------------------------------
+
+POD_POLICY = """\
+apiVersion: policy.csr-webhook.io/v1alpha1
+kind: SignerPolicy
+metadata: {name: mesh}
+spec:
+  signerNames: ["mesh.example.com/spiffe"]
+  podCertificates:
+    issued:
+      uris: ["spiffe://cluster.local/ns/${pod.namespace}/sa/${pod.serviceAccountName}"]
+      usages: ["digital signature", "client auth", "server auth"]
+"""
+URI = '{uris: ["spiffe://cluster.local/ns/team-a/sa/web"]'
+
+
+def mesh_suite(directory: Path, *cases: str, bundle: bytes | None = None, ca: str = "") -> Path:
+    """The mesh policy (with `bundle` as its caBundleFile, if given) and a suite beside it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    policy = POD_POLICY + ("    caBundleFile: mesh-ca.pem\n" if bundle else "")
+    (directory / "mesh.yaml").write_text(policy)
+    if bundle:
+        (directory / "mesh-ca.pem").write_bytes(bundle)
+    head = HEADER.replace("spec:\n", f"spec:\n  ca: {ca}\n" if ca else "spec:\n")
+    path = directory / "mesh.test.yaml"
+    path.write_text(head + "".join(cases))
+    return path
+
+
+def outcome_lines(capsys: pytest.CaptureFixture[str], path: Path) -> tuple[int, list[str]]:
+    code = run_tests([str(path)])
+    return code, capsys.readouterr().out.splitlines()
+
+
+def test_the_runs_ca_stands_in_for_the_bundle_and_a_rogue_chain_is_untrusted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = mesh_suite(
+        tmp_path,
+        issue_case("the run's CA", URI + "}"),
+        issue_case("a rogue CA", URI + ", signedBy: rogue}", violation="pod.chain_untrusted"),
+        bundle=unrelated_root_ca().pem,  # whose key nobody here has
+    )
+    assert outcome_lines(capsys, path) == (
+        0,
+        [f"PASS {path}:6: the run's CA", f"PASS {path}:14: a rogue CA", "2 passed, 0 failed"],
+    )
+
+
+def test_without_a_bundle_the_chains_ca_is_not_judged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = mesh_suite(tmp_path, issue_case("a rogue CA", URI + ", signedBy: rogue}"))
+    assert outcome_lines(capsys, path) == (0, [f"PASS {path}:6: a rogue CA", "1 passed, 0 failed"])
+
+
+def test_a_ca_of_the_suite_signs_and_the_policys_own_bundle_judges(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ca = root_ca()
+    key = ca.key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    (tmp_path / "ci").mkdir()
+    (tmp_path / "ci" / "ca.crt").write_bytes(ca.pem)
+    (tmp_path / "ci" / "ca.key").write_bytes(key)
+    files = "{certificateFile: ../ci/ca.crt, keyFile: ../ci/ca.key}"
+    trusted = mesh_suite(
+        tmp_path / "trusted",
+        issue_case("signed by the suite's CA", URI + "}"),
+        issue_case("already issued", URI + ", stored: issued}", violation="pod.terminal_changed"),
+        bundle=ca.pem,
+        ca=files,
+    )
+    other = mesh_suite(
+        tmp_path / "other",
+        issue_case("the bundle names another CA", URI + "}"),
+        bundle=unrelated_root_ca().pem,
+        ca=files,
+    )
+    code, lines = outcome_lines(capsys, trusted)
+    assert (code, [line.split()[0] for line in lines[:-1]]) == (0, ["PASS", "PASS"])
+    code, lines = outcome_lines(capsys, other)
+    assert code == 1
+    assert lines[0].endswith("expected allowed, got denied [pod.chain_untrusted]")
