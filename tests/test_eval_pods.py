@@ -172,6 +172,14 @@ def test_a_create_review_is_judged_with_its_caller(
             "'certificates.k8s.io/v2'; only certificates.k8s.io/v1 or certificates.k8s.io/v1beta1",
         ),
         ({"metadata": []}, "document 1: object.metadata must be an object"),
+        (
+            {"spec": {"signerName": "mesh.example.com/spiffe"}},
+            "document 1: object.spec.nodeName must be a node name, got None",
+        ),
+        (
+            {"spec": {**pcr("web")["spec"], "maxExpirationSeconds": "1d"}},
+            "document 1: object.spec.maxExpirationSeconds must be an integer",
+        ),
     ],
 )
 def test_bad_input_names_file_and_document_and_exits_2(

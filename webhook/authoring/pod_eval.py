@@ -75,13 +75,16 @@ def read_pod_request(raw: object, where: str, label: str) -> PodRequest:
     if not isinstance(spec, dict):
         raise InputError(f"{where}: {label}.spec must be an object")
     node = spec.get("nodeName")
+    if not isinstance(node, str) or not node:
+        # The API server requires it, and it names the creator eval assumes.
+        raise InputError(f"{where}: {label}.spec.nodeName must be a node name, got {node!r}")
     item = PodRequest(
         namespace=str(metadata["namespace"]),
         signer_name=str(spec.get("signerName", "")),
-        node_name=node if isinstance(node, str) else "",
+        node_name=node,
         obj=obj,
     )
-    _parse(item, node_creator(item.node_name), where)  # refuse what the server would refuse
+    _parse(item, node_creator(item.node_name), where, label)  # what the server would refuse
     return item
 
 
@@ -119,11 +122,12 @@ def _review(item: PodRequest, requester: Requester) -> Mapping[str, Any]:
     return pod_reviews.create_review(item.obj, caller)
 
 
-def _parse(item: PodRequest, requester: Requester, where: str) -> AdmissionRequest:
+def _parse(item: PodRequest, requester: Requester, where: str, label: str) -> AdmissionRequest:
     try:
         request = parse_review(json.dumps(_review(item, requester), default=str).encode())
     except ReviewError as exc:
-        raise InputError(f"{where}: {exc}") from None
+        # The review wraps the object: name its fields as the input does.
+        raise InputError(f"{where}: {str(exc).replace('request.object', label, 1)}") from None
     return request
 
 
