@@ -189,3 +189,15 @@ def test_bad_input_names_file_and_document_and_exits_2(
     code, out, err = run(capsys, "-f", path)
     assert (code, out) == (2, "")
     assert err == f"csr-webhook: error: {path}:1: {message}\n"
+
+
+def test_an_update_review_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stored = pcr("web")
+    review = pod_reviews.status_review(stored, {}, {"username": "signer"})
+    path = write(tmp_path, "r.json", review)
+    assert run(capsys, "-f", path) == (
+        2,
+        "",
+        f"csr-webhook: error: {path}: document 1: eval takes CREATE reviews, got UPDATE of "
+        "podcertificaterequests/status\n",
+    )

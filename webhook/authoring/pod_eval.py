@@ -90,13 +90,19 @@ def read_pod_request(raw: object, where: str, label: str) -> PodRequest:
 
 def review_pod_request(raw: Mapping[str, Any], where: str) -> tuple[PodRequest, Requester]:
     """A CREATE AdmissionReview of a PodCertificateRequest, judged as given (its caller)."""
+    wire = raw.get("request")
+    operation = wire.get("operation") if isinstance(wire, dict) else None
+    if operation not in (None, "CREATE"):
+        sub = wire.get("subResource") if isinstance(wire, dict) else None
+        shown = f"{operation} of podcertificaterequests" + (f"/{sub}" if sub else "")
+        raise InputError(f"{where}: eval takes CREATE reviews, got {shown}")
     try:
         request = parse_review(json.dumps(raw, default=str).encode())
     except ReviewError as exc:
         raise InputError(f"{where}: not a usable AdmissionReview: {exc}") from None
     pod = request.pod_request
     if pod is None or request.operation != "CREATE":
-        raise InputError(f"{where}: eval takes CREATE reviews, got {request.operation}")
+        raise InputError(f"{where}: eval takes CREATE reviews of a PodCertificateRequest")
     user = request.user_info
     caller = Requester(user.username, user.groups)
     item = PodRequest(
