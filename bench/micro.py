@@ -103,7 +103,12 @@ def measure(bodies: Sequence[bytes], kinds: Sequence[str], repeats: int = 3) -> 
 
     def observe(pair: tuple[Any, Any]) -> None:
         metrics.observe(
-            webhook="validate", operation="CREATE", subresource="", decision=pair[1], seconds=0.001
+            webhook="validate",
+            resource="certificatesigningrequests",
+            operation="CREATE",
+            subresource="",
+            decision=pair[1],
+            seconds=0.001,
         )
 
     def log(pair: tuple[Any, Any]) -> None:

@@ -16,6 +16,7 @@ import copy
 import datetime
 import uuid
 from collections.abc import Mapping, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from flask import Flask
 
 from tests.builders import PrivateKey, private_key
 from tests.conftest import ContractClient
-from tests.issuance_builders import EXT_KEY_USAGES, KEY_USAGE_BITS, TestCA, root_ca
+from tests.issuance_builders import EXT_KEY_USAGES, KEY_USAGE_BITS, TestCA, _key_usage, root_ca
 from webhook.matching import PatternKind, Subjects, compile_pattern
 from webhook.policy.model import (
     Approval,
@@ -63,7 +64,13 @@ RESOURCE = "podcertificaterequests"
 
 
 def stub_csr(key: str = "ecdsa-p256") -> bytes:
-    """The DER stub CSR kubelet makes: an empty subject, signed with the pod's key."""
+    """The DER stub CSR kubelet makes: an empty subject, signed with the pod's key (one per
+    key kind and run, so that equal inputs make equal reviews)."""
+    return _stub(key)
+
+
+@cache
+def _stub(key: str) -> bytes:
     builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
     algorithm = None if key.startswith("ed") else hashes.SHA256()
     csr = builder.sign(private_key(key), algorithm)
@@ -252,20 +259,7 @@ def leaf_pem(
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=True)
     if key_usage:
         bits = {KEY_USAGE_BITS[u] for u in key_usage}
-        names = (
-            "digital_signature",
-            "content_commitment",
-            "key_encipherment",
-            "data_encipherment",
-            "key_agreement",
-            "key_cert_sign",
-            "crl_sign",
-            "encipher_only",
-            "decipher_only",
-        )
-        builder = builder.add_extension(
-            x509.KeyUsage(**{n: n in bits for n in names}), critical=True
-        )
+        builder = builder.add_extension(_key_usage(bits), critical=True)
     if extended_key_usage:
         ekus = [EXT_KEY_USAGES[u] for u in extended_key_usage]
         builder = builder.add_extension(x509.ExtendedKeyUsage(ekus), critical=False)

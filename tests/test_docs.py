@@ -59,11 +59,12 @@ KINDS = {
 
 FAMILIES = (
     "csr|subject|dns|ip|uri|email|usages|extensions|key|signature|lifetime|ca|requester|deny|"
-    "signer|transition|approval|issuance|node"
+    "signer|transition|approval|issuance|node|pod"
 )
 CODE = re.compile(rf"(?:{FAMILIES})\.[a-z_]+")
 # String literals in webhook/ that look like codes but are not.
-NOT_CODES = frozenset({"key.pem"})  # webhook/serving/devcert.py: a file name
+# webhook/serving/devcert.py: a file name; the pod template variables (webhook/matching.py).
+NOT_CODES = frozenset({"key.pem", "pod.namespace", "pod.name", "pod.uid"})
 # f-string codes (`code=f"..."`), by their template, with the values the placeholder takes.
 SAN_FAMILIES = ("dns", "ip", "uri", "email")
 FSTRING_CODES = {
@@ -88,6 +89,28 @@ def _cell_code(cell: str) -> str:
 # ---- the matching table -------------------------------------------------------------------
 
 
+_PCR_CELL = re.compile(
+    r"PCR `(?P<namespace>[^`/]+)/(?P<name>[^`]+)`(?: uid `(?P<uid>[^`]+)`)?"
+    r"(?: sa `(?P<sa>[^`]+)`)?(?: node `(?P<node>[^`]+)`)?"
+)
+
+
+def _pod_variables(cell: str, signer: str) -> dict[str, str]:
+    """The pod variables of the PCR a row describes (docs §3.10.1): namespace/name, uid,
+    service account and, only for node requesters, node."""
+    found = _PCR_CELL.fullmatch(cell)
+    assert found, f"a PCR cell reads 'PCR `ns/pod` uid `u` sa `s` node `n`', got {cell!r}"
+    names = {
+        "pod.namespace": "namespace",
+        "pod.name": "name",
+        "pod.uid": "uid",
+        "pod.serviceAccountName": "sa",
+        "node": "node",
+    }
+    variables = {key: found.group(group) for key, group in names.items() if found.group(group)}
+    return {**variables, "signerName": signer}
+
+
 def _matching_rows() -> tuple[str, list[dict[str, Any]]]:
     header = re.search(r"<!-- matching-table signer=(\S+) -->", DOC)
     assert header, "matching table marker missing"
@@ -105,12 +128,14 @@ def _matching_rows() -> tuple[str, list[dict[str, Any]]]:
     for line in lines[2:]:
         kind, pattern, value, requester, result, why = (c.strip() for c in line.split("|")[1:-1])
         names = re.findall(r"`([^`]*)`", requester)
+        pod = _pod_variables(requester, header.group(1)) if requester.startswith("PCR") else None
         rows.append(
             {
                 "kind": _cell_code(kind),
                 "pattern": _cell_code(pattern),
                 "value": _cell_code(value),
-                "requester": Requester(names[0], tuple(names[1:])) if names else None,
+                "requester": Requester(names[0], tuple(names[1:])) if names and not pod else None,
+                "pod": pod,
                 "result": result,
                 "why": why,
             }
@@ -132,7 +157,7 @@ def test_matching_table_row_is_what_the_matcher_does(row: dict[str, Any]) -> Non
         return
     assert row["result"] in {"yes", "no"}, row
     assert row["why"], "every row says why"
-    variables = None
+    variables = row["pod"]
     if row["requester"] is not None:
         variables = template_variables(row["requester"], SIGNER)
     assert matches(kind, row["pattern"], row["value"], variables) is (row["result"] == "yes")
@@ -145,7 +170,7 @@ def test_matching_table_covers_every_kind_variable_and_outcome() -> None:
     assert {r["result"] for r in MATCHING_ROWS} == {"yes", "no", "invalid"}
     for row in MATCHING_ROWS:
         if "${" in row["pattern"] and row["result"] != "invalid":
-            assert row["requester"] is not None, f"template row without a requester: {row}"
+            assert row["requester"] or row["pod"], f"template row without a requester: {row}"
 
 
 # ---- the violation code catalogue ---------------------------------------------------------

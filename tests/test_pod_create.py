@@ -243,6 +243,10 @@ def test_the_mutating_endpoint_allows_every_request_unpatched(tmp_path: Path) ->
     response = validate(app_with(tmp_path), review, "/mutate")
     assert response["allowed"] is True
     assert "patch" not in response
+    stored = ps.pcr_object()
+    update = ps.pcr_review(ps.pcr_object(podName="other"), operation="UPDATE", old=stored)
+    assert validate(app_with(tmp_path), update, "/mutate")["allowed"] is True
+    assert validate(app_with(tmp_path), update)["allowed"] is False
 
 
 def test_delete_is_allowed_unread(tmp_path: Path) -> None:

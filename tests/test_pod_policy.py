@@ -13,7 +13,9 @@ from tests.builders import build_csr
 from tests.certs import self_signed_ca_pem
 from tests.conftest import MakeApp
 from tests.reviews import create_review, mutating_create_review
-from webhook.matching import PatternKind, Subjects, compile_pattern
+from tests.test_manual import code, table
+from webhook.matching import POD_VARIABLES, PatternKind, Subjects, compile_pattern
+from webhook.policy import schema
 from webhook.policy.build_pods import annotation_key_problem, nodes_only_requesters
 from webhook.policy.loader import load_policies
 from webhook.policy.model import KeyRules, Lifetime, PodCertificates, SignerPolicy
@@ -449,3 +451,36 @@ def test_missing_ca_bundle_file_is_a_load_error(tmp_path: Path) -> None:
     assert problem.startswith(
         f"6: spec.podCertificates.caBundleFile: cannot read '{tmp_path}/gone.pem': "
     )
+
+
+# ---- the reference (docs/policy-reference.md §3.10) against the schema and the matcher ---------
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def _schema_fields(shape: schema.Schema, prefix: str = "") -> list[str]:
+    """Every field under `shape`, depth first: `issued`, `issued.dnsNames`, ... (a mapping whose
+    keys are the author's, like `annotations.allowed`, is one field)."""
+    out = []
+    for key, child in shape.get("properties", {}).items():
+        name = f"{prefix}{key}"
+        out.append(name)
+        out.extend(_schema_fields(child, f"{name}."))
+    return out
+
+
+def test_reference_lists_every_pod_certificates_field_with_its_default() -> None:
+    rows = table(DOCS / "policy-reference.md", "pod-certificates-fields")
+    shape = schema.SIGNER_POLICY["properties"]["spec"]["properties"]["podCertificates"]
+    # The identity lists and key rules are documented once, where they first appear.
+    shared = ("requesters.", "issuers.", "keys.")
+    expected = [f for f in _schema_fields(shape) if not f.startswith(shared)]
+    assert [code(row[0]) for row in rows] == expected
+    assert all(len(row) == 5 and all(row[:4]) for row in rows), "type, default and meaning"
+
+
+def test_reference_lists_exactly_the_pod_template_variables() -> None:
+    rows = table(DOCS / "policy-reference.md", "pod-templates")
+    documented = [code(row[0]) for row in rows]
+    assert len(documented) == len(set(documented)), "a variable is listed twice"
+    assert {v.removeprefix("${").removesuffix("}") for v in documented} == POD_VARIABLES

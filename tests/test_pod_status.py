@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 
 from tests import pod_setting as ps
-from tests.issuance_builders import intermediate_ca, unrelated_root_ca
+from tests.issuance_builders import first_der, intermediate_ca, pem_block, unrelated_root_ca
 from tests.test_pod_create import codes, validate
 from webhook.policy.model import Enforcement, Lifetime, PodCertificates
 
@@ -210,8 +210,6 @@ def test_refuses_a_chain_that_is_not_certificates(tmp_path: Path) -> None:
 
 
 def test_refuses_two_certificates_in_one_pem_block(tmp_path: Path) -> None:
-    from tests.issuance_builders import first_der, pem_block
-
     leaf = ps.leaf_pem()
     doubled = pem_block(first_der(leaf) + first_der(leaf))
     status = ps.issued_status(leaf)

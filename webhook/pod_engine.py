@@ -45,13 +45,13 @@ def evaluate_pod(
     pcr = request.pod_request
     if pcr is None:  # not a CREATE or UPDATE, or nothing to judge
         return Decision(verdict=Verdict.ALLOWED)
+    if mutating:
+        policy = policies.select(pcr.signer_name)
+        return Decision(verdict=Verdict.ALLOWED, policy=policy.name if policy else "unmatched")
     writer = Requester(request.user_info.username, request.user_info.groups)
     old = request.old_pod_request
     if request.operation == "UPDATE" and old is not None:
         return evaluate_pod_update(request.sub_resource, old, pcr, writer, policies)
-    policy = policies.select(pcr.signer_name)
-    if mutating:
-        return Decision(verdict=Verdict.ALLOWED, policy=policy.name if policy else "unmatched")
     return evaluate_pod_create(
         pcr, writer, policies, allow_unmatched_signers=allow_unmatched_signers
     )

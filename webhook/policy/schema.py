@@ -306,12 +306,6 @@ _ISSUANCE = obj(
 # MinMaxExpirationSeconds, MaxMaxExpirationSeconds); lint warns about a cap outside them.
 POD_MIN_EXPIRATION = 3600
 POD_MAX_EXPIRATION = 7862400
-_POD_SAN_DESCRIPTIONS = {
-    "dnsNames": "DNS SAN patterns the signer may write (none: no DNS SAN)",
-    "ipAddresses": "IP SAN addresses or CIDRs the signer may write (none: no IP SAN)",
-    "uris": "URI SAN patterns the signer may write (none: no URI SAN)",
-    "emailAddresses": "email SAN patterns the signer may write (none: no email SAN)",
-}
 _POD_CERTIFICATES = obj(
     {
         "requesters": obj(
@@ -350,8 +344,11 @@ _POD_CERTIFICATES = obj(
         "issued": obj(
             {
                 **{
-                    key: array(string(), description)
-                    for key, description in _POD_SAN_DESCRIPTIONS.items()
+                    kind.key: array(
+                        string(),
+                        f"{kind.description} the signer may write (none: no {kind.name} SAN)",
+                    )
+                    for kind in SAN_KINDS
                 },
                 "usages": array(
                     enum(*KNOWN_USAGES), "key usages and extended key usages the leaf may carry"
