@@ -279,24 +279,3 @@ def status_review(
     return admission_review(
         new, stored, "UPDATE", "status", caller, dry_run=dry_run, options=options
     )
-
-
-def update_review(
-    old: Mapping[str, Any],
-    caller: Mapping[str, Any],
-    *,
-    labels: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """PUT of the main resource: the stored status is kept (Strategy PrepareForUpdate); spec
-    validation refuses any change of it, so only metadata changes reach the webhook."""
-    new = copy.deepcopy(dict(old))
-    if labels is not None:
-        new["metadata"]["labels"] = dict(labels)
-    return admission_review(new, old, "UPDATE", "", caller)
-
-
-def raw_update_review(
-    old: Mapping[str, Any], new: Mapping[str, Any], subresource: str, caller: Mapping[str, Any]
-) -> dict[str, Any]:
-    """An UPDATE with exactly these objects, no strategy applied (defence in depth)."""
-    return admission_review(copy.deepcopy(dict(new)), old, "UPDATE", subresource, caller)
