@@ -22,12 +22,14 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from flask import Flask
 
-from tests.builders import PrivateKey, private_key
+from tests.builders import private_key
 from tests.conftest import ContractClient
 from tests.issuance_builders import EXT_KEY_USAGES, KEY_USAGE_BITS, TestCA, _key_usage, root_ca
+from webhook.authoring import pod_keys, pod_reviews
+from webhook.authoring.generate import PrivateKey as GeneratedKey
 from webhook.matching import PatternKind, Subjects, compile_pattern
 from webhook.policy.model import (
     Approval,
@@ -71,33 +73,27 @@ def stub_csr(key: str = "ecdsa-p256") -> bytes:
 
 @cache
 def _stub(key: str) -> bytes:
-    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
-    algorithm = None if key.startswith("ed") else hashes.SHA256()
-    csr = builder.sign(private_key(key), algorithm)
-    return csr.public_bytes(serialization.Encoding.DER)
+    return pod_keys.stub_der(_pod_key(key))
+
+
+def _pod_key(key: str) -> GeneratedKey:
+    """A builders key of a type a PodCertificateRequest can carry (the simulator's keys)."""
+    signer = private_key(key)
+    if not isinstance(
+        signer, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+    ):
+        raise ValueError(f"no PodCertificateRequest key of kind {key!r}")
+    return signer
 
 
 def pkix_public_key(key: str) -> bytes:
-    return (
-        private_key(key)
-        .public_key()
-        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
+    return pod_keys.pkix_der(_pod_key(key))
 
 
 def proof_of_possession(key: str, pod_uid: str = POD_UID) -> bytes:
     """The signature kubelet (v1beta1) makes over the pod UID: Ed25519 over its bytes, ECDSA
-    ASN.1 and RSA-PSS over their SHA-256 (Go's ecdsa.SignASN1, rsa.SignPSS with nil options)."""
-    signer: PrivateKey = private_key(key)
-    data = pod_uid.encode()
-    if isinstance(signer, ed25519.Ed25519PrivateKey):
-        return signer.sign(data)
-    if isinstance(signer, ec.EllipticCurvePrivateKey):
-        return signer.sign(data, ec.ECDSA(hashes.SHA256()))
-    if isinstance(signer, rsa.RSAPrivateKey):
-        pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.MAX_LENGTH)
-        return signer.sign(data, pss, hashes.SHA256())
-    raise ValueError(f"no proof for {key!r}")
+    ASN.1 and RSA-PSS over their SHA-256 (webhook/authoring/pod_keys.py)."""
+    return pod_keys.sign_proof(_pod_key(key), pod_uid)
 
 
 def b64(data: bytes) -> str:
@@ -181,31 +177,17 @@ def pcr_review(
     old: dict[str, Any] | None = None,
     version: str | None = None,
 ) -> dict[str, Any]:
-    """The AdmissionReview kube-apiserver sends for this PCR operation."""
-    version = version or (obj or old or {}).get("apiVersion", f"{GROUP}/v1").rpartition("/")[2]
-    source = obj or old or {}
-    metadata = source.get("metadata", {})
-    kind = {"group": GROUP, "version": version, "kind": "PodCertificateRequest"}
-    resource = {"group": GROUP, "version": version, "resource": RESOURCE}
-    options = {"CREATE": "CreateOptions", "UPDATE": "UpdateOptions"}.get(operation, "DeleteOptions")
-    request: dict[str, Any] = {
-        "uid": str(uuid.uuid4()),
-        "kind": kind,
-        "resource": resource,
-        "requestKind": dict(kind),
-        "requestResource": dict(resource),
-        "name": metadata.get("name", ""),
-        "namespace": metadata.get("namespace", NAMESPACE),
-        "operation": operation,
-        "userInfo": copy.deepcopy(dict(caller)),
-        "object": copy.deepcopy(obj),
-        "oldObject": copy.deepcopy(old),
-        "dryRun": False,
-        "options": {"apiVersion": "meta.k8s.io/v1", "kind": options},
-    }
-    if sub_resource:
-        request["subResource"] = request["requestSubResource"] = sub_resource
-    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
+    """The AdmissionReview kube-apiserver sends for this PCR operation (the simulator's
+    envelope, webhook/authoring/pod_reviews.py); `version` overrides the kind's and resource's
+    version, and an object without a namespace is reviewed in NAMESPACE."""
+    review = pod_reviews.admission_review(copy.deepcopy(obj), old, operation, sub_resource, caller)
+    request = review["request"]
+    request["name"] = (obj or old or {}).get("metadata", {}).get("name", "")
+    request["namespace"] = request["namespace"] or NAMESPACE
+    if version is not None:
+        for key in ("kind", "resource", "requestKind", "requestResource"):
+            request[key]["version"] = version
+    return review
 
 
 def status_review(

@@ -1,11 +1,13 @@
 """AdmissionReviews recorded from a real kube-apiserver (tests/vectors/apiserver/<version>/,
-written by `make e2e` with CSR_WEBHOOK_E2E_RECORD=1), replayed through the Flask app.
+and for PodCertificateRequests tests/vectors/apiserver-pods/<version>/, written by `make e2e`
+with CSR_WEBHOOK_E2E_RECORD=1), replayed through the Flask app.
 
 Each recorded review must get the decision the live webhook gave it, under the same policies
 (the shipped policies/, with the e2e overlay of tests/e2e/policies/<overlay>/ when one was in
 force). And the one simulator of the API server (webhook/authoring/reviews.py), fed the recorded
 inputs, must build the very same review, key by key, type by type and value by value, but for
-the values the server draws at random (VOLATILE below).
+the values the server draws at random (VOLATILE below). PodCertificateRequest reviews are
+replayed for their decisions (the simulator builds CSR reviews only).
 """
 
 from __future__ import annotations
@@ -36,8 +38,10 @@ from webhook.serving.settings import Settings
 ROOT = Path(__file__).resolve().parent
 REPO = ROOT.parent
 RECORDED = ROOT / "vectors" / "apiserver"
+RECORDED_PODS = ROOT / "vectors" / "apiserver-pods"  # PodCertificateRequests (issue 16)
 OVERLAYS = ROOT / "e2e" / "policies"
 VECTORS = sorted(RECORDED.glob("*/*.json"))
+POD_VECTORS = sorted(RECORDED_PODS.glob("*/*.json"))
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -46,7 +50,8 @@ def _load(path: Path) -> dict[str, Any]:
 
 def test_recorded_vectors_exist_and_are_catalogued() -> None:
     assert VECTORS, f"no recorded AdmissionReviews under {RECORDED}"
-    for version in sorted({p.parent for p in VECTORS}):
+    assert POD_VECTORS, f"no recorded AdmissionReviews under {RECORDED_PODS}"
+    for version in sorted({p.parent for p in VECTORS + POD_VECTORS}):
         readme = (version / "README.md").read_text()
         names = sorted(p.name for p in version.glob("*.json"))
         listed = sorted(
@@ -57,8 +62,9 @@ def test_recorded_vectors_exist_and_are_catalogued() -> None:
 
 def test_recorded_vectors_hold_no_secrets() -> None:
     """Public keys and certificates only: no private key, no bootstrap token, no JWT."""
-    for path in VECTORS:
+    for path in VECTORS + POD_VECTORS:
         text = path.read_text()
+        assert "PRIVATE KEY" not in text, path.name  # PodCertificateRequest chains are PEM text
         decoded = [
             base64.b64decode(value)
             for value in re.findall(r'"(LS0t[A-Za-z0-9+/=]+)"', text)  # base64 of "-----"
@@ -105,12 +111,18 @@ REDECIDED: dict[str, dict[str, Any]] = {
 }
 
 
-def _policies(tmp_path: Path, overlay: str) -> tuple[Path, PolicySet]:
+def _policies(
+    tmp_path: Path, overlay: str, files: dict[str, str] | None = None
+) -> tuple[Path, PolicySet]:
+    """The shipped policies, the overlay over them, and the files the run wrote beside it
+    (the e2e signer's CA, made per run: recorded in the vector)."""
     directory = tmp_path / "policies"
     directory.mkdir(parents=True)
     for source in sorted((REPO / "policies").glob("*.yaml")):
         if not source.name.endswith(".test.yaml"):
             shutil.copyfile(source, directory / source.name)
+    for name, text in (files or {}).items():
+        (directory / name).write_text(text)
     if overlay:
         for source in sorted((OVERLAYS / overlay).glob("*.yaml")):
             shutil.copyfile(source, directory / source.name)
@@ -119,8 +131,8 @@ def _policies(tmp_path: Path, overlay: str) -> tuple[Path, PolicySet]:
     return directory, result.policy_set
 
 
-def _app(tmp_path: Path, overlay: str) -> Flask:
-    directory, policy_set = _policies(tmp_path, overlay)
+def _app(tmp_path: Path, overlay: str, files: dict[str, str] | None = None) -> Flask:
+    directory, policy_set = _policies(tmp_path, overlay, files)
     app = create_app(Settings(policies=directory), PolicyStore(directory, policy_set))
     app.test_client_class = ContractClient
     return app
@@ -136,13 +148,14 @@ def _needs_facts(policy_set: PolicySet, request: dict[str, Any]) -> bool:
     )
 
 
-@pytest.mark.parametrize("path", VECTORS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+@pytest.mark.parametrize("path", VECTORS + POD_VECTORS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_recorded_review_gets_the_recorded_decision(path: Path, tmp_path: Path) -> None:
     """Through the Flask app; a review under a policy that needs cluster facts through the
     server's path minus HTTP with E2E_FACTS (review_response), until the served app takes facts
     from its tests (webhook.cluster)."""
     vector = _load(path)
-    _, policy_set = _policies(tmp_path / "facts", vector["overlay"])
+    files = vector.get("files")
+    _, policy_set = _policies(tmp_path / "facts", vector["overlay"], files)
     if _needs_facts(policy_set, vector["request"]):
         assert vector["status"] == 200
         mutating = vector["path"] == "/mutate"
@@ -159,7 +172,7 @@ def test_recorded_review_gets_the_recorded_decision(path: Path, tmp_path: Path) 
         )
         check_admission_response(vector["request"], body, mutating=mutating)
     else:
-        client = _app(tmp_path, vector["overlay"]).test_client()
+        client = _app(tmp_path, vector["overlay"], files).test_client()
         url = vector["path"] + (f"?{vector['query']}" if vector["query"] else "")
         answer = client.post(url, json=vector["request"])
         assert answer.status_code == vector["status"]

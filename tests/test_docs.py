@@ -25,7 +25,7 @@ from tests.builders import build_csr
 from webhook.admission import parse_csr_object
 from webhook.authoring.policytest import run_tests
 from webhook.authoring.schema_cli import build_schema
-from webhook.authoring.suite import load_suites
+from webhook.authoring.suite import Case, load_suites
 from webhook.engine import EngineOptions, evaluate_create
 from webhook.errors import PatternError
 from webhook.matching import (
@@ -604,7 +604,7 @@ def test_spiffe_suite_covers_the_recipes_promises() -> None:
     uris = {
         u.value
         for c in suite.cases
-        if not isinstance(c.request, bytes)
+        if isinstance(c, Case) and not isinstance(c.request, bytes)
         for u in c.request.sans
         if isinstance(u, x509.UniformResourceIdentifier)
     }

@@ -105,6 +105,7 @@ def test_json_output_is_a_list_of_verdicts(capsys: pytest.CaptureFixture[str]) -
     ]
     assert verdicts[1] == {
         "name": "alice-2",
+        "kind": "CertificateSigningRequest",
         "signer": "example.com/clients",
         "requester": {"username": "alice", "groups": ["people", "system:authenticated"]},
         "allowed": False,

@@ -45,7 +45,12 @@ def test_shipped_policies_load_cleanly() -> None:
     assert [str(p) for p in result.problems] == []
     assert result.policy_set is not None
     names = {p.name for p in result.policy_set.policies}
-    assert names == {"kube-apiserver-client", "kube-apiserver-client-kubelet", "kubelet-serving"}
+    assert names == {
+        "kube-apiserver-client",
+        "kube-apiserver-client-kubelet",
+        "kubelet-serving",
+        "spiffe-mesh",
+    }
 
 
 def test_valid_policy_loads_with_defaults(tmp_path: Path) -> None:
@@ -342,7 +347,7 @@ def test_check_command_exit_codes_and_output(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["check", str(REPO / "policies")]) == 0
-    assert "ok: 3 policies" in capsys.readouterr().err
+    assert "ok: 4 policies" in capsys.readouterr().err
     (tmp_path / "bad.yaml").write_text(policy("p", body="  rules: {}\n"))
     assert main(["check", str(tmp_path)]) == 1
     out = capsys.readouterr().out

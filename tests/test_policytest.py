@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tempfile
@@ -15,11 +16,15 @@ from cryptography.x509.oid import NameOID
 
 from tests.conftest import MakeApp
 from webhook.authoring.generate import KeyCache
+from webhook.authoring.issue import SigningCA
 from webhook.authoring.policytest import (
+    PodCase,
+    Signing,
     build_case_review,
     load_suites,
     read_outcome,
     review_response,
+    with_ca_bundle,
 )
 from webhook.cli import main
 from webhook.policy.loader import load_policies
@@ -100,17 +105,25 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str]]
 
 
 def test_every_shipped_policy_has_a_suite_with_allow_and_deny_cases() -> None:
+    """For what the policy governs: CSRs (create, mutate, approve, issue) when it has rules,
+    PodCertificateRequests (create, issue) when it has podCertificates; each allowed and
+    denied, at CREATE and at issue."""
     policies = sorted(p for p in SHIPPED.glob("*.yaml") if not p.name.endswith(".test.yaml"))
     for policy in policies:
+        [loaded] = load_policies([policy]).policy_set.policies  # type: ignore[union-attr]
         suite_file = policy.with_name(policy.stem + ".test.yaml")
         [suite], problems = load_suites(suite_file)
         assert problems == []
-        verdicts = {c.expect for c in suite.cases}
-        operations = {c.operation for c in suite.cases}
-        assert {"allowed", "denied"} <= verdicts, suite_file
-        assert {"create", "mutate", "approve", "issue"} <= operations, suite_file
-        issued = {c.expect for c in suite.cases if c.operation == "issue"}
-        assert {"allowed", "denied"} <= issued, suite_file
+        kinds = {"csr": bool(loaded.rules), "pod": loaded.pod_certificates is not None}
+        assert any(kinds.values()), policy
+        for kind, operations in (("csr", {"mutate", "approve"}), ("pod", set())):
+            if not kinds[kind]:
+                continue
+            cases = [c for c in suite.cases if isinstance(c, PodCase) is (kind == "pod")]
+            assert {"create", "issue", *operations} <= {c.operation for c in cases}, suite_file
+            for operation in ("create", "issue"):
+                verdicts = {c.expect for c in cases if c.operation == operation}
+                assert {"allowed", "denied"} <= verdicts, (suite_file, kind, operation)
 
 
 def test_shipped_suites_pass(capsys: pytest.CaptureFixture[str]) -> None:
@@ -131,17 +144,31 @@ def test_installed_command_runs_the_shipped_suites() -> None:
     assert lines[0].startswith("PASS policies/kube-apiserver-client-kubelet.test.yaml:")
 
 
+def trusting(text: str, ca: SigningCA) -> str:
+    """A policy file with `ca` in place of each PEM certificate of its CA bundles, as the
+    runner substitutes the run's CA for them (with_ca_bundle)."""
+    pem = ca.certificate.public_bytes(serialization.Encoding.PEM).decode().strip()
+
+    def indented(match: re.Match[str]) -> str:
+        return "\n".join(match.group(1) + line for line in pem.splitlines())
+
+    block = r"( *)-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----"
+    return re.sub(block, indented, text, flags=re.DOTALL)
+
+
 def test_runner_and_validate_endpoint_agree_on_every_shipped_case(make_app: MakeApp) -> None:
-    files = {p.name: p.read_text() for p in SHIPPED.glob("*.yaml")}
+    signing = Signing()
+    files = {p.name: trusting(p.read_text(), signing.ca) for p in SHIPPED.glob("*.yaml")}
     client = make_app(files).test_client()
-    policy_set = load_policies([SHIPPED]).policy_set
-    assert policy_set is not None
+    loaded = load_policies([SHIPPED]).policy_set
+    assert loaded is not None
+    policy_set = with_ca_bundle(loaded, signing.ca)
     keys = KeyCache()
     seen = set()
     for suite_file in sorted(SHIPPED.glob("*.test.yaml")):
         [suite], _ = load_suites(suite_file)
         for test_case in suite.cases:
-            review = build_case_review(test_case, keys)
+            review = build_case_review(test_case, keys, signing)
             mutating = test_case.operation == "mutate"
             served = client.post("/mutate" if mutating else "/validate", json=review)
             assert served.status_code == 200
@@ -153,15 +180,20 @@ def test_runner_and_validate_endpoint_agree_on_every_shipped_case(make_app: Make
             outcome = read_outcome(judged["response"])
             assert outcome.verdict == test_case.expect, test_case.name
             assert outcome.patch == test_case.patch, test_case.name
-            seen.add((test_case.operation, outcome.verdict, outcome.patch is not None))
+            kind = "pod" if isinstance(test_case, PodCase) else "csr"
+            seen.add((kind, test_case.operation, outcome.verdict, outcome.patch is not None))
     assert seen >= {
-        ("create", "allowed", False),
-        ("create", "denied", False),
-        ("approve", "denied", False),
-        ("mutate", "allowed", True),
-        ("mutate", "allowed", False),
-        ("issue", "allowed", False),
-        ("issue", "denied", False),
+        ("csr", "create", "allowed", False),
+        ("csr", "create", "denied", False),
+        ("csr", "approve", "denied", False),
+        ("csr", "mutate", "allowed", True),
+        ("csr", "mutate", "allowed", False),
+        ("csr", "issue", "allowed", False),
+        ("csr", "issue", "denied", False),
+        ("pod", "create", "allowed", False),
+        ("pod", "create", "denied", False),
+        ("pod", "issue", "allowed", False),
+        ("pod", "issue", "denied", False),
     }
 
 
@@ -363,7 +395,8 @@ def test_schema_problems_are_reported_with_file_and_line_and_exit_2(
     codes_line = 'violations: ["dns.not_allowed"]'
     assert lines == [
         f"{f}:{line_of(path, 'colour')}: spec.cases[0].colour: unknown field 'colour' (known: "
-        "name, requester, operation, actor, csr, certificate, expect, violations, patch, cluster)",
+        "name, kind, requester, operation, actor, csr, pod, certificate, issue, expect, "
+        "violations, patch, cluster)",
         f"{f}:{line_of(path, 'rejected')}: spec.cases[1].expect: must be one of 'allowed', "
         "'denied', 'warned', 'audited', got 'rejected'",
         f"{f}:{line_of(path, 'approve without')}: spec.cases[2]: missing required field 'actor' "

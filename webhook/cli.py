@@ -190,14 +190,19 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     evaluate = sub.add_parser(
         "eval",
-        help="decide CSR manifests, lists or AdmissionReviews as the webhook would on CREATE; "
-        "exit 0 all allowed, 1 any denied, 2 bad input",
+        help="decide CSR and PodCertificateRequest manifests, lists or AdmissionReviews as the "
+        "webhook would on CREATE; exit 0 all allowed, 1 any denied, 2 bad input",
     )
     evaluate.add_argument("--policies", default="./policies", help="policy directory")
     evaluate.add_argument(
         "-f", "--filename", action="append", help="YAML/JSON input, '-' for stdin (repeatable)"
     )
-    evaluate.add_argument("--as", dest="as_user", help="requester username (default: spec)")
+    evaluate.add_argument(
+        "--as",
+        dest="as_user",
+        help="requester username (default: a CSR's spec.username; for a PodCertificateRequest "
+        "the node in spec.nodeName, system:node:<nodeName> in group system:nodes)",
+    )
     evaluate.add_argument(
         "--as-group", dest="as_groups", action="append", default=[], help="requester group"
     )

@@ -251,6 +251,9 @@ def _start_processes(cluster: Cluster, logs: Path) -> None:
             "--endpoint-reconciler-type=none",
             "--anonymous-auth=false",
             "--profiling=false",
+            # The deprecated v1beta1 PodCertificateRequest (pkixPublicKey + proofOfPossession)
+            # is off by default since v1 went GA; tests/e2e/test_pod_certificates.py makes one.
+            "--runtime-config=certificates.k8s.io/v1beta1/podcertificaterequests=true",
         ],
         logs / "kube-apiserver.log",
     )

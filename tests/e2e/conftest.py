@@ -6,7 +6,8 @@ the webhook configurations of manifests/base →
 bootstrap token and the RBAC of a kubeadm-style cluster. Everything is stopped by PID at the
 end; the logs stay in the session's directory (printed in the summary). At the end the API
 server's own admission latency for our webhooks is scraped and printed, and the recorded
-AdmissionReviews are written out (into tests/vectors/apiserver/<version>/ with
+AdmissionReviews are written out (into tests/vectors/apiserver/<version>/, those of
+PodCertificateRequests into tests/vectors/apiserver-pods/<version>/, with
 CSR_WEBHOOK_E2E_RECORD=1).
 """
 
@@ -103,9 +104,7 @@ def webhook(cluster: Cluster, e2e_root: Path, recorder: Recorder) -> Iterator[We
             recorder.exchanges,
             cluster.version,
             e2e_root / "vectors",
-            REPO / "tests" / "vectors" / "apiserver"
-            if os.environ.get("CSR_WEBHOOK_E2E_RECORD") == "1"
-            else None,
+            REPO / "tests" / "vectors" if os.environ.get("CSR_WEBHOOK_E2E_RECORD") == "1" else None,
         )
 
 

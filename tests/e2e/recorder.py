@@ -43,6 +43,7 @@ class Exchange:
     request: dict[str, Any]
     status: int
     response: dict[str, Any] | None
+    files: dict[str, str] = field(default_factory=dict)  # beside the overlay's policies
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Recorder:
 
     scenario: str = "setup"
     overlay: str = ""
+    files: dict[str, str] = field(default_factory=dict)
     exchanges: list[Exchange] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -192,5 +194,6 @@ class RecordingProxy:
                 request=scrub(request),
                 status=status,
                 response=scrub(response),
+                files=dict(self.recorder.files),
             )
         )

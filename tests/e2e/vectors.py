@@ -1,9 +1,13 @@
 """Write the AdmissionReviews the real API server sent as replayable vectors.
 
 One JSON file per review: the scenario (test) that caused it, the policy overlay in force
-(tests/e2e/policies/<overlay>/ over the shipped policies/, or none), the endpoint, the review
-exactly as received (tokens scrubbed) and our answer. tests/test_apiserver_vectors.py replays
-them in the unit suite. A README line per file says what each one is.
+(tests/e2e/policies/<overlay>/ over the shipped policies/, or none) and the files written beside
+it for the run (`files`, only when there are any), the endpoint, the review exactly as received
+(tokens scrubbed) and our answer. Reviews of CSRs go to apiserver/<version>/, of
+PodCertificateRequests to apiserver-pods/<version>/; a directory is rewritten only when the run
+recorded reviews of its resource (a `-k pod` run leaves the CSR vectors alone).
+tests/test_apiserver_vectors.py replays them in the unit suite. A README line per file says
+what each one is.
 """
 
 from __future__ import annotations
@@ -19,7 +23,13 @@ from tests.e2e.recorder import Exchange
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower().removeprefix("test_")).strip("-")[:60]
+    """The test's name, at most 60 characters, keeping a parameter id (`[case]`) whole."""
+    name, _, parameter = text.partition("[")
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower().removeprefix("test_")).strip("-")
+    if not parameter:
+        return slug[:60]
+    case = re.sub(r"[^a-z0-9]+", "-", parameter.lower()).strip("-")[:24]
+    return f"{slug[: 59 - len(case)].rstrip('-')}-{case}"
 
 
 def vector_name(index: int, exchange: Exchange) -> str:
@@ -59,7 +69,7 @@ def describe(name: str, exchange: Exchange) -> str:
 
 
 def vector(exchange: Exchange) -> dict[str, Any]:
-    return {
+    written = {
         "scenario": exchange.scenario,
         "overlay": exchange.overlay,
         "path": exchange.path,
@@ -68,18 +78,51 @@ def vector(exchange: Exchange) -> dict[str, Any]:
         "request": exchange.request,
         "response": exchange.response,
     }
+    if exchange.files:
+        written["files"] = exchange.files
+    return written
+
+
+# The directory under tests/vectors/ of each resource's recordings (anything else: a CSR's).
+DIRECTORIES = {
+    "certificatesigningrequests": "apiserver",
+    "podcertificaterequests": "apiserver-pods",
+}
+TITLES = {
+    "apiserver": "AdmissionReviews",
+    "apiserver-pods": "AdmissionReviews of PodCertificateRequests",
+}
+
+
+def directory_of(exchange: Exchange) -> str:
+    resource = exchange.request.get("request", {}).get("resource", {}).get("resource", "")
+    return DIRECTORIES.get(str(resource), "apiserver")
 
 
 def write_vectors(
     exchanges: Sequence[Exchange], version: str, session_dir: Path, repo_dir: Path | None
 ) -> str:
-    targets = [session_dir / version] + ([repo_dir / version] if repo_dir else [])
+    """Into session_dir/<directory>/<version>/, and with repo_dir (tests/vectors) there too."""
+    written = []
+    for directory in dict.fromkeys(DIRECTORIES.values()):
+        group = [e for e in exchanges if directory_of(e) == directory]
+        if not group:
+            continue
+        targets = [session_dir / directory] + ([repo_dir / directory] if repo_dir else [])
+        written.append(_write_group(group, version, directory, targets))
+    return "; ".join(written) or f"none ({session_dir})"
+
+
+def _write_group(
+    exchanges: Sequence[Exchange], version: str, directory: str, parents: Sequence[Path]
+) -> str:
+    targets = [parent / version for parent in parents]
     for target in targets:
         if target.exists():
             shutil.rmtree(target)
         target.mkdir(parents=True)
         lines = [
-            f"# AdmissionReviews sent by kube-apiserver {version}",
+            f"# {TITLES[directory]} sent by kube-apiserver {version}",
             "",
             "Recorded by `make e2e` (tests/e2e, CSR_WEBHOOK_E2E_RECORD=1) from the real API server",
             "and replayed by tests/test_apiserver_vectors.py. Public keys and certificates only;",

@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,14 +91,26 @@ class Webhook:
         return total
 
     @contextmanager
-    def overlay(self, name: str, probe: Callable[[], bool] | None = None) -> Iterator[None]:
+    def overlay(
+        self,
+        name: str,
+        probe: Callable[[], bool] | None = None,
+        files: Mapping[str, str] | None = None,
+    ) -> Iterator[None]:
         """Serve the shipped policies with tests/e2e/policies/<name>/ copied over them (hot
-        reload), and the shipped set again afterwards. `probe` says when the new set is in
-        force as the API server sees it."""
+        reload), and the shipped set again afterwards. An overlay file no shipped policy has
+        stays served, with its `files`: a reload that leaves a signer without its policy is
+        refused by design (restart to remove one). `files` are the files the overlay's
+        policies name (a caBundleFile made per run), written beside them first and recorded
+        with every review. `probe` says when the new set is in force as the API server sees
+        it."""
         reloads = self.metric("csr_webhook_policy_reloads_total", 'result="success"')
+        for file_name, text in sorted((files or {}).items()):
+            (self.policies / file_name).write_text(text)
         for source in sorted((OVERLAYS / name).glob("*.yaml")):
             _atomic_copy(source, self.policies / source.name)
         self.recorder.overlay = name
+        self.recorder.files = dict(files or {})
         try:
             wait_for(
                 f"reload of policy overlay {name}",
@@ -122,18 +134,26 @@ class Webhook:
             yield
         finally:
             reloads = self.metric("csr_webhook_policy_reloads_total", 'result="success"')
-            for source in sorted((OVERLAYS / name).glob("*.yaml")):
-                _atomic_copy(REPO / "policies" / source.name, self.policies / source.name)
-            wait_for(
-                "reload of the shipped policies",
-                lambda: (
-                    self.metric("csr_webhook_policy_reloads_total", 'result="success"') > reloads
-                ),
-                30,
-                self.process,
-            )
-            time.sleep(1.5)  # every worker has the shipped set again
+            shipped = [
+                REPO / "policies" / source.name
+                for source in sorted((OVERLAYS / name).glob("*.yaml"))
+                if (REPO / "policies" / source.name).exists()
+            ]
+            for source in shipped:
+                _atomic_copy(source, self.policies / source.name)
+            if shipped:
+                wait_for(
+                    "reload of the shipped policies",
+                    lambda: (
+                        self.metric("csr_webhook_policy_reloads_total", 'result="success"')
+                        > reloads
+                    ),
+                    30,
+                    self.process,
+                )
+                time.sleep(1.5)  # every worker has the shipped set again
             self.recorder.overlay = ""
+            self.recorder.files = {}
 
 
 def _atomic_copy(source: Path, target: Path) -> None:

@@ -1,12 +1,15 @@
-"""`csr-webhook eval`: the webhook's CREATE verdict for CSR manifests, Lists or AdmissionReviews.
+"""`csr-webhook eval`: the webhook's CREATE verdict for CSR and PodCertificateRequest manifests,
+Lists (mixed too) or AdmissionReviews.
 
 Input is untrusted (it may come straight from a cluster): YAML goes through the policy reader's
 safe path (node budget against alias bombs), JSON through `json`, both under a size cap. Every
-CSR is decided by `engine.evaluate_create`, the server's own code path.
+CSR is decided by `engine.evaluate_create`, the server's own code path; PodCertificateRequests
+by `pod_eval` (their creator is the node they name unless `--as` says otherwise).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -16,7 +19,20 @@ from pathlib import Path
 from typing import Any
 
 from webhook.admission import parse_csr_object, parse_review
+from webhook.authoring.eval_output import render_json, render_text
 from webhook.authoring.node_facts import eval_facts, read_nodes
+from webhook.authoring.pod_eval import (
+    LIST_KIND as POD_LIST_KIND,
+)
+from webhook.authoring.pod_eval import (
+    NODES_GROUP,
+    PodRequest,
+    decide_pod,
+    is_pod_request,
+    node_creator,
+    read_pod_request,
+    review_pod_request,
+)
 from webhook.decision import Decision
 from webhook.engine import EngineOptions, evaluate_create
 from webhook.errors import InputError, ReviewError
@@ -26,7 +42,6 @@ from webhook.policy.loader import load_policies
 from webhook.policy.model import PolicySet
 from webhook.policy.source import Document, Problem, parse_documents
 from webhook.resource import CSRObject
-from webhook.response import printable
 
 # A CSR is about 40 YAML nodes: this admits tens of thousands of CSRs in one `kubectl get csr
 # -o yaml` List while still refusing an alias bomb before it is built.
@@ -34,19 +49,34 @@ MAX_INPUT_NODES = 2_000_000
 
 MAX_INPUT_BYTES = 64 * 1024 * 1024
 CSR_API_VERSION = "certificates.k8s.io/v1"
-_LIST_KINDS = ("List", "CertificateSigningRequestList")
+_LIST_KINDS = ("List", "CertificateSigningRequestList", POD_LIST_KIND)
 _MARKER = re.compile(r"---(\s|$)")
 _VERDICTS = ("allowed", "warned", "audited", "denied")
-COLUMNS = ("NAME", "SIGNER", "REQUESTER", "VERDICT", "POLICY", "RULE", "VIOLATIONS")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Item:
-    """One CSR found in the input, with the identity that requested it."""
+    """One CSR (`obj`) or PodCertificateRequest (`pod`) of the input, with its creator."""
 
     name: str
-    obj: CSRObject
+    obj: CSRObject | None
     requester: Requester
+    pod: PodRequest | None = None
+
+    @property
+    def signer_name(self) -> str:
+        return self.pod.signer_name if self.pod is not None else _csr_of(self).signer_name
+
+
+def _csr_of(item: Item) -> CSRObject:
+    assert item.obj is not None
+    return item.obj
+
+
+def _pod_item(name: str, pod: PodRequest, requester: Requester | None = None) -> Item:
+    """Named namespace/name, as PodCertificateRequests are namespaced."""
+    creator = requester or node_creator(pod.node_name)
+    return Item(name=f"{pod.namespace}/{name}", obj=None, requester=creator, pod=pod)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -157,6 +187,12 @@ def _not_a_create(where: str, operation: object, resource: object, sub_resource:
     )
 
 
+def _is_pod_review(raw: dict[str, Any]) -> bool:
+    wire = raw.get("request")
+    resource = wire.get("resource") if isinstance(wire, dict) else None
+    return isinstance(resource, dict) and resource.get("resource") == "podcertificaterequests"
+
+
 def _review(raw: dict[str, Any], where: str) -> tuple[dict[str, Any], CSRObject, Requester]:
     wire = raw.get("request")
     if isinstance(wire, dict) and wire.get("operation") not in (None, "CREATE"):
@@ -182,7 +218,8 @@ def _review(raw: dict[str, Any], where: str) -> tuple[dict[str, Any], CSRObject,
 
 
 def collect(document: Document, json_input: bool = False) -> Iterator[Item]:
-    """The CSRs of one document: a CSR, a List of CSRs, or a CREATE AdmissionReview."""
+    """The requests of one document: a CSR or PodCertificateRequest, a List of them, or a
+    CREATE AdmissionReview."""
     value = document.value
     where = _where(document, (), json_input)
     if value is None:  # an empty document, e.g. after a trailing `---`; kubectl skips it too
@@ -198,6 +235,9 @@ def collect(document: Document, json_input: bool = False) -> Iterator[Item]:
     if kind == "CertificateSigningRequest":
         obj = _csr(value, where, "object")
         yield Item(name=_display_name(value, fallback), obj=obj, requester=_spec(obj))
+    elif is_pod_request(value):
+        pod = read_pod_request(value, where, "object")
+        yield _pod_item(_display_name(value, fallback), pod)
     elif kind in _LIST_KINDS:
         items = value.get("items")
         if not isinstance(items, list):
@@ -205,8 +245,16 @@ def collect(document: Document, json_input: bool = False) -> Iterator[Item]:
         for index, raw in enumerate(items):
             label = f"items[{index}]"
             at = _where(document, ("items", index), json_input)
+            pods = kind == POD_LIST_KIND or (isinstance(raw, dict) and is_pod_request(raw))
+            if pods:
+                yield _pod_item(_display_name(raw, label), read_pod_request(raw, at, label))
+                continue
             obj = _csr(raw, at, label, kind_optional=kind != "List")
             yield Item(name=_display_name(raw, label), obj=obj, requester=_spec(obj))
+    elif kind == "AdmissionReview" and _is_pod_review(value):
+        pod, caller = review_pod_request(value, where)
+        name = _display_name(value["request"].get("object") or {}, fallback)
+        yield _pod_item(name, pod, caller)
     elif kind == "AdmissionReview":
         raw_obj, obj, requester = _review(value, where)
         yield Item(name=_display_name(raw_obj, fallback), obj=obj, requester=requester)
@@ -235,69 +283,15 @@ def decide(
     options: EngineOptions,
     facts: ClusterFacts = NO_CLUSTER,
 ) -> list[Result]:
-    return [
-        Result(
-            item=item,
-            decision=evaluate_create(item.obj, item.requester, policies, options, facts=facts),
-        )
-        for item in items
-    ]
+    return [Result(item=item, decision=_decide(item, policies, options, facts)) for item in items]
 
 
-def _cell(text: str) -> str:
-    return printable(text, 256) or "-"
-
-
-def render_text(results: Sequence[Result]) -> str:
-    """An aligned table, then one line per violation: `name: code: field: message`."""
-    if not results:
-        return ""
-    rows = [COLUMNS] + [
-        (
-            r.item.name,
-            r.item.obj.signer_name,
-            r.item.requester.username,
-            r.decision.verdict.value,
-            r.decision.policy,
-            ",".join(r.decision.rules),
-            ",".join(dict.fromkeys(v.code for v in r.decision.violations)),
-        )
-        for r in results
-    ]
-    cells = [[_cell(c) if index else c for c in row] for index, row in enumerate(rows)]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
-    ]
-    details = [
-        printable(f"{r.item.name}: {v.code}: {v.field}: {v.message}", 4096)
-        for r in results
-        for v in r.decision.violations
-    ]
-    return "\n".join([*lines, *([""] if details else []), *details]) + "\n"
-
-
-def render_json(results: Sequence[Result]) -> str:
-    out = [
-        {
-            "name": r.item.name,
-            "signer": r.item.obj.signer_name,
-            "requester": {
-                "username": r.item.requester.username,
-                "groups": list(r.item.requester.groups),
-            },
-            "allowed": r.decision.allowed,
-            "verdict": r.decision.verdict.value,
-            "policy": r.decision.policy,
-            "rule": ",".join(r.decision.rules) or None,
-            "violations": [
-                {"code": v.code, "field": v.field, "message": v.message}
-                for v in r.decision.violations
-            ],
-        }
-        for r in results
-    ]
-    return json.dumps(out, indent=2) + "\n"
+def _decide(
+    item: Item, policies: PolicySet, options: EngineOptions, facts: ClusterFacts
+) -> Decision:
+    if item.pod is not None:
+        return decide_pod(item.pod, item.requester, policies, options)
+    return evaluate_create(_csr_of(item), item.requester, policies, options, facts=facts)
 
 
 def run_eval(  # noqa: PLR0917 - the flags of `csr-webhook eval`, one each
@@ -341,12 +335,21 @@ def run_eval(  # noqa: PLR0917 - the flags of `csr-webhook eval`, one each
         return 2
     if as_user is not None:
         override = impersonate(as_user, as_groups)
-        items = [Item(name=i.name, obj=i.obj, requester=override) for i in items]
+        items = [dataclasses.replace(i, requester=override) for i in items]
     options = EngineOptions(allow_unmatched_signers=unmatched == "allow")
-    facts = eval_facts(nodes, [i.obj for i in items] if count_pending else None)
+    csrs = [i.obj for i in items if i.obj is not None]
+    facts = eval_facts(nodes, csrs if count_pending else None)
     results = decide(items, loaded.policy_set, options, facts)
     sys.stdout.write(render_json(results) if output == "json" else render_text(results))
     counts = {v: sum(r.decision.verdict.value == v for r in results) for v in _VERDICTS}
     summary = ", ".join(f"{n} {v}" for v, n in counts.items())
-    print(f"{len(results)} CSR(s): {summary}", file=sys.stderr)
+    pods = len(items) - len(csrs)
+    if pods and as_user is None and any(i.pod and i.pod.review is None for i in items):
+        print(
+            "PodCertificateRequests are judged as created by the node in their spec.nodeName "
+            f"(system:node:<nodeName>, group {NODES_GROUP}); --as judges another creator",
+            file=sys.stderr,
+        )
+    kinds = f"{len(csrs)} CSR(s)" + (f", {pods} PodCertificateRequest(s)" if pods else "")
+    print(f"{kinds}: {summary}", file=sys.stderr)
     return 1 if counts["denied"] else 0

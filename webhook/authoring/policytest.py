@@ -25,17 +25,20 @@ from webhook.admission import parse_review
 from webhook.authoring import generate, reviews
 from webhook.authoring.generate import KeyCache, RequestSpec
 from webhook.authoring.issue import SigningCA, generate_ca, issue_certificate
+from webhook.authoring.pod_case_review import build_pod_review
+from webhook.authoring.pod_suite import PodCase
 from webhook.authoring.suite import Case, Suite, find_test_files, load_suites
 from webhook.engine import EngineOptions, evaluate
 from webhook.facts import NO_CLUSTER, ClusterFacts
 from webhook.policy.loader import load_policies
-from webhook.policy.model import PolicySet
+from webhook.policy.model import PolicySet, SignerPolicy
 from webhook.policy.source import Problem
 from webhook.response import AdmissionReviewResponse, build_response
 
 __all__ = [
     "Case",
     "Outcome",
+    "PodCase",
     "Signing",
     "Suite",
     "build_case_review",
@@ -84,10 +87,26 @@ class Signing:
 
 
 def build_case_review(
-    case: Case, keys: KeyCache, signing: Signing | None = None, *, ca: SigningCA | None = None
+    case: Case | PodCase,
+    keys: KeyCache,
+    signing: Signing | None = None,
+    *,
+    ca: SigningCA | None = None,
 ) -> dict[str, Any]:
     """The AdmissionReview kube-apiserver sends the webhook for this case. An issue case's
-    certificate is signed by `ca` (default: the run's generated CA) or the rogue CA."""
+    certificate (or chain) is signed by `ca` (default: the run's generated CA) or the rogue
+    CA."""
+    if isinstance(case, PodCase):
+        signing = signing or Signing()
+        trusted = ca or signing.ca
+        rogue = case.issue is not None and case.issue.signed_by == "rogue"
+        return build_pod_review(
+            case,
+            keys,
+            signer=signing.rogue if rogue else trusted,
+            trusted=trusted,
+            other_keys=signing.other_keys,
+        )
     if isinstance(case.request, RequestSpec):
         pem = generate.build_request_pem(case.request, keys)
     else:
@@ -167,7 +186,7 @@ def read_outcome(response: Mapping[str, Any]) -> Outcome:
     return Outcome(annotations.get("decision", "allowed"), tuple(dict.fromkeys(codes)), patch)
 
 
-def judge(case: Case, outcome: Outcome) -> str | None:
+def judge(case: Case | PodCase, outcome: Outcome) -> str | None:
     """None when the outcome meets the expectation, else what came out instead."""
     if case.operation == "mutate":
         if outcome.verdict == "allowed" and outcome.patch == case.patch:
@@ -193,17 +212,21 @@ def _seen(wanted: str, codes: Sequence[str]) -> bool:
 
 
 def with_ca_bundle(policies: PolicySet, ca: SigningCA) -> PolicySet:
-    """The set with `ca` in place of the CA bundle of every policy that has one: the suite
-    tests what a policy does with a certificate, not which CA the cluster uses."""
-    replaced = tuple(
-        dataclasses.replace(
-            p, issuance=dataclasses.replace(p.issuance, ca_certificates_der=(ca.der,))
-        )
-        if p.issuance.ca_certificates_der
-        else p
-        for p in policies.policies
-    )
-    return PolicySet(replaced, policies.digest)
+    """The set with `ca` in place of every CA bundle a policy has (issuance and
+    podCertificates): the suite tests what a policy does with a certificate, not which CA the
+    cluster uses."""
+    return PolicySet(tuple(_with_ca(p, ca.der) for p in policies.policies), policies.digest)
+
+
+def _with_ca(policy: SignerPolicy, der: bytes) -> SignerPolicy:
+    if policy.issuance.ca_certificates_der:
+        issuance = dataclasses.replace(policy.issuance, ca_certificates_der=(der,))
+        policy = dataclasses.replace(policy, issuance=issuance)
+    pods = policy.pod_certificates
+    if pods is not None and pods.ca_certificates_der:
+        pods = dataclasses.replace(pods, ca_certificates_der=(der,))
+        policy = dataclasses.replace(policy, pod_certificates=pods)
+    return policy
 
 
 def run_tests(paths: Sequence[str], out: Callable[[str], None] = print) -> int:

@@ -21,6 +21,14 @@ from webhook import codes
 from webhook.authoring import generate, reviews
 from webhook.authoring.generate import RequestSpec
 from webhook.authoring.issue import CertificateSpec, SigningCA, load_ca, parse_certificate_spec
+from webhook.authoring.pod_suite import (
+    POD_KIND,
+    PodCase,
+    csr_only_problems,
+    field_problems,
+    parse_issue,
+    parse_pod_spec,
+)
 from webhook.authoring.suite_schema import POLICY_TEST
 from webhook.errors import SpecError
 from webhook.facts import NodeAddress, StaticFacts
@@ -59,7 +67,7 @@ class Suite:
     file: str
     name: str
     policies: tuple[Path, ...]
-    cases: tuple[Case, ...]
+    cases: tuple[Case | PodCase, ...]
     ca: SigningCA | None = None  # spec.ca; None: a CA generated for the run
 
 
@@ -203,17 +211,27 @@ class _SuiteBuilder:
                 )
         return cluster_facts(raw)
 
-    def case(self, raw: dict[str, Any], index: int, facts: StaticFacts) -> Case | None:
-        path: PathKey = ("spec", "cases", index)
-        before = len(self.problems)
-        facts = self.cluster(raw.get("cluster"), (*path, "cluster"), facts)
-        operation = raw.get("operation", "create")
-        self.operation_fields(raw, path, operation)
+    def expectation(self, raw: Mapping[str, Any], path: PathKey) -> tuple[str, ...]:
         violations = raw.get("violations", [])
         for number, code in enumerate(violations):
             self.code(code, (*path, "violations", number))
         if raw.get("expect") == "allowed" and violations:
             self.problem((*path, "violations"), "an allowed request carries no violations")
+        return tuple(violations)
+
+    def case(self, raw: dict[str, Any], index: int, facts: StaticFacts) -> Case | PodCase | None:
+        path: PathKey = ("spec", "cases", index)
+        if raw.get("kind") == POD_KIND:
+            return self.pod_case(raw, path, index)
+        before = len(self.problems)
+        for where, message in csr_only_problems(raw):
+            self.problem((*path, *where), message)
+        if "csr" not in raw:
+            return None
+        facts = self.cluster(raw.get("cluster"), (*path, "cluster"), facts)
+        operation = raw.get("operation", "create")
+        self.operation_fields(raw, path, operation)
+        violations = self.expectation(raw, path)
         request = self.request(raw["csr"], (*path, "csr"))
         certificate = None
         if operation == "issue":
@@ -235,10 +253,38 @@ class _SuiteBuilder:
             expiration_seconds=csr.get("expirationSeconds"),
             request=request,
             expect=raw.get("expect", "allowed"),
-            violations=tuple(violations),
+            violations=violations,
             patch=patch["expirationSeconds"] if isinstance(patch, dict) else None,
             certificate=certificate,
             facts=facts,
+        )
+
+    def pod_case(self, raw: dict[str, Any], path: PathKey, index: int) -> PodCase | None:
+        before = len(self.problems)
+        operation = raw.get("operation", "create")
+        for where, message in field_problems(raw, operation):
+            self.problem((*path, *where), message)
+        violations = self.expectation(raw, path)
+        issue = None
+        if operation == "issue":
+            try:
+                issue = parse_issue(raw.get("issue"), (*path, "issue"))
+            except SpecError as exc:
+                self.problem(exc.path, exc.message)
+        if len(self.problems) > before:
+            return None
+        actor = raw.get("actor")
+        return PodCase(
+            name=raw["name"],
+            where=f"{self.document.file}:{self.document.line_of(path)}",
+            index=index,
+            operation=operation,
+            requester=_user(raw["requester"]),
+            actor=_user(actor) if actor is not None else None,
+            pod=parse_pod_spec(raw["pod"]),
+            expect=raw["expect"],
+            violations=violations,
+            issue=issue,
         )
 
     def operation_fields(self, raw: Mapping[str, Any], path: PathKey, operation: str) -> None:

@@ -34,6 +34,9 @@ TEST_KEY_TYPES = (
     "ed25519",
 )
 OPERATIONS = ("create", "mutate", "approve", "deny", "issue")
+KINDS = ("CertificateSigningRequest", "PodCertificateRequest")
+POD_OPERATIONS = ("create", "issue")  # a PodCertificateRequest has no /approval, no patch
+POD_CONDITIONS = ("Issued", "Denied", "Failed")
 
 _IDENTITY = obj(
     {"username": string(), "groups": array(string())},
@@ -89,6 +92,80 @@ _CERTIFICATE = obj(
     },
     "the certificate written to /status, issued as the in-tree signer does (5 min backdated)",
 )
+_POD = obj(
+    {
+        "apiVersion": enum(
+            "v1",
+            "v1beta1",
+            default="v1",
+            description="the version the request is sent and reviewed in",
+        ),
+        "signerName": string(),
+        "namespace": string("the pod's namespace, the request's too"),
+        "name": string("spec.podName"),
+        "uid": string("spec.podUID; default: a UUID derived from namespace and name"),
+        "serviceAccountName": string(),
+        "nodeName": string(),
+        "maxExpirationSeconds": integer(
+            "absent: 86400, the API server's default", minimum=3600, maximum=7862400
+        ),
+        "key": enum(*TEST_KEY_TYPES, default="ecdsa-p256"),
+        "stub": enum(
+            "valid",
+            "badSignature",
+            "missing",
+            default="valid",
+            description="spec.stubPKCS10Request: the kubelet's stub CSR, one whose signature "
+            "does not verify, or none",
+        ),
+        "proofOfPossession": enum(
+            "valid",
+            "invalid",
+            description="v1beta1 only: send pkixPublicKey and proofOfPossession (a valid or a "
+            "wrong signature over the pod UID) instead of the stub",
+        ),
+        "annotations": {
+            "description": "spec.unverifiedUserAnnotations",
+            "type": "object",
+            "properties": {},
+            "additionalProperties": {"type": "string"},
+        },
+    },
+    "the PodCertificateRequest as a kubelet creates it; its key is generated at run time",
+    required=("signerName", "namespace", "name", "serviceAccountName", "nodeName"),
+)
+_ISSUE = obj(
+    {
+        "signedBy": enum("ca", "rogue", default="ca"),
+        "viaIntermediate": boolean("the leaf is signed by an intermediate that the chain carries"),
+        "condition": enum(*POD_CONDITIONS, default="Issued"),
+        "conditionStatus": enum("True", "False", "Unknown", default="True"),
+        "extraCondition": enum(*POD_CONDITIONS, description="a second condition (status True)"),
+        "chain": enum(
+            "issued",
+            "none",
+            "malformed",
+            description="certificateChain and the three times: written (default for Issued), "
+            "absent (default for Denied and Failed), or a block that is no certificate",
+        ),
+        **_SANS,
+        "usages": array(enum(*KNOWN_USAGES), "the leaf's key usages and EKUs"),
+        "lifetime": duration("notAfter - notBefore; default min(maxExpirationSeconds, 24h)"),
+        "isCA": boolean("a CA certificate (basicConstraints CA:TRUE, cert sign)"),
+        "key": enum("same", "other", default="same"),
+        "timesOffset": duration("status.notBefore and notAfter this much after the leaf's"),
+        "beginRefreshAt": duration("after notBefore; default three quarters of the lifetime"),
+        "stored": enum(
+            "pending",
+            "issued",
+            "denied",
+            "failed",
+            default="pending",
+            description="the status already stored: pending, or a terminal one",
+        ),
+    },
+    "what the signer writes to /status of a PodCertificateRequest",
+)
 _PATCH = either(
     enum("none"),
     obj(
@@ -138,17 +215,20 @@ _CLUSTER = either(
 _CASE = obj(
     {
         "name": string("unique within the suite"),
+        "kind": enum(*KINDS, default="CertificateSigningRequest"),
         "requester": _IDENTITY,
         "operation": enum(*OPERATIONS, default="create"),
         "actor": _IDENTITY,
         "csr": _CSR,
+        "pod": _POD,
         "certificate": _CERTIFICATE,
+        "issue": _ISSUE,
         "expect": enum("allowed", "denied", "warned", "audited"),
         "violations": array(string(), "codes, or families ending in '.', that must all appear"),
         "patch": _PATCH,
         "cluster": _CLUSTER,
     },
-    required=("name", "requester", "csr"),
+    required=("name", "requester"),
 )
 _CA = obj(
     {
