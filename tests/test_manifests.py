@@ -659,12 +659,13 @@ PCR_RESOURCES = {"podcertificaterequests", "podcertificaterequests/status"}
             CSR_RESOURCES,
             PCR_RESOURCES,
         ),
+        # Both configurations register PodCertificateRequests and their /status (issue 16).
         (
             "MutatingWebhookConfiguration",
             "/mutate",
             {"CREATE"},
             {"certificatesigningrequests"},
-            {"podcertificaterequests"},
+            PCR_RESOURCES,
         ),
     ],
 )
@@ -707,7 +708,7 @@ def test_webhook_configuration(  # noqa: PLR0917 - one parametrized case
         assert pod_rule["apiGroups"] == ["certificates.k8s.io"]
         # v1beta1 objects arrive as themselves, with pkixPublicKey and proofOfPossession.
         assert pod_rule["apiVersions"] == ["v1", "v1beta1"]
-        assert set(pod_rule["operations"]) == operations
+        assert set(pod_rule["operations"]) == {"CREATE", "UPDATE"}
         assert set(pod_rule["resources"]) == pod_resources
         assert pod_rule["scope"] == "Namespaced"
         if kind == "MutatingWebhookConfiguration":
