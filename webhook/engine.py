@@ -41,8 +41,9 @@ from webhook.matching import Requester, template_variables
 from webhook.mutation import lifetime_patch
 from webhook.parse_cache import parse_request
 from webhook.pod_engine import evaluate_pod
-from webhook.policy.model import Enforcement, PolicySet, Rule, SignerPolicy
+from webhook.policy.model import PolicySet, Rule, SignerPolicy
 from webhook.resource import CSRObject
+from webhook.verdicts import ENFORCED_VERDICT, unmatched_signer
 from webhook.x509.csr import ParsedCSR
 
 CreateCheck = Callable[[CreateContext], Iterable[Violation]]
@@ -78,12 +79,6 @@ GATE_CHECKS: tuple[UpdateCheck, ...] = (approval.check, issuance.check, recheck.
 UPDATE_CHECKS: tuple[UpdateCheck, ...] = (*TRANSITION_CHECKS, *GATE_CHECKS)
 # The engine's own code, for a signer no policy governs.
 CODES = frozenset({"signer.unmatched"})
-
-ENFORCED_VERDICT = {
-    Enforcement.DENY: Verdict.DENIED,
-    Enforcement.WARN: Verdict.WARNED,
-    Enforcement.AUDIT: Verdict.AUDITED,
-}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,19 +139,7 @@ def evaluate_create(
     approval controller): checks that count the requester's other CSRs apply only at CREATE."""
     policy = policies.select(obj.signer_name)
     if policy is None:
-        if options.allow_unmatched_signers:
-            return Decision(verdict=Verdict.ALLOWED, policy="unmatched")
-        violation = Violation(
-            code="signer.unmatched",
-            field="spec.signerName",
-            message=f"no policy governs signer {obj.signer_name!r}",
-        )
-        return Decision(
-            verdict=Verdict.DENIED,
-            policy="unmatched",
-            violations=(violation,),
-            summary=f"signer {obj.signer_name!r} is not governed by any policy",
-        )
+        return unmatched_signer(obj.signer_name, allow=options.allow_unmatched_signers)
     verdict = ENFORCED_VERDICT[policy.enforcement]
     csr = parse_request(obj.request)
     if isinstance(csr, Violation):

@@ -18,8 +18,9 @@ from webhook.decision import Decision, Verdict, Violation, enforced
 from webhook.matching import Requester
 from webhook.pod_context import PodCreateContext, PodUpdateContext, pod_variables
 from webhook.pod_stub import read_key
-from webhook.policy.model import Enforcement, PolicySet, SignerPolicy
+from webhook.policy.model import PolicySet, SignerPolicy
 from webhook.resource import PCRObject
+from webhook.verdicts import ENFORCED_VERDICT, unmatched_signer
 
 PodCreateCheck = Callable[[PodCreateContext], Iterable[Violation]]
 PodUpdateCheck = Callable[[PodUpdateContext], Iterable[Violation]]
@@ -30,12 +31,6 @@ POD_TRANSITION_CHECKS: tuple[PodUpdateCheck, ...] = (pod_transitions.check,)
 POD_GATE_CHECKS: tuple[PodUpdateCheck, ...] = (pod_status.check,)
 # The pod engine's own codes: a signer no policy governs, or one without podCertificates.
 CODES = frozenset({"signer.unmatched", "pod.not_governed"})
-
-_VERDICT = {
-    Enforcement.DENY: Verdict.DENIED,
-    Enforcement.WARN: Verdict.WARNED,
-    Enforcement.AUDIT: Verdict.AUDITED,
-}
 
 
 def evaluate_pod(
@@ -71,20 +66,8 @@ def evaluate_pod_create(
 ) -> Decision:
     policy = policies.select(pcr.signer_name)
     if policy is None:
-        if allow_unmatched_signers:
-            return Decision(verdict=Verdict.ALLOWED, policy="unmatched")
-        violation = Violation(
-            code="signer.unmatched",
-            field="spec.signerName",
-            message=f"no policy governs signer {pcr.signer_name!r}",
-        )
-        return Decision(
-            verdict=Verdict.DENIED,
-            policy="unmatched",
-            violations=(violation,),
-            summary=f"signer {pcr.signer_name!r} is not governed by any policy",
-        )
-    verdict = _VERDICT[policy.enforcement]
+        return unmatched_signer(pcr.signer_name, allow=allow_unmatched_signers)
+    verdict = ENFORCED_VERDICT[policy.enforcement]
     pods = policy.pod_certificates
     if pods is None:
         return enforced(verdict, policy.name, (), [_not_governed(pcr, policy)])
@@ -137,4 +120,4 @@ def evaluate_pod_update(
         )
     if not violations or policy is None:
         return Decision(verdict=Verdict.ALLOWED, policy=label)
-    return enforced(_VERDICT[policy.enforcement], policy.name, (), violations)
+    return enforced(ENFORCED_VERDICT[policy.enforcement], policy.name, (), violations)
