@@ -120,3 +120,39 @@ def test_warns_when_issued_lifetime_max_exceeds_the_cap(tmp_path: Path) -> None:
 def test_issued_lifetime_max_within_the_cap_raises_no_warning(tmp_path: Path) -> None:
     issued = '    issued:\n      uris: ["spiffe://x/${pod.uid}"]\n      lifetime: {max: 24h}\n'
     assert warnings_of(tmp_path, issued=issued) == []
+
+
+@pytest.mark.parametrize(
+    "requesters",
+    [
+        "    requesters: {}\n",
+        '    requesters: {serviceAccounts: ["ci/bot"]}\n',
+        '    requesters: {groups: ["system:nodes"]}\n',
+    ],
+)
+def test_warns_when_non_node_creators_choose_the_pod_templates(
+    tmp_path: Path, requesters: str
+) -> None:
+    """NodeRestriction checks spec.podName, podUID and serviceAccountName only for a node: any
+    other creator writes them as it likes, so ${pod.*} in `issued` names what it claims."""
+    found = warnings_of(tmp_path, requesters=requesters)
+    line = 7 + sum(text.count("\n") for text in CAREFUL.values())  # requesters come last
+    assert found == [
+        f"{line}: spec.podCertificates.requesters: warning: requesters admit creators that are not "
+        "nodes, and for them the API server checks no pod field: issued.uris[0] "
+        "'spiffe://cluster.local/ns/${pod.namespace}/sa/x' takes ${pod.namespace} from what the "
+        "creator wrote (it may name any pod, service account or UID that `pods` allows); admit "
+        'only nodes (users: ["system:node:*"]) or leave ${pod.*} out of issued'
+    ]
+
+
+def test_default_and_node_requesters_raise_no_template_warning(tmp_path: Path) -> None:
+    nodes = '    requesters: {users: ["system:node:*"], groups: ["system:nodes"]}\n'
+    assert warnings_of(tmp_path, requesters=nodes) == []
+    assert warnings_of(tmp_path, requesters=None) == []
+
+
+def test_non_node_creators_without_pod_templates_raise_no_warning(tmp_path: Path) -> None:
+    fixed = '    issued: {uris: ["spiffe://cluster.local/ns/ci/sa/bot"]}\n'
+    found = warnings_of(tmp_path, requesters="    requesters: {}\n", issued=fixed)
+    assert found == []

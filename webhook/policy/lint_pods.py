@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from webhook.matching import POD_VARIABLES
 from webhook.policy.model import SignerPolicy
 from webhook.policy.schema import POD_MAX_EXPIRATION, POD_MIN_EXPIRATION
 from webhook.policy.source import Document, PathKey, Problem, warning
@@ -15,6 +16,8 @@ from webhook.sankinds import SAN_KINDS
 
 _warn = warning
 _PODS: PathKey = ("spec", "podCertificates")
+# The pod variables a creator writes into the spec (${signerName} selects the policy itself).
+_CLAIMED = POD_VARIABLES - {"signerName", "node"}
 
 
 def lint_pod_chain_trust_unchecked(policy: SignerPolicy, document: Document) -> Iterator[Problem]:
@@ -92,6 +95,30 @@ def lint_pod_expiration_bounds(policy: SignerPolicy, document: Document) -> Iter
         )
 
 
+def lint_pod_claimed_templates(policy: SignerPolicy, document: Document) -> Iterator[Problem]:
+    """Requesters that admit creators other than nodes, with ${pod.*} in `issued`: only
+    NodeRestriction checks spec.podName, podUID and serviceAccountName against a real pod, and
+    only for a node, so for anyone else the template names whatever the creator wrote."""
+    pods = policy.pod_certificates
+    if pods is None or pods.nodes_only:
+        return
+    for kind in SAN_KINDS:
+        for index, pattern in enumerate(getattr(pods.issued, kind.attribute)):
+            claimed = sorted(pattern.variables & _CLAIMED)
+            if claimed:
+                names = ", ".join(f"${{{name}}}" for name in claimed)
+                yield _warn(
+                    document,
+                    (*_PODS, "requesters") if _given(document, "requesters") else _PODS,
+                    "requesters admit creators that are not nodes, and for them the API server "
+                    f"checks no pod field: issued.{kind.key}[{index}] {pattern.text!r} takes "
+                    f"{names} from what the creator wrote (it may name any pod, service account "
+                    'or UID that `pods` allows); admit only nodes (users: ["system:node:*"]) '
+                    "or leave ${pod.*} out of issued",
+                )
+                return
+
+
 def _given(document: Document, *keys: str) -> bool:
     spec = document.value.get("spec") if isinstance(document.value, dict) else None
     pods = spec.get("podCertificates") if isinstance(spec, dict) else None
@@ -103,4 +130,5 @@ POD_LINTS: tuple[Callable[[SignerPolicy, Document], Iterator[Problem]], ...] = (
     lint_pod_any_issuer,
     lint_pod_issued_without_sans,
     lint_pod_expiration_bounds,
+    lint_pod_claimed_templates,
 )
