@@ -156,3 +156,14 @@ def test_non_node_creators_without_pod_templates_raise_no_warning(tmp_path: Path
     fixed = '    issued: {uris: ["spiffe://cluster.local/ns/ci/sa/bot"]}\n'
     found = warnings_of(tmp_path, requesters="    requesters: {}\n", issued=fixed)
     assert found == []
+
+
+def test_a_refused_san_pattern_is_no_missing_one(tmp_path: Path) -> None:
+    """A pattern the loader refused is reported as its error, not again as 'lists no SAN
+    pattern' (the author did list one)."""
+    file = tmp_path / "p.yaml"
+    issued = '    issued: {uris: ["spiffe://x/${pod.serviceAccount}"]}\n'
+    file.write_text(HEADER + "".join({**CAREFUL, "issued": issued}.values()))
+    result = load_policies([file], lint=True)
+    assert [p.path for p in result.errors] == ["spec.podCertificates.issued.uris[0]"]
+    assert [str(p) for p in result.problems if p not in result.errors] == []

@@ -52,7 +52,9 @@ def lint_pod_issued_without_sans(policy: SignerPolicy, document: Document) -> It
     pods = policy.pod_certificates
     if pods is None:
         return
-    if not any(getattr(pods.issued, kind.attribute) for kind in SAN_KINDS):
+    if not any(getattr(pods.issued, kind.attribute) for kind in SAN_KINDS) and not any(
+        _written(document, "issued", kind.key) for kind in SAN_KINDS
+    ):
         keys = ", ".join(kind.key for kind in SAN_KINDS)
         yield _warn(
             document,
@@ -117,6 +119,15 @@ def lint_pod_claimed_templates(policy: SignerPolicy, document: Document) -> Iter
                     "or leave ${pod.*} out of issued",
                 )
                 return
+
+
+def _written(document: Document, block: str, key: str) -> bool:
+    """The author listed something at podCertificates.<block>.<key>, refused or not (a refused
+    pattern is its own error, not also a missing one)."""
+    spec = document.value.get("spec") if isinstance(document.value, dict) else None
+    pods = spec.get("podCertificates") if isinstance(spec, dict) else None
+    inner = pods.get(block) if isinstance(pods, dict) else None
+    return isinstance(inner, dict) and bool(inner.get(key))
 
 
 def _given(document: Document, *keys: str) -> bool:
