@@ -101,6 +101,17 @@ def test_refuses_key_usages_and_ekus_outside_issued_usages(tmp_path: Path) -> No
     assert "'key encipherment'" in message and "'code signing'" in message
 
 
+def test_a_leaf_without_extended_key_usage_counts_as_any(tmp_path: Path) -> None:
+    """RFC 5280 4.2.1.12: no EKU extension restricts nothing, and Go's Verify accepts such a
+    leaf for every purpose: leaving EKU out must not get past issued.usages."""
+    chain = ps.leaf_pem(extended_key_usage=())
+    response = issue(app_with(tmp_path), chain)
+    assert codes(response) == ["pod.usage_not_allowed"]
+    assert "no extended key usage extension" in response["status"]["message"]
+    anything = ps.pod_certificates(usages=[*ps.USAGES, "any"])
+    assert codes(issue(app_with(tmp_path, anything), chain)) == []
+
+
 def test_refuses_a_lifetime_outside_issued_lifetime_and_max_expiration(tmp_path: Path) -> None:
     short = ps.leaf_pem(lifetime=datetime.timedelta(minutes=30))
     assert codes(issue(app_with(tmp_path), short)) == ["lifetime.too_short"]

@@ -141,6 +141,15 @@ def _ca_and_usages(leaf: CertificateInfo, issued: PodIssued) -> Iterator[Violati
             field=_CHAIN,
             message=f"the leaf's key usage {bit!r} is not in issued.usages ({allowed})",
         )
+    if not leaf.extended_key_usage and "any" not in usages:
+        # RFC 5280 4.2.1.12: without the extension the key may serve any purpose, and Go's
+        # x509 Verify accepts such a leaf for every extended key usage asked of it.
+        yield Violation(
+            code="pod.usage_not_allowed",
+            field=_CHAIN,
+            message="the leaf has no extended key usage extension, so it serves every purpose "
+            f"('any'); issued.usages allows only {allowed}",
+        )
     for oid in leaf.extended_key_usage:
         name = EKU_USAGE_NAMES.get(oid)
         if name is None or name not in usages:
