@@ -167,3 +167,23 @@ def test_a_refused_san_pattern_is_no_missing_one(tmp_path: Path) -> None:
     result = load_policies([file], lint=True)
     assert [p.path for p in result.errors] == ["spec.podCertificates.issued.uris[0]"]
     assert [str(p) for p in result.problems if p not in result.errors] == []
+
+
+def test_warns_about_double_star_inside_an_issued_uri_path(tmp_path: Path) -> None:
+    """The CSR lint's own example, in podCertificates.issued: `**` before `sa/` lets the
+    signer issue a pod the identity of its service account's namesake in any namespace."""
+    issued = '    issued: {uris: ["spiffe://cluster.local/**/sa/${pod.serviceAccountName}"]}\n'
+    assert warnings_of(tmp_path, issued=issued) == [
+        "8: spec.podCertificates.issued.uris[0]: warning: '**' inside the path of "
+        "'spiffe://cluster.local/**/sa/${pod.serviceAccountName}' stands for any one or more "
+        "path segments, so the signer may also issue "
+        "'spiffe://cluster.local/ns/another-namespace/sa/${pod.serviceAccountName}': the "
+        "identity of its namesake in every other namespace; spell each segment out and bind "
+        "the pod's own with templates "
+        "('spiffe://cluster.local/ns/${pod.namespace}/sa/${pod.serviceAccountName}')"
+    ]
+
+
+def test_a_trailing_double_star_in_an_issued_uri_raises_no_warning(tmp_path: Path) -> None:
+    issued = '    issued: {uris: ["spiffe://cluster.local/ns/${pod.namespace}/**"]}\n'
+    assert warnings_of(tmp_path, issued=issued) == []

@@ -30,11 +30,18 @@ def _all_wildcards(segment: str) -> bool:
     return segment.replace("*", "") == ""
 
 
-def uri_double_star_inside(pattern: Pattern) -> str | None:
+def uri_double_star_inside(
+    pattern: Pattern,
+    *,
+    obtains: str = "a requester may also obtain",
+    own: str = "the requester's own",
+    namespace: str = "${sa.namespace}",
+) -> str | None:
     """A `**` path segment followed by a segment that is not all wildcards (a literal, or a
     template the author meant to bind): `spiffe://td/**/sa/${sa.name}` gives a service
     account the identity of its namesake in every namespace. A trailing `**` is plain
-    breadth under a fixed prefix and is not reported."""
+    breadth under a fixed prefix and is not reported. The keywords word the message for
+    podCertificates.issued, whose patterns the signer fills and whose namespace is a pod's."""
     if pattern.kind is not PatternKind.URI:
         return None
     parts = urlsplit(pattern.text)
@@ -50,16 +57,16 @@ def uri_double_star_inside(pattern: Pattern) -> str | None:
     if parts.scheme.lower() == "spiffe" and segments[at + 1 : at + 2] == ["sa"]:
         admitted = with_segments("ns/another-namespace")
         what = "the identity of its namesake in every other namespace"
-        instead = f" ({show(with_segments('ns/${sa.namespace}'), SHOWN)})"
+        instead = f" ({show(with_segments(f'ns/{namespace}'), SHOWN)})"
     else:
         admitted = with_segments("any/other/path")
         what = "every other URI that ends the same way under any prefix"
-        instead = " (e.g. ${sa.namespace})"
+        instead = f" (e.g. {namespace})"
     return (
         f"'**' inside the path of {show(pattern.text, SHOWN)} stands for any one or more path "
-        f"segments, so a requester may also obtain {show(admitted, SHOWN)}: {what}; spell each "
+        f"segments, so {obtains} {show(admitted, SHOWN)}: {what}; spell each "
         "segment out and bind "
-        f"the requester's own with templates{instead}"
+        f"{own} with templates{instead}"
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from webhook.matching import POD_VARIABLES
+from webhook.policy.breadth import uri_double_star_inside
 from webhook.policy.model import SignerPolicy
 from webhook.policy.schema import POD_MAX_EXPIRATION, POD_MIN_EXPIRATION
 from webhook.policy.source import Document, PathKey, Problem, warning
@@ -121,6 +122,20 @@ def lint_pod_claimed_templates(policy: SignerPolicy, document: Document) -> Iter
                 return
 
 
+def lint_pod_uri_double_star_inside(policy: SignerPolicy, document: Document) -> Iterator[Problem]:
+    """`**` before a bound segment of an issued URI (breadth.uri_double_star_inside)."""
+    pods = policy.pod_certificates
+    for index, pattern in enumerate(pods.issued.uris if pods is not None else ()):
+        message = uri_double_star_inside(
+            pattern,
+            obtains="the signer may also issue",
+            own="the pod's own",
+            namespace="${pod.namespace}",
+        )
+        if message is not None:
+            yield _warn(document, (*_PODS, "issued", "uris", index), message)
+
+
 def _written(document: Document, block: str, key: str) -> bool:
     """The author listed something at podCertificates.<block>.<key>, refused or not (a refused
     pattern is its own error, not also a missing one)."""
@@ -142,4 +157,5 @@ POD_LINTS: tuple[Callable[[SignerPolicy, Document], Iterator[Problem]], ...] = (
     lint_pod_issued_without_sans,
     lint_pod_expiration_bounds,
     lint_pod_claimed_templates,
+    lint_pod_uri_double_star_inside,
 )
