@@ -187,3 +187,25 @@ def test_warns_about_double_star_inside_an_issued_uri_path(tmp_path: Path) -> No
 def test_a_trailing_double_star_in_an_issued_uri_raises_no_warning(tmp_path: Path) -> None:
     issued = '    issued: {uris: ["spiffe://cluster.local/ns/${pod.namespace}/**"]}\n'
     assert warnings_of(tmp_path, issued=issued) == []
+
+
+def test_warns_about_issued_patterns_that_admit_every_value_and_usage_any(
+    tmp_path: Path,
+) -> None:
+    issued = (
+        "    issued:\n"
+        '      uris: ["spiffe://cluster.local/ns/${pod.namespace}/sa/x"]\n'
+        '      dnsNames: ["**"]\n'
+        '      ipAddresses: ["0.0.0.0/0"]\n'
+        '      usages: ["digital signature", "any"]\n'
+    )
+    assert warnings_of(tmp_path, issued=issued) == [
+        "10: spec.podCertificates.issued.dnsNames[0]: warning: '**' admits every DNS name; "
+        "the signer may write any such SAN into a pod's certificate: list the names meant",
+        "11: spec.podCertificates.issued.ipAddresses[0]: warning: '0.0.0.0/0' admits every "
+        "IPv4 address; the signer may write any such SAN into a pod's certificate: list the "
+        "names meant",
+        "12: spec.podCertificates.issued.usages[1]: warning: usage 'any' (anyExtendedKeyUsage) "
+        "makes a certificate valid for every purpose, and lets a leaf without extended key "
+        "usage through; list the usages the workload needs",
+    ]

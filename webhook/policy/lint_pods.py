@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from webhook.matching import POD_VARIABLES
-from webhook.policy.breadth import uri_double_star_inside
+from webhook.policy.breadth import admits_everything, uri_double_star_inside
 from webhook.policy.model import SignerPolicy
 from webhook.policy.schema import POD_MAX_EXPIRATION, POD_MIN_EXPIRATION
 from webhook.policy.source import Document, PathKey, Problem, warning
@@ -136,6 +136,41 @@ def lint_pod_uri_double_star_inside(policy: SignerPolicy, document: Document) ->
             yield _warn(document, (*_PODS, "issued", "uris", index), message)
 
 
+def lint_pod_issued_breadth(policy: SignerPolicy, document: Document) -> Iterator[Problem]:
+    """An issued SAN pattern admitting every value of its kind, and the usage `any`."""
+    pods = policy.pod_certificates
+    if pods is None:
+        return
+    for kind in SAN_KINDS:
+        for index, pattern in enumerate(getattr(pods.issued, kind.attribute)):
+            what = admits_everything(pattern)
+            if what is not None:
+                yield _warn(
+                    document,
+                    (*_PODS, "issued", kind.key, index),
+                    f"{pattern.text!r} admits {what}; the signer may write any such SAN into a "
+                    "pod's certificate: list the names meant",
+                )
+    usages = _raw_list(document, "issued", "usages")
+    if "any" in pods.issued.usages:
+        where = usages.index("any") if "any" in usages else None
+        yield _warn(
+            document,
+            (*_PODS, "issued", "usages", *(() if where is None else (where,))),
+            "usage 'any' (anyExtendedKeyUsage) makes a certificate valid for every purpose, "
+            "and lets a leaf without extended key usage through; list the usages the workload "
+            "needs",
+        )
+
+
+def _raw_list(document: Document, block: str, key: str) -> list[object]:
+    spec = document.value.get("spec") if isinstance(document.value, dict) else None
+    pods = spec.get("podCertificates") if isinstance(spec, dict) else None
+    inner = pods.get(block) if isinstance(pods, dict) else None
+    value = inner.get(key) if isinstance(inner, dict) else None
+    return value if isinstance(value, list) else []
+
+
 def _written(document: Document, block: str, key: str) -> bool:
     """The author listed something at podCertificates.<block>.<key>, refused or not (a refused
     pattern is its own error, not also a missing one)."""
@@ -158,4 +193,5 @@ POD_LINTS: tuple[Callable[[SignerPolicy, Document], Iterator[Problem]], ...] = (
     lint_pod_expiration_bounds,
     lint_pod_claimed_templates,
     lint_pod_uri_double_star_inside,
+    lint_pod_issued_breadth,
 )
