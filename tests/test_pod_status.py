@@ -15,6 +15,7 @@ from flask import Flask
 from tests import pod_setting as ps
 from tests.issuance_builders import first_der, intermediate_ca, pem_block, unrelated_root_ca
 from tests.test_pod_create import codes, validate
+from webhook.limits import MAX_SANS_PER_KIND
 from webhook.policy.model import Enforcement, Lifetime, PodCertificates
 
 STORED = ps.pcr_object()
@@ -84,6 +85,20 @@ def test_compares_the_leaf_with_the_v1beta1_public_key(tmp_path: Path) -> None:
 def test_refuses_a_chain_from_a_rogue_ca(tmp_path: Path) -> None:
     response = issue(app_with(tmp_path), ps.leaf_pem(ca=unrelated_root_ca()))
     assert codes(response) == ["pod.chain_untrusted"]
+
+
+def test_a_leaf_with_more_sans_of_a_kind_than_any_policy_allows_is_refused_once(
+    tmp_path: Path,
+) -> None:
+    """As a CSR's (checks/volume.py): past MAX_SANS_PER_KIND no SAN is matched one by one,
+    so a chain under the API server's 100 KiB costs no more than its parse."""
+    names = [f"a{i}.io" for i in range(MAX_SANS_PER_KIND + 1)]
+    response = issue(app_with(tmp_path), ps.leaf_pem(dns_names=names))
+    assert codes(response) == ["pod.san_not_allowed"]
+    assert (
+        f"the leaf has {MAX_SANS_PER_KIND + 1} DNS SANs; no policy may allow more than "
+        in (response["status"]["message"])
+    )
 
 
 def test_refuses_a_ca_leaf(tmp_path: Path) -> None:
