@@ -150,6 +150,15 @@ def test_refuses_a_v1beta1_proof_over_another_pod_uid(tmp_path: Path, key: str) 
     assert response["status"]["details"]["causes"][0]["field"] == "spec.proofOfPossession"
 
 
+def test_refuses_a_v1beta1_proof_over_a_pod_uid_with_a_lone_surrogate(tmp_path: Path) -> None:
+    """JSON's "\\ud800" is a str UTF-8 cannot encode (the API server never sends one, and a
+    socket client must get a refusal, not a 500)."""
+    obj = ps.legacy_pcr_object("ed25519", podUID="\ud800")
+    response = validate(app_with(tmp_path), ps.pcr_review(obj))
+    assert codes(response) == ["pod.proof_invalid"]
+    assert response["status"]["details"]["causes"][0]["field"] == "spec.proofOfPossession"
+
+
 def test_refuses_a_v1beta1_public_key_that_does_not_parse(tmp_path: Path) -> None:
     obj = ps.legacy_pcr_object("ed25519", pkixPublicKey=ps.b64(b"\x30\x00"))
     response = validate(app_with(tmp_path), ps.pcr_review(obj))

@@ -15,6 +15,7 @@ from flask import Flask
 from tests import pod_setting as ps
 from tests.issuance_builders import first_der, intermediate_ca, pem_block, unrelated_root_ca
 from tests.test_pod_create import codes, validate
+from webhook.limits import MAX_SANS_PER_KIND
 from webhook.policy.model import Enforcement, Lifetime, PodCertificates
 
 STORED = ps.pcr_object()
@@ -86,6 +87,20 @@ def test_refuses_a_chain_from_a_rogue_ca(tmp_path: Path) -> None:
     assert codes(response) == ["pod.chain_untrusted"]
 
 
+def test_a_leaf_with_more_sans_of_a_kind_than_any_policy_allows_is_refused_once(
+    tmp_path: Path,
+) -> None:
+    """As a CSR's (checks/volume.py): past MAX_SANS_PER_KIND no SAN is matched one by one,
+    so a chain under the API server's 100 KiB costs no more than its parse."""
+    names = [f"a{i}.io" for i in range(MAX_SANS_PER_KIND + 1)]
+    response = issue(app_with(tmp_path), ps.leaf_pem(dns_names=names))
+    assert codes(response) == ["pod.san_not_allowed"]
+    assert (
+        f"the leaf has {MAX_SANS_PER_KIND + 1} DNS SANs; no policy may allow more than "
+        in (response["status"]["message"])
+    )
+
+
 def test_refuses_a_ca_leaf(tmp_path: Path) -> None:
     assert codes(issue(app_with(tmp_path), ps.leaf_pem(is_ca=True))) == ["pod.ca_not_allowed"]
 
@@ -99,6 +114,17 @@ def test_refuses_key_usages_and_ekus_outside_issued_usages(tmp_path: Path) -> No
     assert codes(response) == ["pod.usage_not_allowed", "pod.usage_not_allowed"]
     message = response["status"]["message"]
     assert "'key encipherment'" in message and "'code signing'" in message
+
+
+def test_a_leaf_without_extended_key_usage_counts_as_any(tmp_path: Path) -> None:
+    """RFC 5280 4.2.1.12: no EKU extension restricts nothing, and Go's Verify accepts such a
+    leaf for every purpose: leaving EKU out must not get past issued.usages."""
+    chain = ps.leaf_pem(extended_key_usage=())
+    response = issue(app_with(tmp_path), chain)
+    assert codes(response) == ["pod.usage_not_allowed"]
+    assert "no extended key usage extension" in response["status"]["message"]
+    anything = ps.pod_certificates(usages=[*ps.USAGES, "any"])
+    assert codes(issue(app_with(tmp_path, anything), chain)) == []
 
 
 def test_refuses_a_lifetime_outside_issued_lifetime_and_max_expiration(tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """Ceilings on how many entries of one kind a CSR may carry, whatever a policy says.
 
 One table shared by the policy schema (no `maxItems` may exceed its ceiling) and the volume
-check (a CSR over a ceiling is refused before any per-entry work), so that the cost of a
-review stays linear in the size of the request and bounded by these numbers.
+check (a CSR over a ceiling is refused before any per-entry work) and the PodCertificateRequest
+/status check (so is an issued leaf's SANs), so that the cost of a review stays linear in the
+size of the request and bounded by these numbers.
 """
 
 from __future__ import annotations

@@ -13,12 +13,14 @@ lifetime.too_short, pod.times_mismatch, pod.refresh_out_of_range, pod.chain_untr
 from __future__ import annotations
 
 import datetime
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 
 from cryptography import x509
 
 from webhook.decision import Violation
 from webhook.errors import CertificateFormatError
+from webhook.limits import MAX_SANS_PER_KIND
 from webhook.matching import Pattern, first_match, show_patterns
 from webhook.pod_context import (
     DEFAULT_MAX_EXPIRATION_SECONDS,
@@ -101,6 +103,20 @@ _SAN_FIELDS: Mapping[str, tuple[str, str]] = {
 def _sans(
     leaf: CertificateInfo, issued: PodIssued, variables: Mapping[str, str]
 ) -> Iterator[Violation]:
+    # As a CSR's volume check: past the ceiling no SAN is matched one by one (a 100 KiB chain
+    # holds thousands, each matched against every pattern).
+    counts = Counter(kind for kind, _ in leaf.sans)
+    over = [(kind, count) for kind, count in counts.items() if count > MAX_SANS_PER_KIND]
+    for kind, count in over:
+        yield Violation(
+            code="pod.san_not_allowed",
+            field=_CHAIN,
+            message=f"the leaf has {count} {kind} SANs; no policy may allow more than "
+            f"{MAX_SANS_PER_KIND}",
+        )
+    if over:
+        return
+    shown: dict[str, str] = {}  # the patterns as expanded, once per kind
     for kind, value in leaf.sans:
         names = _SAN_FIELDS.get(kind)
         if names is None:
@@ -114,11 +130,13 @@ def _sans(
         attribute, key = names
         patterns: tuple[Pattern, ...] = getattr(issued, attribute)
         if first_match(patterns, value, variables) is None:
-            allowed = (
-                f"matches none of issued.{key} {show_patterns(patterns, variables)}"
-                if patterns
-                else f"is not allowed: issued.{key} lists none"
-            )
+            if key not in shown:
+                shown[key] = (
+                    f"matches none of issued.{key} {show_patterns(patterns, variables)}"
+                    if patterns
+                    else f"is not allowed: issued.{key} lists none"
+                )
+            allowed = shown[key]
             yield Violation(
                 code="pod.san_not_allowed",
                 field=_CHAIN,
@@ -140,6 +158,15 @@ def _ca_and_usages(leaf: CertificateInfo, issued: PodIssued) -> Iterator[Violati
             code="pod.usage_not_allowed",
             field=_CHAIN,
             message=f"the leaf's key usage {bit!r} is not in issued.usages ({allowed})",
+        )
+    if not leaf.extended_key_usage and "any" not in usages:
+        # RFC 5280 4.2.1.12: without the extension the key may serve any purpose, and Go's
+        # x509 Verify accepts such a leaf for every extended key usage asked of it.
+        yield Violation(
+            code="pod.usage_not_allowed",
+            field=_CHAIN,
+            message="the leaf has no extended key usage extension, so it serves every purpose "
+            f"('any'); issued.usages allows only {allowed}",
         )
     for oid in leaf.extended_key_usage:
         name = EKU_USAGE_NAMES.get(oid)

@@ -1,6 +1,7 @@
 """What a pattern admits beyond what it seems to: the analysis behind the breadth lints.
 
-A `**` inside a URI path admits every prefix before the segments the author meant to bind; a
+A SAN pattern may admit every value of its kind (`**`, `0.0.0.0/0`, `*@*`); a `**` inside a
+URI path admits every prefix before the segments the author meant to bind; a
 signer pattern with a wildcard in its domain claims other organisations' signers, and `**` in
 a signer pattern is just two `*`. Each function takes one compiled pattern and explains what
 it admits and what to write instead, or nothing when it is as narrow as it looks. Pure;
@@ -9,6 +10,7 @@ imports matching and text only.
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit
 
 from webhook.matching import Pattern, PatternKind
@@ -30,11 +32,41 @@ def _all_wildcards(segment: str) -> bool:
     return segment.replace("*", "") == ""
 
 
-def uri_double_star_inside(pattern: Pattern) -> str | None:
+def admits_everything(pattern: Pattern) -> str | None:
+    """What the pattern admits when it admits every value of its kind, else None."""
+    text = pattern.text
+    if pattern.kind is PatternKind.DNS and text in ("*", "**"):
+        return "every single-label DNS name" if text == "*" else "every DNS name"
+    if pattern.kind is PatternKind.EMAIL:
+        local, _, domain = text.partition("@")
+        return "every email address" if local == "*" and domain in ("*", "**") else None
+    if pattern.kind is PatternKind.IP:
+        network = ipaddress.ip_network(text)
+        prefix = network.prefixlen
+        if isinstance(network, ipaddress.IPv6Network) and network.network_address.ipv4_mapped:
+            prefix, network = prefix - 96, ipaddress.IPv4Network("0.0.0.0/0")
+        return f"every IPv{network.version} address" if prefix == 0 else None
+    if pattern.kind is PatternKind.URI:
+        parts = urlsplit(text)
+        segments = parts.path.split("/")[1:]
+        wild = parts.netloc in ("*", "**") and not parts.query and not parts.fragment
+        if wild and segments and all(s in ("*", "**") for s in segments):
+            return f"every {parts.scheme} URI"
+    return None
+
+
+def uri_double_star_inside(
+    pattern: Pattern,
+    *,
+    obtains: str = "a requester may also obtain",
+    own: str = "the requester's own",
+    namespace: str = "${sa.namespace}",
+) -> str | None:
     """A `**` path segment followed by a segment that is not all wildcards (a literal, or a
     template the author meant to bind): `spiffe://td/**/sa/${sa.name}` gives a service
     account the identity of its namesake in every namespace. A trailing `**` is plain
-    breadth under a fixed prefix and is not reported."""
+    breadth under a fixed prefix and is not reported. The keywords word the message for
+    podCertificates.issued, whose patterns the signer fills and whose namespace is a pod's."""
     if pattern.kind is not PatternKind.URI:
         return None
     parts = urlsplit(pattern.text)
@@ -50,16 +82,16 @@ def uri_double_star_inside(pattern: Pattern) -> str | None:
     if parts.scheme.lower() == "spiffe" and segments[at + 1 : at + 2] == ["sa"]:
         admitted = with_segments("ns/another-namespace")
         what = "the identity of its namesake in every other namespace"
-        instead = f" ({show(with_segments('ns/${sa.namespace}'), SHOWN)})"
+        instead = f" ({show(with_segments(f'ns/{namespace}'), SHOWN)})"
     else:
         admitted = with_segments("any/other/path")
         what = "every other URI that ends the same way under any prefix"
-        instead = " (e.g. ${sa.namespace})"
+        instead = f" (e.g. {namespace})"
     return (
         f"'**' inside the path of {show(pattern.text, SHOWN)} stands for any one or more path "
-        f"segments, so a requester may also obtain {show(admitted, SHOWN)}: {what}; spell each "
+        f"segments, so {obtains} {show(admitted, SHOWN)}: {what}; spell each "
         "segment out and bind "
-        f"the requester's own with templates{instead}"
+        f"{own} with templates{instead}"
     )
 
 

@@ -8,13 +8,11 @@ the SAN kinds only; the lints of `podCertificates` are lint_pods'.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Iterator
-from urllib.parse import urlsplit
 
 from webhook.errors import PatternError
 from webhook.matching import Pattern, PatternKind, Requester, compile_pattern
-from webhook.policy.breadth import broad_signer, uri_double_star_inside
+from webhook.policy.breadth import admits_everything, broad_signer, uri_double_star_inside
 from webhook.policy.coverage import covers
 from webhook.policy.lint_pods import POD_LINTS
 from webhook.policy.model import Rule, SignerPolicy, Subjects, ValueRule
@@ -50,29 +48,6 @@ def _rule_path(index: int, *rest: str | int) -> PathKey:
     return ("spec", "rules", index, *rest)
 
 
-def _admits_everything(pattern: Pattern) -> str | None:
-    """What the pattern admits when it admits every value of its kind, else None."""
-    text = pattern.text
-    if pattern.kind is PatternKind.DNS and text in ("*", "**"):
-        return "every single-label DNS name" if text == "*" else "every DNS name"
-    if pattern.kind is PatternKind.EMAIL:
-        local, _, domain = text.partition("@")
-        return "every email address" if local == "*" and domain in ("*", "**") else None
-    if pattern.kind is PatternKind.IP:
-        network = ipaddress.ip_network(text)
-        prefix = network.prefixlen
-        if isinstance(network, ipaddress.IPv6Network) and network.network_address.ipv4_mapped:
-            prefix, network = prefix - 96, ipaddress.IPv4Network("0.0.0.0/0")
-        return f"every IPv{network.version} address" if prefix == 0 else None
-    if pattern.kind is PatternKind.URI:
-        parts = urlsplit(text)
-        segments = parts.path.split("/")[1:]
-        wild = parts.netloc in ("*", "**") and not parts.query and not parts.fragment
-        if wild and segments and all(s in ("*", "**") for s in segments):
-            return f"every {parts.scheme} URI"
-    return None
-
-
 # The SAN kinds a node binding's sansFromAddresses restricts (checks/node.py).
 _NODE_BOUND = ("dnsNames", "ipAddresses")
 # `csr-webhook approve` runs as this ServiceAccount (manifests/: csr-webhook/csr-webhook-approver).
@@ -99,7 +74,7 @@ def lint_admits_everything(policy: SignerPolicy, document: Document) -> Iterator
             if kind.key in _NODE_BOUND and _binds_sans(rule):
                 continue  # every such SAN must be an address of the requesting Node
             for pattern in spec.values:
-                what = _admits_everything(pattern)
+                what = admits_everything(pattern)
                 if what is None:
                     continue
                 path = _raw_index(

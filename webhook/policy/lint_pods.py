@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from webhook.matching import POD_VARIABLES
+from webhook.policy.breadth import admits_everything, uri_double_star_inside
 from webhook.policy.model import SignerPolicy
 from webhook.policy.schema import POD_MAX_EXPIRATION, POD_MIN_EXPIRATION
 from webhook.policy.source import Document, PathKey, Problem, warning
@@ -15,6 +17,8 @@ from webhook.sankinds import SAN_KINDS
 
 _warn = warning
 _PODS: PathKey = ("spec", "podCertificates")
+# The pod variables a creator writes into the spec (${signerName} selects the policy itself).
+_CLAIMED = POD_VARIABLES - {"signerName", "node"}
 
 
 def lint_pod_chain_trust_unchecked(policy: SignerPolicy, document: Document) -> Iterator[Problem]:
@@ -49,7 +53,9 @@ def lint_pod_issued_without_sans(policy: SignerPolicy, document: Document) -> It
     pods = policy.pod_certificates
     if pods is None:
         return
-    if not any(getattr(pods.issued, kind.attribute) for kind in SAN_KINDS):
+    if not any(getattr(pods.issued, kind.attribute) for kind in SAN_KINDS) and not any(
+        _written(document, "issued", kind.key) for kind in SAN_KINDS
+    ):
         keys = ", ".join(kind.key for kind in SAN_KINDS)
         yield _warn(
             document,
@@ -92,6 +98,88 @@ def lint_pod_expiration_bounds(policy: SignerPolicy, document: Document) -> Iter
         )
 
 
+def lint_pod_claimed_templates(policy: SignerPolicy, document: Document) -> Iterator[Problem]:
+    """Requesters that admit creators other than nodes, with ${pod.*} in `issued`: only
+    NodeRestriction checks spec.podName, podUID and serviceAccountName against a real pod, and
+    only for a node, so for anyone else the template names whatever the creator wrote."""
+    pods = policy.pod_certificates
+    if pods is None or pods.nodes_only:
+        return
+    for kind in SAN_KINDS:
+        for index, pattern in enumerate(getattr(pods.issued, kind.attribute)):
+            claimed = sorted(pattern.variables & _CLAIMED)
+            if claimed:
+                names = ", ".join(f"${{{name}}}" for name in claimed)
+                yield _warn(
+                    document,
+                    (*_PODS, "requesters") if _given(document, "requesters") else _PODS,
+                    "requesters admit creators that are not nodes, and for them the API server "
+                    f"checks no pod field: issued.{kind.key}[{index}] {pattern.text!r} takes "
+                    f"{names} from what the creator wrote (it may name any pod, service account "
+                    'or UID that `pods` allows); admit only nodes (users: ["system:node:*"]) '
+                    "or leave ${pod.*} out of issued",
+                )
+                return
+
+
+def lint_pod_uri_double_star_inside(policy: SignerPolicy, document: Document) -> Iterator[Problem]:
+    """`**` before a bound segment of an issued URI (breadth.uri_double_star_inside)."""
+    pods = policy.pod_certificates
+    for index, pattern in enumerate(pods.issued.uris if pods is not None else ()):
+        message = uri_double_star_inside(
+            pattern,
+            obtains="the signer may also issue",
+            own="the pod's own",
+            namespace="${pod.namespace}",
+        )
+        if message is not None:
+            yield _warn(document, (*_PODS, "issued", "uris", index), message)
+
+
+def lint_pod_issued_breadth(policy: SignerPolicy, document: Document) -> Iterator[Problem]:
+    """An issued SAN pattern admitting every value of its kind, and the usage `any`."""
+    pods = policy.pod_certificates
+    if pods is None:
+        return
+    for kind in SAN_KINDS:
+        for index, pattern in enumerate(getattr(pods.issued, kind.attribute)):
+            what = admits_everything(pattern)
+            if what is not None:
+                yield _warn(
+                    document,
+                    (*_PODS, "issued", kind.key, index),
+                    f"{pattern.text!r} admits {what}; the signer may write any such SAN into a "
+                    "pod's certificate: list the names meant",
+                )
+    usages = _raw_list(document, "issued", "usages")
+    if "any" in pods.issued.usages:
+        where = usages.index("any") if "any" in usages else None
+        yield _warn(
+            document,
+            (*_PODS, "issued", "usages", *(() if where is None else (where,))),
+            "usage 'any' (anyExtendedKeyUsage) makes a certificate valid for every purpose, "
+            "and lets a leaf without extended key usage through; list the usages the workload "
+            "needs",
+        )
+
+
+def _raw_list(document: Document, block: str, key: str) -> list[object]:
+    spec = document.value.get("spec") if isinstance(document.value, dict) else None
+    pods = spec.get("podCertificates") if isinstance(spec, dict) else None
+    inner = pods.get(block) if isinstance(pods, dict) else None
+    value = inner.get(key) if isinstance(inner, dict) else None
+    return value if isinstance(value, list) else []
+
+
+def _written(document: Document, block: str, key: str) -> bool:
+    """The author listed something at podCertificates.<block>.<key>, refused or not (a refused
+    pattern is its own error, not also a missing one)."""
+    spec = document.value.get("spec") if isinstance(document.value, dict) else None
+    pods = spec.get("podCertificates") if isinstance(spec, dict) else None
+    inner = pods.get(block) if isinstance(pods, dict) else None
+    return isinstance(inner, dict) and bool(inner.get(key))
+
+
 def _given(document: Document, *keys: str) -> bool:
     spec = document.value.get("spec") if isinstance(document.value, dict) else None
     pods = spec.get("podCertificates") if isinstance(spec, dict) else None
@@ -103,4 +191,7 @@ POD_LINTS: tuple[Callable[[SignerPolicy, Document], Iterator[Problem]], ...] = (
     lint_pod_any_issuer,
     lint_pod_issued_without_sans,
     lint_pod_expiration_bounds,
+    lint_pod_claimed_templates,
+    lint_pod_uri_double_star_inside,
+    lint_pod_issued_breadth,
 )

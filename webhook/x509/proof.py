@@ -28,7 +28,10 @@ def parse_pkix_public_key(data: bytes) -> tuple[object, bytes] | str:
 
 def verify_pod_proof(key: object, pod_uid: str, proof: bytes) -> bool:
     """True when `proof` is the key's signature over the pod UID, as the API server checks."""
-    data = pod_uid.encode()
+    try:
+        data = pod_uid.encode()
+    except UnicodeEncodeError:  # a lone surrogate from JSON: no bytes any key signed
+        return False
     digest = hashes.Hash(hashes.SHA256())
     digest.update(data)
     hashed = digest.finalize()
