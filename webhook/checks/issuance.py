@@ -148,6 +148,9 @@ def _leaf(ctx: UpdateContext, leaf: CertificateInfo) -> Iterator[Violation]:
     yield from _ca_and_usages(ctx, leaf)
 
 
+_EKU_NAMES = frozenset(EKU_USAGE_NAMES.values())
+
+
 def _ca_and_usages(ctx: UpdateContext, leaf: CertificateInfo) -> Iterator[Violation]:
     bits = leaf.key_usage
     if (leaf.is_ca or bits & {"cert sign", "crl sign"}) and not _may_be_ca(ctx):
@@ -155,6 +158,15 @@ def _ca_and_usages(ctx: UpdateContext, leaf: CertificateInfo) -> Iterator[Violat
     usages = {USAGE_SYNONYMS.get(u, u) for u in ctx.old.usages}
     for bit in sorted(bits - usages):
         yield _violation("issuance.usage_not_requested", f"key usage {bit!r} is not in spec.usages")
+    asked = sorted(usages & _EKU_NAMES)
+    if asked and not leaf.extended_key_usage and "any" not in usages:
+        # RFC 5280 4.2.1.12: without the extension the key may serve any purpose (Go's Verify
+        # accepts such a leaf for every extended key usage): more than the CSR asked for.
+        yield _violation(
+            "issuance.usage_not_requested",
+            "the certificate has no extended key usage extension, so it serves every purpose "
+            f"('any'); spec.usages asks only for {', '.join(map(repr, asked))}",
+        )
     for oid in leaf.extended_key_usage:
         name = EKU_USAGE_NAMES.get(oid)
         if name is None or name not in usages:
