@@ -221,13 +221,15 @@ def leaf_pem(
     key_usage: Sequence[str] = ("digital signature",),
     extended_key_usage: Sequence[str] = ("client auth", "server auth"),
     chain: Sequence[TestCA] = (),
+    subject: Sequence[tuple[x509.ObjectIdentifier, str]] = (),
 ) -> bytes:
-    """A leaf for `key` (a builders key kind) issued by `ca` (default: the test root)."""
+    """A leaf for `key` (a builders key kind) issued by `ca` (default: the test root), its
+    subject empty unless `subject` gives (OID, value) attributes, one RDN each."""
     ca = ca or root_ca()
     start = _now()
     builder = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([]))
+        .subject_name(x509.Name([x509.NameAttribute(oid, value) for oid, value in subject]))
         .issuer_name(ca.certificate.subject)
         .public_key(private_key(key).public_key())
         .serial_number(x509.random_serial_number())
@@ -341,6 +343,7 @@ def pod_certificates(
     annotations: Mapping[str, Sequence[str]] | None = None,
     uris: Sequence[str] = (SPIFFE,),
     dns_names: Sequence[str] = (),
+    subject: Mapping[str, Sequence[str]] | None = None,
     usages: Sequence[str] = USAGES,
     lifetime: Lifetime = DAY_AT_MOST,
     issuers: Subjects | None = MESH_SIGNER,
@@ -365,6 +368,7 @@ def pod_certificates(
         issued=PodIssued(
             uris=_patterns(PatternKind.URI, uris),
             dns_names=_patterns(PatternKind.DNS, dns_names),
+            subject={k: _patterns(PatternKind.GLOB, v) for k, v in (subject or {}).items()},
             usages=frozenset(usages),
             lifetime=lifetime,
         ),

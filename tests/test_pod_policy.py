@@ -72,6 +72,7 @@ def test_every_field_loads_into_the_model(tmp_path: Path) -> None:
             dnsNames: ["${node}.nodes.example.com", "${pod.name}.${pod.uid}.example.com"]
             ipAddresses: ["10.0.0.0/8"]
             emailAddresses: ["${signerName}@example.com"]
+            subject: {commonName: ["${pod.name}"], organization: ["mesh.example.com"]}
             usages: ["digital signature", "client auth"]
             lifetime: {min: 1h, max: 12h}
           issuers: {serviceAccounts: ["mesh-system/signer"]}
@@ -98,6 +99,11 @@ def test_every_field_loads_into_the_model(tmp_path: Path) -> None:
     assert [p.kind for p in issued.dns_names] == [PatternKind.DNS, PatternKind.DNS]
     assert issued.ip_addresses == (compile_pattern(PatternKind.IP, "10.0.0.0/8"),)
     assert texts(issued.email_addresses) == ["${signerName}@example.com"]
+    assert {name: texts(values) for name, values in issued.subject.items()} == {
+        "commonName": ["${pod.name}"],
+        "organization": ["mesh.example.com"],
+    }
+    assert issued.subject["commonName"][0].kind is PatternKind.GLOB
     assert issued.usages == frozenset({"digital signature", "client auth"})
     assert issued.lifetime == Lifetime(min=3600, max=43200, clamp=False)
     assert pods.issuers is not None and texts(pods.issuers.service_accounts) == [
@@ -122,6 +128,7 @@ def test_absent_fields_take_the_declared_defaults(tmp_path: Path) -> None:
     assert pods.max_expiration_seconds is None
     assert pods.annotations == {}
     assert pods.issued.uris == pods.issued.dns_names == ()
+    assert pods.issued.subject == {}
     assert pods.issued.usages == frozenset()
     assert pods.issued.lifetime == Lifetime(clamp=False)
     assert (pods.issuers, pods.ca_certificates_der) == (None, ())
@@ -293,6 +300,16 @@ POD_VARIABLES_SHOWN = "${pod.name}, ${pod.namespace}, ${pod.serviceAccountName},
         (
             """\
             podCertificates:
+              issued: {subject: {commonName: ["${username}"]}}
+            """,
+            "7: spec.podCertificates.issued.subject.commonName[0]: ${username} in '${username}' "
+            "is a CSR requester's template; podCertificates.issued patterns may use "
+            "${pod.name}, ${pod.namespace}, ${pod.serviceAccountName}, ${pod.uid}, "
+            "${signerName}, ${node}",
+        ),
+        (
+            """\
+            podCertificates:
               requesters: {users: ["system:node:${node}"]}
             """,
             "7: spec.podCertificates.requesters.users[0]: templates are not allowed here: "
@@ -399,6 +416,17 @@ def test_bad_annotation_key_is_a_load_error_naming_it(tmp_path: Path) -> None:
             + ", got 'client-auth'",
         ),
         (
+            "podCertificates: {issued: {subject: {emailAddress: [x]}}}\n",
+            "6: spec.podCertificates.issued.subject.emailAddress: unknown field 'emailAddress' "
+            "(known: commonName, organization, organizationalUnit, country, locality, province, "
+            "streetAddress, postalCode, serialNumber)",
+        ),
+        (
+            "podCertificates: {issued: {subject: {organization: system:masters}}}\n",
+            "6: spec.podCertificates.issued.subject.organization: must be a list, got string "
+            "'system:masters'",
+        ),
+        (
             "podCertificates: {issued: {lifetime: {default: 1h}}}\n",
             "6: spec.podCertificates.issued.lifetime.default: unknown field 'default' "
             "(known: min, max)",
@@ -472,10 +500,13 @@ def _schema_fields(shape: schema.Schema, prefix: str = "") -> list[str]:
 def test_reference_lists_every_pod_certificates_field_with_its_default() -> None:
     rows = table(DOCS / "policy-reference.md", "pod-certificates-fields")
     shape = schema.SIGNER_POLICY["properties"]["spec"]["properties"]["podCertificates"]
-    # The identity lists and key rules are documented once, where they first appear.
-    shared = ("requesters.", "issuers.", "keys.")
+    # The identity lists, key rules and subject attribute names are documented once, where
+    # they first appear; the issued.subject row names every attribute.
+    shared = ("requesters.", "issuers.", "keys.", "issued.subject.")
     expected = [f for f in _schema_fields(shape) if not f.startswith(shared)]
     assert [code(row[0]) for row in rows] == expected
+    [subject_row] = [row for row in rows if code(row[0]) == "issued.subject"]
+    assert all(f"`{name}`" in subject_row[1] for name in schema.SUBJECT_ATTRIBUTES)
     assert all(len(row) == 5 and all(row[:4]) for row in rows), "type, default and meaning"
 
 

@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.x509.oid import NameOID
 from flask import Flask
 
 from tests import pod_setting as ps
 from tests.issuance_builders import first_der, intermediate_ca, pem_block, unrelated_root_ca
 from tests.test_pod_create import codes, validate
 from webhook.limits import MAX_SANS_PER_KIND
+from webhook.policy.loader import load_policies
 from webhook.policy.model import Enforcement, Lifetime, PodCertificates
 
 STORED = ps.pcr_object()
@@ -289,3 +291,86 @@ def test_a_policy_without_pod_certificates_refuses_issuing(tmp_path: Path) -> No
 def test_an_unmatched_signer_gets_the_transition_rules_only(tmp_path: Path) -> None:
     stored = ps.pcr_object(signerName="other.example.com/signer")
     assert codes(issue(app_with(tmp_path), ps.leaf_pem(ca=unrelated_root_ca()), stored)) == []
+
+
+# ---- the leaf's subject (issued.subject) -------------------------------------------------------
+
+CN = NameOID.COMMON_NAME
+ORG = NameOID.ORGANIZATION_NAME
+MESH_SUBJECT = {"commonName": ["${pod.name}"], "organization": ["mesh.example.com"]}
+
+
+def test_an_empty_subject_is_allowed_without_issued_subject(tmp_path: Path) -> None:
+    # The default leaf (ps.leaf_pem) has an empty subject, as a SPIFFE X.509-SVID may.
+    assert ps.pod_certificates().issued.subject == {}
+    assert codes(issue(app_with(tmp_path), ps.leaf_pem())) == []
+
+
+def test_a_common_name_is_refused_without_issued_subject(tmp_path: Path) -> None:
+    response = issue(app_with(tmp_path), ps.leaf_pem(subject=[(CN, ps.POD)]))
+    assert codes(response) == ["pod.subject_not_allowed"]
+    assert (
+        f"the leaf's subject commonName {ps.POD!r} is not allowed: issued.subject lists "
+        "no commonName" in response["status"]["message"]
+    )
+
+
+def test_a_common_name_matching_the_pod_name_template_is_allowed(tmp_path: Path) -> None:
+    pods = ps.pod_certificates(subject=MESH_SUBJECT)
+    leaf = ps.leaf_pem(subject=[(CN, ps.POD), (ORG, "mesh.example.com")])
+    assert codes(issue(app_with(tmp_path, pods), leaf)) == []
+    other = issue(app_with(tmp_path, pods), ps.leaf_pem(subject=[(CN, "db-0")]))
+    assert codes(other) == ["pod.subject_not_allowed"]
+    assert (
+        f"commonName 'db-0' matches none of issued.subject.commonName ['${{pod.name}}' "
+        f"(here {ps.POD!r})]" in other["status"]["message"]
+    )
+
+
+def test_system_masters_is_refused_even_beside_an_allowed_organization(tmp_path: Path) -> None:
+    """The red-team's leaf: a CA trusted as kube-apiserver's client CA makes O=system:masters
+    cluster-admin; every value of every attribute is judged, not the first."""
+    pods = ps.pod_certificates(subject=MESH_SUBJECT)
+    leaf = ps.leaf_pem(subject=[(ORG, "mesh.example.com"), (ORG, "system:masters")])
+    response = issue(app_with(tmp_path, pods), leaf)
+    assert response["allowed"] is False
+    assert codes(response) == ["pod.subject_not_allowed"]
+    assert "organization 'system:masters' matches none of" in response["status"]["message"]
+
+
+def test_an_unlisted_or_unknown_subject_attribute_is_refused(tmp_path: Path) -> None:
+    pods = ps.pod_certificates(subject=MESH_SUBJECT)
+    leaf = ps.leaf_pem(
+        subject=[
+            (CN, ps.POD),
+            (NameOID.ORGANIZATIONAL_UNIT_NAME, "ops"),
+            (NameOID.EMAIL_ADDRESS, "root@example.com"),
+        ]
+    )
+    response = issue(app_with(tmp_path, pods), leaf)
+    assert codes(response) == ["pod.subject_not_allowed", "pod.subject_not_allowed"]
+    message = response["status"]["message"]
+    assert "organizationalUnit 'ops' is not allowed: issued.subject lists no " in message
+    assert "attribute 1.2.840.113549.1.9.1 = 'root@example.com' is not one of" in message
+
+
+def test_a_policy_naming_an_unknown_subject_attribute_does_not_load(tmp_path: Path) -> None:
+    directory = tmp_path / "policies"
+    directory.mkdir()
+    file = directory / "mesh.yaml"
+    file.write_text(
+        "apiVersion: policy.csr-webhook.io/v1alpha1\n"
+        "kind: SignerPolicy\n"
+        "metadata: {name: mesh}\n"
+        "spec:\n"
+        f"  signerNames: [{ps.SIGNER}]\n"
+        "  podCertificates:\n"
+        "    issued: {subject: {uid: ['${pod.uid}']}}\n"
+    )
+    result = load_policies([file])
+    assert result.policy_set is None
+    assert [str(p) for p in result.problems] == [
+        f"{file}:7: spec.podCertificates.issued.subject.uid: unknown field 'uid' (known: "
+        "commonName, organization, organizationalUnit, country, locality, province, "
+        "streetAddress, postalCode, serialNumber)"
+    ]

@@ -232,6 +232,10 @@ CATALOGUE: dict[str, str] = {
     ),
     "pod.key_mismatch": "the leaf's public key is not the stub's (or `pkixPublicKey`'s)",
     "pod.san_not_allowed": "a leaf SAN matching none of the expanded `issued` patterns of its kind",
+    "pod.subject_not_allowed": (
+        "a leaf subject attribute outside `issued.subject`, or a value matching none of its "
+        "expanded patterns"
+    ),
     "pod.ca_not_allowed": "the leaf is a CA (`CA:TRUE`)",
     "pod.usage_not_allowed": "a leaf key usage or extended key usage outside `issued.usages`",
     "pod.times_mismatch": "`status.notBefore` or `status.notAfter` is not the leaf's",

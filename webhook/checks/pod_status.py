@@ -1,12 +1,12 @@
 """What a signer may write into a PodCertificateRequest's /status (`podCertificates.issued`,
 `issuers`, `caBundle`): who writes, and when Issued is set, whether the chain is readable and
-its leaf is for the stub's key, names only what the expanded `issued` patterns allow, is no
-CA, has only `issued.usages`, lives within `issued.lifetime` and maxExpirationSeconds, agrees
+its leaf is for the stub's key, names only what the expanded `issued` patterns allow (SANs and
+subject attributes), is no CA, has only `issued.usages`, lives within `issued.lifetime` and maxExpirationSeconds, agrees
 with status.notBefore/notAfter (beginRefreshAt between them) and verifies to the caBundle.
 
 Every certificate is read by webhook.x509.certificate.read_certificates; this module only
 compares. Codes: pod.issuer_not_permitted, pod.chain_invalid, pod.key_mismatch,
-pod.san_not_allowed, pod.ca_not_allowed, pod.usage_not_allowed, lifetime.too_long,
+pod.san_not_allowed, pod.subject_not_allowed, pod.ca_not_allowed, pod.usage_not_allowed, lifetime.too_long,
 lifetime.too_short, pod.times_mismatch, pod.refresh_out_of_range, pod.chain_untrusted.
 """
 
@@ -20,7 +20,7 @@ from cryptography import x509
 
 from webhook.decision import Violation
 from webhook.errors import CertificateFormatError
-from webhook.limits import MAX_SANS_PER_KIND
+from webhook.limits import MAX_SANS_PER_KIND, MAX_SUBJECT_ATTRIBUTES
 from webhook.matching import Pattern, first_match, show_patterns
 from webhook.pod_context import (
     DEFAULT_MAX_EXPIRATION_SECONDS,
@@ -32,7 +32,7 @@ from webhook.policy.model import PodCertificates, PodIssued
 from webhook.text import show
 from webhook.x509.certificate import CertificateInfo, read_certificates
 from webhook.x509.chain import chains_to
-from webhook.x509.oids import EKU_USAGE_NAMES, USAGE_SYNONYMS
+from webhook.x509.oids import EKU_USAGE_NAMES, SUBJECT_NAMES, USAGE_SYNONYMS
 from webhook.x509.pem import decode_pem_blocks
 
 CODES = frozenset(
@@ -41,6 +41,7 @@ CODES = frozenset(
         "pod.chain_invalid",
         "pod.key_mismatch",
         "pod.san_not_allowed",
+        "pod.subject_not_allowed",
         "pod.ca_not_allowed",
         "pod.usage_not_allowed",
         "lifetime.too_long",
@@ -141,6 +142,55 @@ def _sans(
                 code="pod.san_not_allowed",
                 field=_CHAIN,
                 message=f"the leaf's {kind} SAN {show(value)} {allowed}",
+            )
+
+
+def _subject(
+    leaf: CertificateInfo, issued: PodIssued, variables: Mapping[str, str]
+) -> Iterator[Violation]:
+    """Every value of every attribute, in every RDN, must match a pattern of its attribute in
+    issued.subject: a CA trusted for client certificates somewhere (kube-apiserver's client CA)
+    reads the subject as the identity (O=system:masters is cluster-admin)."""
+    if len(leaf.subject) > MAX_SUBJECT_ATTRIBUTES:
+        # As for SANs: past the ceiling no attribute is matched one by one.
+        yield Violation(
+            code="pod.subject_not_allowed",
+            field=_CHAIN,
+            message=f"the leaf's subject has {len(leaf.subject)} attributes; no policy may "
+            f"allow more than {MAX_SUBJECT_ATTRIBUTES}",
+        )
+        return
+    shown: dict[str, str] = {}  # the patterns as expanded, once per attribute
+    for oid, value in leaf.subject:
+        name = SUBJECT_NAMES.get(oid)
+        if name is None:
+            yield Violation(
+                code="pod.subject_not_allowed",
+                field=_CHAIN,
+                message=f"the leaf's subject attribute {oid} = "
+                f"{'(not a string)' if value is None else show(value)} is not one of "
+                f"{', '.join(SUBJECT_NAMES.values())}; none other can be allowed",
+            )
+            continue
+        patterns = issued.subject.get(name, ())
+        if value is None:
+            yield Violation(
+                code="pod.subject_not_allowed",
+                field=_CHAIN,
+                message=f"the leaf's subject {name} has a value that is not a string",
+            )
+            continue
+        if first_match(patterns, value, variables) is None:
+            if name not in shown:
+                shown[name] = (
+                    f"matches none of issued.subject.{name} {show_patterns(patterns, variables)}"
+                    if patterns
+                    else f"is not allowed: issued.subject lists no {name}"
+                )
+            yield Violation(
+                code="pod.subject_not_allowed",
+                field=_CHAIN,
+                message=f"the leaf's subject {name} {show(value)} {shown[name]}",
             )
 
 
@@ -281,6 +331,7 @@ def _issued(ctx: PodUpdateContext, pods: PodCertificates) -> Iterator[Violation]
             message=f"the leaf's public key is not the one of {key.field}",
         )
     yield from _sans(leaf, pods.issued, ctx.variables or {})
+    yield from _subject(leaf, pods.issued, ctx.variables or {})
     yield from _ca_and_usages(leaf, pods.issued)
     yield from _lifetime(ctx, leaf, pods.issued)
     yield from _times(ctx, leaf)

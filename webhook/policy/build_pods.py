@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from webhook.matching import POD_VARIABLES, Pattern, PatternKind
 from webhook.policy.model import Lifetime, PodCertificates, PodIssued, Subjects
-from webhook.policy.schema import parse_duration
+from webhook.policy.schema import SUBJECT_ATTRIBUTES, parse_duration
 from webhook.policy.source import PathKey
 from webhook.sankinds import SAN_KINDS
 
@@ -124,6 +124,17 @@ def _issued(builder: PolicyBuilder, raw: Mapping[str, object], nodes_only: bool)
         )
         for kind in SAN_KINDS
     }
+    subject = {
+        attribute: builder.patterns(
+            values,
+            (*path, "subject", attribute),
+            PatternKind.GLOB,
+            variables=variables,
+            misplaced=misplaced,
+        )
+        for attribute, values in _mapping(raw.get("subject")).items()
+        if attribute in SUBJECT_ATTRIBUTES
+    }
     lifetime_path: PathKey = (*path, "lifetime")
     lifetime = _mapping(raw.get("lifetime"))
     low = _seconds(builder, lifetime, "min", lifetime_path, MIN_POD_LIFETIME)
@@ -136,6 +147,7 @@ def _issued(builder: PolicyBuilder, raw: Mapping[str, object], nodes_only: bool)
     usages = raw.get("usages")
     return PodIssued(
         **sans,
+        subject=subject,
         usages=frozenset(u for u in usages if isinstance(u, str))
         if isinstance(usages, list)
         else frozenset(),

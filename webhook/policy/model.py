@@ -135,13 +135,19 @@ class PodIssued:
     """`podCertificates.issued`: what a signer may write into a PodCertificateRequest's
     /status. Every leaf SAN must match a pattern of its kind (a kind with no patterns admits
     none); patterns use the pod templates (${pod.namespace}, ${pod.name}, ${pod.uid},
-    ${pod.serviceAccountName}, ${node}). Key usages and EKUs of the leaf must be in `usages`;
+    ${pod.serviceAccountName}, ${node}); so must every subject attribute value of the leaf
+    match a pattern of its attribute in `subject`. Key usages and EKUs of the leaf must be in `usages`;
     its lifetime within `lifetime` (only min and max are meaningful here)."""
 
     dns_names: tuple[Pattern, ...] = ()
     ip_addresses: tuple[Pattern, ...] = ()
     uris: tuple[Pattern, ...] = ()
     email_addresses: tuple[Pattern, ...] = ()
+    # Subject attribute name (schema.SUBJECT_ATTRIBUTES) -> glob patterns, pod templates
+    # allowed: every value of every attribute of the leaf's subject must match one pattern of
+    # its attribute; an attribute absent here (or outside the table) is refused, so an empty
+    # mapping admits only an empty subject.
+    subject: Mapping[str, tuple[Pattern, ...]] = field(default_factory=dict)
     usages: frozenset[str] = frozenset()
     lifetime: Lifetime
 

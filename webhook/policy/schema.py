@@ -350,6 +350,15 @@ _POD_CERTIFICATES = obj(
                     )
                     for kind in SAN_KINDS
                 },
+                "subject": obj(
+                    {
+                        name: array(
+                            string(), f"patterns every {name} of the leaf's subject must match"
+                        )
+                        for name in SUBJECT_ATTRIBUTES
+                    },
+                    "the subject attributes the leaf may carry (absent: an empty subject)",
+                ),
                 "usages": array(
                     enum(*KNOWN_USAGES), "key usages and extended key usages the leaf may carry"
                 ),
