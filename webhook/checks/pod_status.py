@@ -1,13 +1,15 @@
 """What a signer may write into a PodCertificateRequest's /status (`podCertificates.issued`,
 `issuers`, `caBundle`): who writes, and when Issued is set, whether the chain is readable and
 its leaf is for the stub's key, names only what the expanded `issued` patterns allow (SANs and
-subject attributes), is no CA, has only `issued.usages`, lives within `issued.lifetime` and maxExpirationSeconds, agrees
-with status.notBefore/notAfter (beginRefreshAt between them) and verifies to the caBundle.
+subject attributes), is no CA, has only `issued.usages`, lives within `issued.lifetime` and
+maxExpirationSeconds, agrees with status.notBefore/notAfter (beginRefreshAt between them) and
+verifies to the caBundle.
 
 Every certificate is read by webhook.x509.certificate.read_certificates; this module only
 compares. Codes: pod.issuer_not_permitted, pod.chain_invalid, pod.key_mismatch,
-pod.san_not_allowed, pod.subject_not_allowed, pod.ca_not_allowed, pod.usage_not_allowed, lifetime.too_long,
-lifetime.too_short, pod.times_mismatch, pod.refresh_out_of_range, pod.chain_untrusted.
+pod.san_not_allowed, pod.subject_not_allowed, pod.ca_not_allowed, pod.usage_not_allowed,
+lifetime.too_long, lifetime.too_short, pod.times_mismatch, pod.refresh_out_of_range,
+pod.chain_untrusted.
 """
 
 from __future__ import annotations

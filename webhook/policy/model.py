@@ -136,8 +136,8 @@ class PodIssued:
     /status. Every leaf SAN must match a pattern of its kind (a kind with no patterns admits
     none); patterns use the pod templates (${pod.namespace}, ${pod.name}, ${pod.uid},
     ${pod.serviceAccountName}, ${node}); so must every subject attribute value of the leaf
-    match a pattern of its attribute in `subject`. Key usages and EKUs of the leaf must be in `usages`;
-    its lifetime within `lifetime` (only min and max are meaningful here)."""
+    match a pattern of its attribute in `subject`. Key usages and EKUs of the leaf must be in
+    `usages`; its lifetime within `lifetime` (only min and max are meaningful here)."""
 
     dns_names: tuple[Pattern, ...] = ()
     ip_addresses: tuple[Pattern, ...] = ()
