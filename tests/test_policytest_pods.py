@@ -390,3 +390,37 @@ def test_a_ca_of_the_suite_signs_and_the_policys_own_bundle_judges(
     code, lines = outcome_lines(capsys, other)
     assert code == 1
     assert lines[0].endswith("expected allowed, got denied [pod.chain_untrusted]")
+
+
+# ---- the leaf's subject ---------------------------------------------------------------------
+
+
+def test_issue_subject_writes_the_leafs_subject_in_order(tmp_path: Path) -> None:
+    [case, empty] = load(
+        tmp_path,
+        issue_case("a", "{subject: {commonName: web-0, organization: [mesh, system:masters]}}"),
+        issue_case("b", "{}"),
+    )
+    keys, signing = KeyCache(), Signing()
+    [leaf] = chain_of(request_of(build_case_review(case, keys, signing))["object"]["status"])
+    assert leaf.subject.rfc4514_string() == "O=system:masters,O=mesh,CN=web-0"
+    [plain] = chain_of(request_of(build_case_review(empty, keys, signing))["object"]["status"])
+    assert plain.subject == x509.Name([])
+
+
+def test_issue_subject_is_judged_by_issued_subject(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = mesh_suite(
+        tmp_path,
+        issue_case("no subject", URI + "}"),
+        issue_case(
+            "system:masters",
+            URI + ", subject: {organization: system:masters}}",
+            violation="pod.subject_not_allowed",
+        ),
+    )
+    assert outcome_lines(capsys, path) == (
+        0,
+        [f"PASS {path}:6: no subject", f"PASS {path}:14: system:masters", "2 passed, 0 failed"],
+    )

@@ -87,15 +87,7 @@ def _generate(key_type: str) -> PrivateKey:
 def parse_request_spec(raw: Mapping[str, Any], path: PathKey) -> RequestSpec:
     """Check a shape-validated `request:` description (subject values as lists, commonName a
     string); raises SpecError naming the field cryptography refused."""
-    attributes = []
-    for name, values in (raw.get("subject") or {}).items():
-        listed = [values] if isinstance(values, str) else values
-        for index, value in enumerate(listed):
-            where = (*path, "subject", name, *(() if isinstance(values, str) else (index,)))
-            try:
-                attributes.append(x509.NameAttribute(_NAME_OIDS[name], value))
-            except ValueError as exc:
-                raise SpecError(where, str(exc)) from exc
+    subject = parse_subject(raw.get("subject") or {}, (*path, "subject"))
     sans: list[x509.GeneralName] = []
     for kind in SAN_KINDS:
         for index, value in enumerate(raw.get(kind.key) or []):
@@ -106,7 +98,22 @@ def parse_request_spec(raw: Mapping[str, Any], path: PathKey) -> RequestSpec:
     key = str(raw.get("key", DEFAULT_KEY))
     if key not in TEST_KEY_TYPES:
         raise SpecError((*path, "key"), f"unknown key type {key!r}")
-    return RequestSpec(key=key, subject=x509.Name(attributes), sans=tuple(sans))
+    return RequestSpec(key=key, subject=subject, sans=tuple(sans))
+
+
+def parse_subject(raw: Mapping[str, Any], path: PathKey) -> x509.Name:
+    """The Name of a shape-validated `subject:` block (attribute -> a string or a list, one RDN
+    per value, in the order given); raises SpecError naming the value cryptography refused."""
+    attributes = []
+    for name, values in raw.items():
+        listed = [values] if isinstance(values, str) else values
+        for index, value in enumerate(listed):
+            where = (*path, name, *(() if isinstance(values, str) else (index,)))
+            try:
+                attributes.append(x509.NameAttribute(_NAME_OIDS[name], value))
+            except ValueError as exc:
+                raise SpecError(where, str(exc)) from exc
+    return x509.Name(attributes)
 
 
 def read_request_file(file: Path) -> bytes:
@@ -122,18 +129,21 @@ def read_request_file(file: Path) -> bytes:
 
 
 def listify_subjects(document: dict[str, Any]) -> None:
-    """In a PolicyTest document, subject attributes other than commonName may be one string:
-    make each such string a one-item list before the shape is validated."""
+    """In a PolicyTest document, subject attributes other than commonName may be one string
+    (in a CSR's `request:` and a PodCertificateRequest case's `issue:`): make each such string
+    a one-item list before the shape is validated."""
     spec = document.get("spec")
     cases = spec.get("cases") if isinstance(spec, dict) else None
     for case in cases if isinstance(cases, list) else []:
         csr = case.get("csr") if isinstance(case, dict) else None
         request = csr.get("request") if isinstance(csr, dict) else None
-        subject = request.get("subject") if isinstance(request, dict) else None
-        if isinstance(subject, dict):
-            for name, item in subject.items():
-                if name != "commonName" and isinstance(item, str):
-                    subject[name] = [item]
+        issue = case.get("issue") if isinstance(case, dict) else None
+        for holder in (request, issue):
+            subject = holder.get("subject") if isinstance(holder, dict) else None
+            if isinstance(subject, dict):
+                for name, item in subject.items():
+                    if name != "commonName" and isinstance(item, str):
+                        subject[name] = [item]
 
 
 def general_name(key: str, value: str) -> x509.GeneralName:

@@ -4,7 +4,8 @@ By default what a well-behaved signer writes (test/utils/hermeticpodcertificates
 2 minutes back, notAfter = notBefore + min(maxExpirationSeconds, 24h), the leaf issued to the
 stub's key, digital signature + client auth + server auth, one `Issued` condition); each knob
 departs from that on purpose (a rogue CA, an intermediate, SANs, usages, lifetime, CA bit,
-another key, status times off the leaf's, beginRefreshAt outside them, Denied/Failed, a second
+another key, a subject (default empty, as kubelet's stub and a SPIFFE signer's leaf), status
+times off the leaf's, beginRefreshAt outside them, Denied/Failed, a second
 condition, an already terminal stored status). Keys of generated CAs live in memory only.
 """
 
@@ -21,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from webhook.authoring import pod_reviews
-from webhook.authoring.generate import KeyCache, general_name
+from webhook.authoring.generate import KeyCache, general_name, parse_subject
 from webhook.authoring.issue import CertificateSpec, SigningCA, issue_certificate
 from webhook.errors import SpecError
 from webhook.policy.build import parse_duration
@@ -48,6 +49,7 @@ class PodIssueSpec:
     condition_status: str = "True"
     extra_condition: str | None = None
     chain: str | None = None  # issued | none | malformed; None: issued for Issued, else none
+    subject: x509.Name = x509.Name([])
     sans: tuple[x509.GeneralName, ...] = ()
     usages: tuple[str, ...] = DEFAULT_USAGES
     lifetime: int | None = None
@@ -90,6 +92,7 @@ def parse_pod_issue_spec(raw: Mapping[str, Any], path: PathKey) -> PodIssueSpec:
         condition_status=str(raw.get("conditionStatus", "True")),
         extra_condition=str(extra) if extra is not None else None,
         chain=str(raw["chain"]) if "chain" in raw else None,
+        subject=parse_subject(raw.get("subject") or {}, (*path, "subject")),
         sans=tuple(sans),
         usages=tuple(raw.get("usages", DEFAULT_USAGES)),
         lifetime=durations["lifetime"],
@@ -153,7 +156,7 @@ def _leaf(
         is_ca=spec.is_ca,
         usages=spec.usages,
         key=spec.key,
-        subject=x509.Name([]),
+        subject=spec.subject,
         backdate=datetime.timedelta(seconds=backdate),
     )
     csr = x509.load_der_x509_csr(stub_der)

@@ -46,15 +46,16 @@ _IDENTITY = obj(
 _SANS = {kind.key: array(string()) for kind in SAN_KINDS}
 # Subject attributes other than commonName also take a single string, which the loader turns
 # into a one-item list before validation.
+_SUBJECT = obj(
+    {
+        name: string() if name == "commonName" else strings("one RDN per value")
+        for name in SUBJECT_ATTRIBUTES
+    }
+)
 _REQUEST = obj(
     {
         "key": enum(*TEST_KEY_TYPES, default="ecdsa-p256"),
-        "subject": obj(
-            {
-                name: string() if name == "commonName" else strings("one RDN per value")
-                for name in SUBJECT_ATTRIBUTES
-            }
-        ),
+        "subject": _SUBJECT,
         **_SANS,
     },
     "a CSR generated at run time; the key is never written to disk",
@@ -148,6 +149,7 @@ _ISSUE = obj(
             description="certificateChain and the three times: written (default for Issued), "
             "absent (default for Denied and Failed), or a block that is no certificate",
         ),
+        "subject": {**_SUBJECT, "description": "the leaf's subject; default empty"},
         **_SANS,
         "usages": array(enum(*KNOWN_USAGES), "the leaf's key usages and EKUs"),
         "lifetime": duration("notAfter - notBefore; default min(maxExpirationSeconds, 24h)"),
