@@ -29,6 +29,7 @@ from webhook.policy.build import parse_duration
 from webhook.policy.source import PathKey
 from webhook.sankinds import SAN_KINDS
 
+EMPTY_SUBJECT = x509.Name([])  # kubelet's stub has none, nor has a SPIFFE signer's leaf
 DEFAULT_USAGES = ("digital signature", "client auth", "server auth")
 SIGNER_BACKDATE = 120  # seconds
 DEFAULT_LIFETIME = 86400  # the hermetic signer's cap
@@ -49,7 +50,7 @@ class PodIssueSpec:
     condition_status: str = "True"
     extra_condition: str | None = None
     chain: str | None = None  # issued | none | malformed; None: issued for Issued, else none
-    subject: x509.Name = x509.Name([])
+    subject: x509.Name = EMPTY_SUBJECT
     sans: tuple[x509.GeneralName, ...] = ()
     usages: tuple[str, ...] = DEFAULT_USAGES
     lifetime: int | None = None
