@@ -146,6 +146,20 @@ def test_warns_when_non_node_creators_choose_the_pod_templates(
     ]
 
 
+def test_warns_when_non_node_creators_choose_a_subject_template(tmp_path: Path) -> None:
+    issued = (
+        '    issued:\n      uris: ["spiffe://cluster.local/ns/ci/sa/bot"]\n'
+        '      subject: {commonName: ["${pod.name}"]}\n'
+    )
+    found = warnings_of(tmp_path, requesters="    requesters: {}\n", issued=issued)
+    assert [w.partition(" warning: ")[2] for w in found] == [
+        "requesters admit creators that are not nodes, and for them the API server checks no "
+        "pod field: issued.subject.commonName[0] '${pod.name}' takes ${pod.name} from what the "
+        "creator wrote (it may name any pod, service account or UID that `pods` allows); admit "
+        'only nodes (users: ["system:node:*"]) or leave ${pod.*} out of issued'
+    ]
+
+
 def test_default_and_node_requesters_raise_no_template_warning(tmp_path: Path) -> None:
     nodes = '    requesters: {users: ["system:node:*"], groups: ["system:nodes"]}\n'
     assert warnings_of(tmp_path, requesters=nodes) == []

@@ -99,14 +99,17 @@ def lint_pod_expiration_bounds(policy: SignerPolicy, document: Document) -> Iter
 
 
 def lint_pod_claimed_templates(policy: SignerPolicy, document: Document) -> Iterator[Problem]:
-    """Requesters that admit creators other than nodes, with ${pod.*} in `issued`: only
-    NodeRestriction checks spec.podName, podUID and serviceAccountName against a real pod, and
-    only for a node, so for anyone else the template names whatever the creator wrote."""
+    """Requesters that admit creators other than nodes, with ${pod.*} in `issued` (its SANs or
+    its subject): only NodeRestriction checks spec.podName, podUID and serviceAccountName
+    against a real pod, and only for a node, so for anyone else the template names whatever
+    the creator wrote."""
     pods = policy.pod_certificates
     if pods is None or pods.nodes_only:
         return
-    for kind in SAN_KINDS:
-        for index, pattern in enumerate(getattr(pods.issued, kind.attribute)):
+    lists = [(kind.key, getattr(pods.issued, kind.attribute)) for kind in SAN_KINDS]
+    lists += [(f"subject.{name}", patterns) for name, patterns in pods.issued.subject.items()]
+    for key, patterns in lists:
+        for index, pattern in enumerate(patterns):
             claimed = sorted(pattern.variables & _CLAIMED)
             if claimed:
                 names = ", ".join(f"${{{name}}}" for name in claimed)
@@ -114,7 +117,7 @@ def lint_pod_claimed_templates(policy: SignerPolicy, document: Document) -> Iter
                     document,
                     (*_PODS, "requesters") if _given(document, "requesters") else _PODS,
                     "requesters admit creators that are not nodes, and for them the API server "
-                    f"checks no pod field: issued.{kind.key}[{index}] {pattern.text!r} takes "
+                    f"checks no pod field: issued.{key}[{index}] {pattern.text!r} takes "
                     f"{names} from what the creator wrote (it may name any pod, service account "
                     'or UID that `pods` allows); admit only nodes (users: ["system:node:*"]) '
                     "or leave ${pod.*} out of issued",
