@@ -16,7 +16,7 @@ from flask import Flask
 from tests import pod_setting as ps
 from tests.issuance_builders import first_der, intermediate_ca, pem_block, unrelated_root_ca
 from tests.test_pod_create import codes, validate
-from webhook.limits import MAX_SANS_PER_KIND
+from webhook.limits import MAX_SANS_PER_KIND, MAX_SUBJECT_ATTRIBUTES
 from webhook.policy.loader import load_policies
 from webhook.policy.model import Enforcement, Lifetime, PodCertificates
 
@@ -374,3 +374,19 @@ def test_a_policy_naming_an_unknown_subject_attribute_does_not_load(tmp_path: Pa
         "commonName, organization, organizationalUnit, country, locality, province, "
         "streetAddress, postalCode, serialNumber)"
     ]
+
+
+def test_a_subject_with_more_attributes_than_any_policy_allows_is_refused_once(
+    tmp_path: Path,
+) -> None:
+    """As for SANs: past MAX_SUBJECT_ATTRIBUTES no attribute is matched one by one."""
+    pods = ps.pod_certificates(subject={"organizationalUnit": ["*"]})
+    many = [(NameOID.ORGANIZATIONAL_UNIT_NAME, f"u{i}") for i in range(MAX_SUBJECT_ATTRIBUTES + 1)]
+    response = issue(app_with(tmp_path, pods), ps.leaf_pem(subject=many))
+    assert codes(response) == ["pod.subject_not_allowed"]
+    assert (
+        f"the leaf's subject has {MAX_SUBJECT_ATTRIBUTES + 1} attributes; no policy may allow "
+        f"more than {MAX_SUBJECT_ATTRIBUTES}" in response["status"]["message"]
+    )
+    few = [(NameOID.ORGANIZATIONAL_UNIT_NAME, f"u{i}") for i in range(MAX_SUBJECT_ATTRIBUTES)]
+    assert codes(issue(app_with(tmp_path, pods), ps.leaf_pem(subject=few))) == []
