@@ -3,10 +3,10 @@
 By default what a well-behaved signer writes (test/utils/hermeticpodcertificatesigner: notBefore
 2 minutes back, notAfter = notBefore + min(maxExpirationSeconds, 24h), the leaf issued to the
 stub's key, digital signature + client auth + server auth, one `Issued` condition); each knob
-departs from that on purpose (a rogue CA, an intermediate, SANs, usages, lifetime, CA bit,
-another key, a subject (default empty, as kubelet's stub and a SPIFFE signer's leaf), status
-times off the leaf's, beginRefreshAt outside them, Denied/Failed, a second
-condition, an already terminal stored status). Keys of generated CAs live in memory only.
+departs from that on purpose (a rogue CA, an intermediate, SANs, a subject, usages, lifetime,
+CA bit, another key, status times off the leaf's, beginRefreshAt outside them, Denied/Failed,
+a second condition, an already terminal stored status). Keys of generated CAs live in memory
+only.
 """
 
 from __future__ import annotations
