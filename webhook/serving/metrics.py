@@ -11,8 +11,9 @@ exact across workers and a scrape never touches a worker.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -189,10 +190,34 @@ def build_master_registry(state: ServerState, multiprocess_dir: str | None) -> C
     registry = CollectorRegistry()
     registry.register(ServerCollector(state))
     if multiprocess_dir is not None:
+        _ReadyFilesCollector(registry, multiprocess_dir)
+    return registry
+
+
+# A worker's metrics file is created empty and only then sized (prometheus_client's MmapedDict):
+# read in that instant it fails to unpack, and the scrape would answer 500. It has no values
+# yet, so a scrape that passes it over loses nothing; the next one reads it.
+_READY_FILE_BYTES = 8
+
+
+class _ReadyFilesCollector(Collector):
+    """prometheus_client's MultiProcessCollector over the files that are ready to read."""
+
+    def __init__(self, registry: CollectorRegistry, path: str) -> None:
+        self._path = Path(path)
+        registry.register(self)
+
+    def collect(self) -> Iterable[Metric]:
         from prometheus_client import multiprocess  # noqa: PLC0415 - multiprocess mode only
 
-        multiprocess.MultiProcessCollector(registry, path=multiprocess_dir)  # type: ignore[no-untyped-call]
-    return registry
+        ready = []
+        for file in sorted(self._path.glob("*.db")):
+            try:
+                if file.stat().st_size >= _READY_FILE_BYTES:
+                    ready.append(str(file))
+            except OSError:  # gone since the listing: nothing to read
+                continue
+        return multiprocess.MultiProcessCollector.merge(ready, accumulate=True)  # type: ignore[no-any-return,no-untyped-call]
 
 
 def start_metrics_server(bind: str, registry: CollectorRegistry) -> None:
