@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from flask import Flask
 
@@ -223,11 +225,20 @@ def test_a_terminal_status_never_changes(tmp_path: Path, kind: str) -> None:
     assert codes(validate(app_with(tmp_path), same)) == []
 
 
+def _generated_private_key_pem() -> bytes:
+    """A key made for the run (none is committed): a signer that writes its key, not a chain."""
+    return ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
 def test_refuses_a_chain_that_is_not_certificates(tmp_path: Path) -> None:
     app = app_with(tmp_path)
     for chain, message in [
         (b"", "it is empty"),
-        (b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "only CERTIFICATE"),
+        (_generated_private_key_pem(), "only CERTIFICATE"),
         (b"garbage", "at least one CERTIFICATE"),
     ]:
         status = ps.issued_status(ps.leaf_pem())
