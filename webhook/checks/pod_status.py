@@ -31,6 +31,7 @@ from webhook.pod_context import (
     PodUpdateContext,
 )
 from webhook.policy.model import PodCertificates, PodIssued
+from webhook.sankinds import SAN_KINDS
 from webhook.text import show
 from webhook.x509.certificate import CertificateInfo, read_certificates
 from webhook.x509.chain import chains_to
@@ -95,12 +96,8 @@ def _read_chain(text: str) -> list[CertificateInfo] | Violation:
     return chain
 
 
-_SAN_FIELDS: Mapping[str, tuple[str, str]] = {
-    "DNS": ("dns_names", "dnsNames"),
-    "IP": ("ip_addresses", "ipAddresses"),
-    "URI": ("uris", "uris"),
-    "email": ("email_addresses", "emailAddresses"),
-}
+# A leaf's SAN kinds are named as the SAN table names them (webhook.sankinds).
+_SAN_KINDS_BY_NAME = {kind.name: kind for kind in SAN_KINDS}
 
 
 def _sans(
@@ -121,8 +118,8 @@ def _sans(
         return
     shown: dict[str, str] = {}  # the patterns as expanded, once per kind
     for kind, value in leaf.sans:
-        names = _SAN_FIELDS.get(kind)
-        if names is None:
+        san_kind = _SAN_KINDS_BY_NAME.get(kind)
+        if san_kind is None:
             yield Violation(
                 code="pod.san_not_allowed",
                 field=_CHAIN,
@@ -130,8 +127,8 @@ def _sans(
                 "SANs can be allowed",
             )
             continue
-        attribute, key = names
-        patterns: tuple[Pattern, ...] = getattr(issued, attribute)
+        key = san_kind.key
+        patterns: tuple[Pattern, ...] = getattr(issued, san_kind.attribute)
         if first_match(patterns, value, variables) is None:
             if key not in shown:
                 shown[key] = (
