@@ -1,6 +1,9 @@
 """parse_csr: untrusted `spec.request` bytes -> ParsedCSR, or CSRError when nothing can be said.
 
 Owns PEM/DER interpretation and proof of possession; it judges nothing else (checks do).
+A common CSR in a plain PEM block is read by the fast paths (webhook.x509.pem.sole_block_body,
+webhook.x509.common_csr); everything else, and the reference they are tested equal to
+(parse_csr_exhaustive), is the exhaustive reader here, which names every problem.
 Fatal `CSRError` codes (field `spec.request`):
   csr.too_large, csr.pem_missing, csr.pem_multiple, csr.pem_type, csr.pem_headers,
   csr.der_invalid, csr.public_key_unsupported, csr.signature_unsupported, csr.signature_invalid
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -28,24 +31,39 @@ from webhook.decision import Violation
 from webhook.errors import CSRError, DERError
 from webhook.text import show
 from webhook.x509 import algorithms, der
+from webhook.x509.common_csr import read_common
 from webhook.x509.oids import (
     CURVE_NAMES,
     EXTENSION_NAMES,
+    EXTENSION_REQUEST_OID,
     KEY_USAGE_BITS,
     LEGACY_SIGNATURES,
+    MS_EXTENSION_REQUEST_OID,
     SIGNATURE_NAMES,
     SUBJECT_NAMES,
 )
-from webhook.x509.pem import decode_pem_blocks
+from webhook.x509.parsed import ExtensionInfo, ParsedCSR, PublicKeyInfo, SubjectAttribute
+from webhook.x509.pem import decode_pem_blocks, sole_block_body
+
+__all__ = [
+    "EXTENSION_REQUEST_OID",
+    "MAX_REQUEST_BYTES",
+    "MS_EXTENSION_REQUEST_OID",
+    "PEM_TYPE",
+    "ExtensionInfo",
+    "ParsedCSR",
+    "PublicKeyInfo",
+    "SubjectAttribute",
+    "key_info",
+    "parse_csr",
+    "parse_csr_exhaustive",
+    "parse_extension",
+]
 
 MAX_REQUEST_BYTES = 64 * 1024
 PEM_TYPE = "CERTIFICATE REQUEST"
 FIELD = "spec.request"
 
-# PKCS#9 extensionRequest (RFC 2985 §5.4.2) and Microsoft's msExtReq, which OpenSSL and
-# cryptography also read extensions from; cryptography.x509.oid defines neither.
-EXTENSION_REQUEST_OID = "1.2.840.113549.1.9.14"
-MS_EXTENSION_REQUEST_OID = "1.3.6.1.4.1.311.2.1.14"
 
 _GENERAL_NAME_KINDS = {0xA3: "x400Address", 0xA5: "ediPartyName"}
 # What cryptography raises while lazily decoding parts of a CSR. UserWarning too: it warns on
@@ -63,62 +81,13 @@ _LAZY_ERRORS = (
 )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SubjectAttribute:
-    oid: str
-    name: str | None
-    value: str
-    rdn_index: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExtensionInfo:
-    oid: str
-    critical: bool
-    name: str
-    value: bytes = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PublicKeyInfo:
-    type: str
-    bits: int | None = None
-    exponent: int | None = None
-    curve: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ParsedCSR:
-    """What a CSR says. Bytes fields stay out of repr so a logged value never carries them."""
-
-    der: bytes = field(repr=False)
-    public_key_der: bytes = field(repr=False)
-    key: PublicKeyInfo
-    signature_algorithm: str
-    signature_hash: str | None
-    subject: tuple[SubjectAttribute, ...] = ()
-    dns_names: tuple[str, ...] = ()
-    ip_addresses: tuple[str, ...] = ()
-    uris: tuple[str, ...] = ()
-    email_addresses: tuple[str, ...] = ()
-    other_names: tuple[str, ...] = ()
-    extensions: tuple[ExtensionInfo, ...] = ()
-    key_usage: frozenset[str] | None = None
-    extended_key_usage: tuple[str, ...] | None = None
-    basic_constraints_ca: bool | None = None
-    attribute_oids: tuple[str, ...] = ()
-    problems: tuple[Violation, ...] = ()
-
-    def subject_values(self, name: str) -> tuple[str, ...]:
-        """Every value of the subject attribute `name` (a policy key), in order."""
-        return tuple(a.value for a in self.subject if a.name == name)
-
-
-def _pem_body(request_pem: bytes) -> bytes:
+def _pem_body(request_pem: bytes, *, fast: bool) -> bytes:
     if len(request_pem) > MAX_REQUEST_BYTES:
         raise CSRError(
             "csr.too_large", f"{len(request_pem)} bytes; at most {MAX_REQUEST_BYTES} allowed"
         )
+    if fast and (body := sole_block_body(request_pem, PEM_TYPE)) is not None:
+        return body
     blocks = decode_pem_blocks(request_pem)
     if not blocks:
         raise CSRError("csr.pem_missing", f"no well-formed {PEM_TYPE} PEM block found")
@@ -172,10 +141,10 @@ def _check_algorithm_parameters(body: bytes, key: object) -> None:
         raise CSRError("csr.signature_unsupported", signature_problem)
 
 
-def _verify(csr: x509.CertificateSigningRequest, key: object) -> None:
-    """Proof of possession, or CSRError."""
+def _verify(csr: x509.CertificateSigningRequest, key: object, valid: bool | None) -> None:
+    """Proof of possession, or CSRError; `valid` is is_signature_valid if already known."""
     try:
-        if csr.is_signature_valid:
+        if csr.is_signature_valid if valid is None else valid:
             return
         oid = csr.signature_algorithm_oid
         expected_key = LEGACY_SIGNATURES.get(oid)
@@ -403,11 +372,37 @@ def _extensions(
 
 def parse_csr(request_pem: bytes) -> ParsedCSR:
     """Interpret `spec.request`; raise CSRError (and nothing else) when that is impossible."""
-    body = _pem_body(request_pem)
+    return _parse(request_pem, fast=True)
+
+
+def parse_csr_exhaustive(request_pem: bytes) -> ParsedCSR:
+    """parse_csr without its fast paths (webhook.x509.pem.sole_block_body,
+    webhook.x509.common_csr): the reference they are tested equal to."""
+    return _parse(request_pem, fast=False)
+
+
+def _parse(request_pem: bytes, *, fast: bool) -> ParsedCSR:
+    body = _pem_body(request_pem, fast=fast)
     try:
         csr = x509.load_der_x509_csr(body)
-        subject, attribute_list = der.read_request(body)
     except (ValueError, x509.InvalidVersion) as exc:
+        raise CSRError("csr.der_invalid", f"not a DER CertificationRequest: {exc}") from exc
+    valid = None
+    if fast and (common := read_common(body)) is not None:
+        try:
+            valid = csr.is_signature_valid
+        except Exception:  # whatever it is, the exhaustive reader meets it again and says so
+            valid = None
+        if valid:
+            return common
+    return _exhaustive(body, csr, valid)
+
+
+def _exhaustive(body: bytes, csr: x509.CertificateSigningRequest, valid: bool | None) -> ParsedCSR:
+    """Everything parse_csr can say about any CSR cryptography loads, each problem named."""
+    try:
+        subject, attribute_list = der.read_request(body)
+    except ValueError as exc:
         raise CSRError("csr.der_invalid", f"not a DER CertificationRequest: {exc}") from exc
     try:
         key = csr.public_key()
@@ -416,7 +411,7 @@ def parse_csr(request_pem: bytes) -> ParsedCSR:
         )
     except (UnsupportedAlgorithm, ValueError) as exc:
         raise CSRError("csr.public_key_unsupported", f"unsupported public key: {exc}") from exc
-    _verify(csr, key)
+    _verify(csr, key, valid)
     _check_algorithm_parameters(body, key)
     signature_algorithm, signature_hash = _signature_names(csr)
 

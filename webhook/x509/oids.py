@@ -93,6 +93,10 @@ LEGACY_SIGNATURES = {
     _S.ECDSA_WITH_SHA1: ec.EllipticCurvePublicKey,
     _S.DSA_WITH_SHA1: dsa.DSAPublicKey,
 }
+# PKCS#9 extensionRequest (RFC 2985 §5.4.2) and Microsoft's msExtReq, which OpenSSL and
+# cryptography also read extensions from; cryptography.x509.oid defines neither.
+EXTENSION_REQUEST_OID = "1.2.840.113549.1.9.14"
+MS_EXTENSION_REQUEST_OID = "1.3.6.1.4.1.311.2.1.14"
 CURVE_NAMES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 EXTENSION_NAMES = {
     value.dotted_string: "".join(

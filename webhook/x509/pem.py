@@ -17,6 +17,7 @@ _DASHES = b"-----"
 # spaces and tabs; its decoder itself skips CR and LF anywhere.
 _B64 = re.compile(rb"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 _B64_IGNORED = b" \t\r\n"
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,25 @@ def _parse_block(
     # The END marker starts with the newline ending the body; with an empty body it may be the
     # newline ending the type line, which _get_line has consumed already.
     return PemBlock(type=_text(block_type), headers=tuple(headers.items()), body=body), after
+
+
+def sole_block_body(data: bytes, block_type: str) -> bytes | None:
+    """The body of `data` when it is nothing but one `block_type` block without headers: the
+    BEGIN line, lines of base64 alone, the END line and at most a newline after it. Then
+    decode_pem_blocks finds exactly that block and that body; for any other text None (the
+    caller scans it with decode_pem_blocks)."""
+    head = b"-----BEGIN " + block_type.encode() + b"-----\n"
+    tail = b"\n-----END " + block_type.encode() + b"-----"
+    end = len(data) - (data[-1:] == b"\n")
+    if not data.startswith(head) or not data.endswith(tail, 0, end) or end - len(tail) < len(head):
+        return None
+    # Base64 has no '-' (so no other BEGIN or END line), no ':' (no header) and no blanks.
+    # What _B64 matches, tested faster: quads of the alphabet, the last one padded or not.
+    base64 = data[len(head) : end - len(tail)].replace(b"\n", b"")
+    unpadded = base64[:-2] + base64[-2:].rstrip(b"=")
+    if len(base64) % 4 or unpadded.translate(None, _B64_ALPHABET):
+        return None
+    return binascii.a2b_base64(base64)
 
 
 def decode_pem_blocks(data: bytes) -> list[PemBlock]:
