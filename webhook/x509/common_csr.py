@@ -122,14 +122,6 @@ def _tlv(data: bytes, pos: int, end: int, tag: int) -> tuple[int, int]:
     return pos, pos + length
 
 
-def _any_tlv(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
-    """(tag, content start, content end) of the DER value at `pos`, inside `end`."""
-    if pos >= end:
-        raise _UncommonError
-    start, stop = _tlv(data, pos, end, data[pos])
-    return data[pos], start, stop
-
-
 class _Names:
     """What the extensions say, gathered while reading them."""
 
@@ -273,7 +265,12 @@ def _extension_request(data: bytes, pos: int, end: int, names: _Names) -> tuple[
         critical = data[value_pos : value_pos + 3] == _CRITICAL
         if critical:
             value_pos += 3
-        value_start, value_end = _tlv(data, value_pos, extension_end, der.OCTET_STRING)
+        value_start = value_pos + 2
+        value_end = value_start + data[value_pos + 1]
+        if data[value_pos + 1] >= 0x80:
+            value_start, value_end = _tlv(data, value_pos, extension_end, der.OCTET_STRING)
+        elif data[value_pos] != der.OCTET_STRING:
+            raise _UncommonError
         if oid is None or oid in seen or value_end != extension_end:
             raise _UncommonError
         seen.add(oid)
@@ -284,12 +281,6 @@ def _extension_request(data: bytes, pos: int, end: int, names: _Names) -> tuple[
         )
         item = extension_end
     return tuple(result)
-
-
-def _ia5(raw: bytes) -> str:
-    if not raw or not raw.isascii():
-        raise _UncommonError
-    return raw.decode("ascii")
 
 
 def _subject_alt_name(value: bytes, names: _Names) -> None:
@@ -305,16 +296,18 @@ def _subject_alt_name(value: bytes, names: _Names) -> None:
         elif stop > end:
             raise _UncommonError
         raw = value[start:stop]
-        if tag == 0x82:
-            names.dns.append(_ia5(raw))
-        elif tag == 0x87 and len(raw) == 4:
+        if tag == 0x87 and len(raw) == 4:
             names.ips.append(f"{raw[0]}.{raw[1]}.{raw[2]}.{raw[3]}")
         elif tag == 0x87 and len(raw) == 16:
             names.ips.append(_ipv6(raw))
+        elif not raw or not raw.isascii():  # an IA5String, of some text
+            raise _UncommonError
+        elif tag == 0x82:
+            names.dns.append(raw.decode("ascii"))
         elif tag == 0x86:
-            names.uris.append(_ia5(raw))
+            names.uris.append(raw.decode("ascii"))
         elif tag == 0x81:
-            names.emails.append(_ia5(raw))
+            names.emails.append(raw.decode("ascii"))
         else:
             raise _UncommonError
         pos = stop
@@ -340,17 +333,27 @@ def _ipv6(raw: bytes) -> str:
     return text[start:stop]
 
 
+# keyUsage's first octet of named bits (digitalSignature .. cRLSign; encipherOnly, bit 7, is
+# left to the exhaustive reader) -> the usages it names.
+_KEY_USAGES = {
+    bits: frozenset(usage for i, (_, usage) in enumerate(KEY_USAGE_BITS) if bits & (0x80 >> i))
+    for bits in range(0, 0x100, 2)
+}
+
+
 def _key_usage(value: bytes, names: _Names) -> None:
-    # One octet of named bits (digitalSignature .. cRLSign, and encipherOnly, left to the
-    # exhaustive reader), its unused bits zero as DER requires.
-    if len(value) != 4 or value[:2] != b"\x03\x02" or value[2] > 7:
+    # A BIT STRING of that one octet, its unused bits zero as DER requires.
+    if (
+        len(value) != 4
+        or value[:2] != b"\x03\x02"
+        or value[2] > 7
+        or value[3] & ((1 << value[2]) - 1)
+    ):
         raise _UncommonError
-    bits = value[3]
-    if bits & ((1 << value[2]) - 1) or bits & 1:
+    usages = _KEY_USAGES.get(value[3])
+    if usages is None:
         raise _UncommonError
-    names.key_usage = frozenset(
-        usage for index, (_, usage) in enumerate(KEY_USAGE_BITS) if bits & (0x80 >> index)
-    )
+    names.key_usage = usages
 
 
 def _extended_key_usage(value: bytes, names: _Names) -> None:
