@@ -38,7 +38,7 @@ from webhook.checks import structure
 from webhook.errors import CSRError
 from webhook.response import MAX_CAUSE_TEXT
 from webhook.x509 import der
-from webhook.x509.csr import ParsedCSR, parse_csr
+from webhook.x509.csr import MS_EXTENSION_REQUEST_OID, ParsedCSR, parse_csr
 from webhook.x509.oids import EKU_USAGE_NAMES
 
 KU_DIGITAL_SIGNATURE = x509.KeyUsage(True, False, False, False, False, False, False, False, False)
@@ -502,6 +502,26 @@ def test_reads_extensions_from_every_extension_request() -> None:
     two_values = raw_attribute(EXTENSION_REQUEST_OID, seq(usage), seq(usage))
     csr = parse_raw(raw_csr(extensions=None, attributes=[two_values]))
     assert codes(csr) == ["csr.attribute_invalid", "csr.extension_duplicate"]
+
+
+@pytest.mark.parametrize(
+    ("request_oid", "code"),
+    [(EXTENSION_REQUEST_OID, "csr.attribute_invalid"), (MS_EXTENSION_REQUEST_OID, None)],
+)
+def test_an_extension_request_without_a_value_is_read_not_a_crash(
+    request_oid: str, code: str | None
+) -> None:
+    # cryptography 43 panics (PanicException, not an Exception) when asked for the extensions
+    # of such a CSR; we read them one by one instead. An empty msExtReq is no problem of its
+    # own (the structure check refuses the attribute).
+    usage = extension_of(KU_DIGITAL_SIGNATURE)
+    alone = parse_raw(raw_csr(extensions=None, attributes=[raw_attribute(request_oid)]))
+    assert alone.key_usage is None
+    assert [p.code for p in alone.problems] == ([code] if code else [])
+    both = [raw_attribute(request_oid), extension_request(usage)]
+    second = parse_raw(raw_csr(extensions=None, attributes=both))
+    assert second.key_usage == frozenset({"digital signature"})
+    assert [p.code for p in second.problems] == ([code, code] if code else [])
 
 
 def test_malformed_extension_request_is_a_problem() -> None:

@@ -220,13 +220,16 @@ def _subject(name: der.TLV, problems: list[Violation]) -> tuple[SubjectAttribute
 
 def _raw_extensions(
     attributes: list[der.TLV], problems: list[Violation]
-) -> tuple[list[str], list[der.TLV]]:
+) -> tuple[list[str], list[der.TLV], bool]:
     """(OIDs of attributes other than extensionRequest, Extension TLVs of every value of every
-    extension-request attribute). Reading them all means a signer that reads another one than
-    cryptography does (which takes the first only) cannot be handed an unchecked extension."""
+    extension-request attribute, whether cryptography may read them all at once). Reading them
+    all means a signer that reads another one than cryptography does (which takes the first
+    only) cannot be handed an unchecked extension. All at once only if every extension-request
+    attribute has one value: cryptography 43 panics at one with none (PanicException)."""
     attribute_oids: list[str] = []
     extensions: list[der.TLV] = []
     requests = 0
+    in_bulk = True
     for index, attribute in enumerate(attributes):
         path = f"attributes[{index}]"
         try:
@@ -243,13 +246,14 @@ def _raw_extensions(
             attribute_oids.append(oid)
             if oid != MS_EXTENSION_REQUEST_OID:
                 continue
+        in_bulk = in_bulk and len(values) == 1
         for value in values:
             try:
                 extensions.extend(der.children(value, der.SEQUENCE))
             except DERError as exc:
                 message = f"extension request {oid} is malformed: {exc}"
                 problems.append(_problem("csr.attribute_invalid", path, message))
-    return attribute_oids, extensions
+    return attribute_oids, extensions, in_bulk
 
 
 def parse_extension(raw: bytes) -> x509.Extension[x509.ExtensionType]:
@@ -315,12 +319,12 @@ def _collect(value: x509.ExtensionType, out: _Collected) -> None:
 
 
 def _bulk_extensions(
-    csr: x509.CertificateSigningRequest, headers: list[tuple[str, bool] | None]
+    csr: x509.CertificateSigningRequest | None, headers: list[tuple[str, bool] | None]
 ) -> dict[str, x509.Extension[x509.ExtensionType]]:
-    """cryptography's own one-pass parse, used only when it saw exactly the extensions we
-    read ourselves (no duplicates, no second request attribute); else {} and each
-    extension is parsed on its own, which is slower but names the bad one."""
-    if None in headers or len({h[0] for h in headers if h}) != len(headers):
+    """cryptography's own one-pass parse (None: it may not be asked), used only when it saw
+    exactly the extensions we read ourselves (no duplicates, no second request attribute);
+    else {} and each extension is parsed on its own, which is slower but names the bad one."""
+    if csr is None or None in headers or len({h[0] for h in headers if h}) != len(headers):
         return {}
     try:
         parsed = {e.oid.dotted_string: e for e in csr.extensions}
@@ -335,7 +339,7 @@ def _extensions(
     raws: list[der.TLV],
     out: _Collected,
     problems: list[Violation],
-    csr: x509.CertificateSigningRequest,
+    csr: x509.CertificateSigningRequest | None,
 ) -> Iterator[ExtensionInfo]:
     headers: list[tuple[str, bool] | None] = []
     for raw in raws:
@@ -420,9 +424,10 @@ def _exhaustive(body: bytes, csr: x509.CertificateSigningRequest, valid: bool | 
         subject_attributes = _subject(subject, problems)
     except DERError as exc:
         raise CSRError("csr.der_invalid", f"the subject is malformed: {exc}") from exc
-    attribute_oids, raw_extensions = _raw_extensions(attribute_list, problems)
+    attribute_oids, raw_extensions, in_bulk = _raw_extensions(attribute_list, problems)
     collected = _Collected(dns=[], ips=[], uris=[], emails=[], others=[])
-    extensions = tuple(_extensions(raw_extensions, collected, problems, csr))
+    bulk_csr = csr if in_bulk else None
+    extensions = tuple(_extensions(raw_extensions, collected, problems, bulk_csr))
     return ParsedCSR(
         der=body,
         public_key_der=public_key_der,
