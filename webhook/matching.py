@@ -398,6 +398,7 @@ def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None
 _MAPPED_PREFIX = 0xFFFF << 32
 
 
+@lru_cache(maxsize=4096)
 def address_number(value: str) -> tuple[int, int] | None:
     """(version, integer) of the address `value` names as _address reads it (IPv4-mapped IPv6
     as IPv4), None when it is no address. A value in the form the C library writes back
