@@ -72,6 +72,9 @@ def template_variables(requester: Requester, signer_name: str) -> dict[str, str]
     account = _split_service_account(username)
     if account is not None:
         out["sa.namespace"], out["sa.name"] = account
+    # Every other value is part of the username.
+    if len(username) <= MAX_VARIABLE_CHARS and len(signer_name) <= MAX_VARIABLE_CHARS:
+        return out
     return {name: value for name, value in out.items() if len(value) <= MAX_VARIABLE_CHARS}
 
 
@@ -704,12 +707,16 @@ class Subjects:
     def admits(self, requester: Requester) -> bool:
         """True when the requester matches every list given (docs/policy-reference.md §5.2,
         `requesters`)."""
-        if self.users is not None and not any(p.matches(requester.username) for p in self.users):
+        username = requester.username
+        if self.users is not None and first_match(self.users, username) is None:
             return False
-        if self.groups is not None and not any(
-            p.matches(group) for p in self.groups for group in requester.groups
-        ):
-            return False
-        return self.service_accounts is None or any(
-            p.matches(requester.username) for p in self.service_accounts
+        if self.groups is not None:
+            for group in requester.groups:
+                if first_match(self.groups, group) is not None:
+                    break
+            else:
+                return False
+        return (
+            self.service_accounts is None
+            or first_match(self.service_accounts, username) is not None
         )
