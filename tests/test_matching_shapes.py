@@ -13,10 +13,12 @@ from hypothesis import strategies as st
 from webhook.errors import PatternError
 from webhook.matching import (
     PatternKind,
+    PatternList,
     _Field,
     _IpMatcher,
     address_number,
     compile_pattern,
+    first_match,
 )
 
 DNS = PatternKind.DNS
@@ -130,3 +132,54 @@ def test_shapes_stay_linear_in_the_value() -> None:
         long = "a." * 50_000 + "b.example.com"
         ratio = min(_seconds(pattern, long) / max(_seconds(pattern, short), 1e-9) for _ in range(5))
         assert ratio < 40, (pattern, ratio)
+
+
+POOL = [
+    (DNS, "a.example"),
+    (DNS, "A.Example"),
+    (DNS, "*.example"),
+    (DNS, "**.example"),
+    (DNS, "${node}.example"),
+    (DNS, "*.${node}.example"),
+    (DNS, "a*.example"),
+    (PatternKind.IP, "10.0.0.0/8"),
+    (PatternKind.IP, "10.1.2.3"),
+    (PatternKind.IP, "fd00::/8"),
+    (PatternKind.GLOB, "bench"),
+    (PatternKind.GLOB, "b*"),
+    (PatternKind.GLOB, "${username}"),
+    (PatternKind.EMAIL, "*@example"),
+    (PatternKind.SERVICE_ACCOUNT, "bench/*"),
+]
+VALUES = [
+    "a.example",
+    "A.EXAMPLE",
+    "n.example",
+    "x.n.example",
+    "b.a.example",
+    "example",
+    "10.1.2.3",
+    "10.9.9.9",
+    "fd00::1",
+    "::ffff:10.1.2.3",
+    "bench",
+    "bx",
+    "u@example",
+    "system:serviceaccount:bench:x",
+    "",
+]
+
+
+@settings(deadline=None, max_examples=400)
+@given(
+    chosen=st.lists(st.sampled_from(POOL), max_size=6),
+    value=st.sampled_from(VALUES),
+    defined=st.booleans(),
+)
+def test_pattern_list_finds_the_pattern_first_match_finds(
+    chosen: list[tuple[PatternKind, str]], value: str, defined: bool
+) -> None:
+    patterns = tuple(compile_pattern(kind, text) for kind, text in chosen)
+    variables = {"node": "n", "username": "bench"} if defined else {}
+    expected = first_match(patterns, value, variables)
+    assert PatternList(patterns).first(value, variables) is expected

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from webhook.context import CreateContext
 from webhook.decision import Violation
-from webhook.matching import first_match, show_patterns
+from webhook.matching import show_patterns
 from webhook.policy.model import Rule, ValueRule
 from webhook.sankinds import SAN_KINDS, SanKind
 from webhook.text import show
@@ -68,7 +68,7 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
                     message=f"wildcard {label} {show(value)} is not allowed "
                     "(allowWildcardNames is false)",
                 )
-            if first_match(spec.values, value, ctx.variables) is None:
+            if spec.matcher.first(value, ctx.variables) is None:
                 yield Violation(
                     code=f"{family}.not_allowed",
                     field=field,
