@@ -52,11 +52,10 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
         total += len(values)
         spec = _rule_for(rule, kind)
         for index, value in enumerate(values):
-            field = f"spec.request.{key}[{index}]"
             if spec is None:
                 yield Violation(
                     code=f"{family}.not_allowed",
-                    field=field,
+                    field=f"spec.request.{key}[{index}]",
                     message=f"{label} {show(value)} is not allowed: rule {rule.name!r} "
                     f"permits no {label} SANs",
                 )
@@ -64,14 +63,14 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
             if kind.wildcards and value.startswith("*.") and not spec.allow_wildcard_names:
                 yield Violation(
                     code="dns.wildcard_not_allowed",  # only DNS names have wildcards
-                    field=field,
+                    field=f"spec.request.{key}[{index}]",
                     message=f"wildcard {label} {show(value)} is not allowed "
                     "(allowWildcardNames is false)",
                 )
             if spec.matcher.first(value, ctx.variables) is None:
                 yield Violation(
                     code=f"{family}.not_allowed",
-                    field=field,
+                    field=f"spec.request.{key}[{index}]",
                     message=f"{label} {show(value)} matches none of "
                     f"{show_patterns(spec.values, ctx.variables)}",
                 )
