@@ -244,6 +244,10 @@ class _Field:
     # The shape's literal text: tokens (folded when `fold`), or the whole text when static.
     text_tokens: tuple[str | _Var, ...] = field(default=(), compare=False)
     text: str | None = field(default=None, compare=False)
+    # The last substitution, (variables, text): a review matches all its values against the
+    # same variables. Holding the mapping itself (not its id) means no other mapping can be
+    # taken for it; one tuple, replaced whole, so threads never see half of one.
+    memo: tuple[object, str | None] = field(default=(None, None), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not any(isinstance(token, _Var) for token in self.tokens):
@@ -263,6 +267,14 @@ class _Field:
 
     def _substitute(self, variables: Mapping[str, str]) -> str | None:
         """The shape's literal text with the variables filled in; None when one is undefined."""
+        memo = self.memo
+        if memo[0] is variables:
+            return memo[1]
+        text = self._fill(variables)
+        object.__setattr__(self, "memo", (variables, text))
+        return text
+
+    def _fill(self, variables: Mapping[str, str]) -> str | None:
         out: list[str] = []
         for token in self.text_tokens:
             if isinstance(token, str):
