@@ -724,7 +724,9 @@ class PatternList:
     def first(self, value: str, variables: Mapping[str, str] | None = None) -> Pattern | None:
         defined = variables if variables is not None else _NO_VARIABLES
         best: int | None = None
-        lowered = _fold(value) if self.folded or self.others else value
+        lowered = value  # _fold, inline: every value of every list passes here
+        if self.folded or self.others:
+            lowered = value.lower() if value.isascii() else value.translate(_ASCII_LOWER)
         if self.folded:
             best = self.folded.get(lowered)
         if self.exact and (index := self.exact.get(value)) is not None:

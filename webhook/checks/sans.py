@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from webhook.context import CreateContext
 from webhook.decision import Violation
 from webhook.matching import show_patterns
-from webhook.policy.model import Rule, ValueRule
-from webhook.sankinds import SAN_KINDS, SanKind
+from webhook.policy.model import ValueRule
+from webhook.sankinds import SAN_KINDS
 from webhook.text import show
 
 CODES = frozenset(
@@ -37,11 +37,6 @@ CODES = frozenset(
 )
 
 
-def _rule_for(rule: Rule, kind: SanKind) -> ValueRule | None:
-    spec: ValueRule | None = getattr(rule.allowed, kind.attribute)
-    return spec
-
-
 def check(ctx: CreateContext) -> Iterator[Violation]:
     rule = ctx.rule
     assert rule is not None, "a rule check runs with the rule it judges"
@@ -50,7 +45,7 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
         key, family, label = kind.key, kind.family, kind.label
         values: tuple[str, ...] = getattr(ctx.csr, kind.attribute)
         total += len(values)
-        spec = _rule_for(rule, kind)
+        spec: ValueRule | None = getattr(rule.allowed, kind.attribute)
         for index, value in enumerate(values):
             if spec is None:
                 yield Violation(
