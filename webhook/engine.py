@@ -10,7 +10,7 @@ here raises for a review: bad input becomes violations; only bugs raise.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from webhook import sankinds
 from webhook.addresses import comparable_san
@@ -36,7 +36,7 @@ from webhook.checks import (
 )
 from webhook.context import CreateContext, UpdateContext
 from webhook.decision import Decision, Verdict, Violation, enforced
-from webhook.facts import NO_CLUSTER, ClusterFacts, gather
+from webhook.facts import NO_CLUSTER, NO_FACTS_NEEDED, ClusterFacts, gather
 from webhook.matching import Requester, template_variables
 from webhook.mutation import lifetime_patch
 from webhook.parse_cache import parse_request
@@ -149,21 +149,24 @@ def evaluate_create(
     # the order first found (a dict, so merging stays linear in the number found).
     found: dict[Violation, None] = {}
     for check in VOLUME_CHECKS:
-        found.update(dict.fromkeys(check(context)))
+        for violation in check(context):
+            found[violation] = None
     if found:
         return enforced(verdict, policy.name, (), list(found))
     for check in POLICY_CHECKS:
-        found.update(dict.fromkeys(check(context)))
+        for violation in check(context):
+            found[violation] = None
     if not context.rules:
         return enforced(verdict, policy.name, (), list(found))
     names: list[str] = []
     permitting: list[str] = []
     reported_by: dict[Violation, tuple[str, ...]] = {}
     for rule in context.rules:
-        judged = replace(context, rule=rule)
+        judged = _judged_by(context, rule)
         reported: dict[Violation, None] = {}
         for check in RULE_CHECKS:
-            reported.update(dict.fromkeys(check(judged)))
+            for violation in check(judged):
+                reported[violation] = None
         names.append(rule.name)
         if not reported:
             permitting.append(rule.name)
@@ -186,20 +189,33 @@ def _policy_context(
 ) -> CreateContext:
     """The context of the policy's own checks: the rules that apply to `requester` (the spec's
     identity at /validate, the caller's at /mutate); a rule check sees it with `rule` set."""
-    rules = tuple(r for r in policy.rules if r.requesters is None or r.requesters.admits(requester))
+    admitted: list[Rule] = []
+    need_node = need_pending = refuses_shared = False
+    for rule in policy.rules:
+        if rule.requesters is not None and not rule.requesters.admits(requester):
+            continue
+        admitted.append(rule)
+        if rule.constraints.node is not None:
+            need_node = True
+            refuses_shared = refuses_shared or _refuses_shared(rule)
+        if rule.constraints.max_pending is not None:
+            need_pending = admission
+    rules = tuple(admitted)
     variables = template_variables(requester, obj.signer_name)
     # The cluster is asked once per review, not per rule: every rule judges the same Node and
-    # the same pending count.
-    asked = gather(
-        facts,
-        variables.get("node"),
-        obj.signer_name,
-        obj.username,
-        obj.name,
-        need_node=any(r.constraints.node is not None for r in rules),
-        need_pending=admission and any(r.constraints.max_pending is not None for r in rules),
-        san_keys=_san_keys(csr) if any(_refuses_shared(r) for r in rules) else (),
-    )
+    # the same pending count; a review that needs nothing of it asks nothing.
+    asked = NO_FACTS_NEEDED
+    if need_node or need_pending:
+        asked = gather(
+            facts,
+            variables.get("node"),
+            obj.signer_name,
+            obj.username,
+            obj.name,
+            need_node=need_node,
+            need_pending=need_pending,
+            san_keys=_san_keys(csr) if refuses_shared else (),
+        )
     return CreateContext(
         csr=csr,
         obj=obj,
@@ -210,6 +226,23 @@ def _policy_context(
         facts=facts,
         admission=admission,
         asked=asked,
+    )
+
+
+def _judged_by(context: CreateContext, rule: Rule) -> CreateContext:
+    """The policy's context as a rule check sees it (dataclasses.replace, without its
+    per-call introspection of the fields)."""
+    return CreateContext(
+        csr=context.csr,
+        obj=context.obj,
+        requester=context.requester,
+        variables=context.variables,
+        policy=context.policy,
+        rules=context.rules,
+        rule=rule,
+        facts=context.facts,
+        admission=context.admission,
+        asked=context.asked,
     )
 
 
@@ -333,7 +366,7 @@ def plan_mutation(obj: CSRObject, caller: Requester, policies: PolicySet) -> Dec
     if any(volume.check(context)):
         return Decision(verdict=Verdict.ALLOWED, policy=policy.name)
     for rule in context.rules:
-        judged = replace(context, rule=rule)
+        judged = _judged_by(context, rule)
         if any(v for check in SHAPE_CHECKS for v in check(judged)):
             continue
         patch = lifetime_patch(obj, rule.constraints.lifetime)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import socket
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from functools import lru_cache
@@ -71,6 +72,9 @@ def template_variables(requester: Requester, signer_name: str) -> dict[str, str]
     account = _split_service_account(username)
     if account is not None:
         out["sa.namespace"], out["sa.name"] = account
+    # Every other value is part of the username.
+    if len(username) <= MAX_VARIABLE_CHARS and len(signer_name) <= MAX_VARIABLE_CHARS:
+        return out
     return {name: value for name, value in out.items() if len(value) <= MAX_VARIABLE_CHARS}
 
 
@@ -166,10 +170,12 @@ def _match_chunks(chunks: tuple[str, ...], value: str) -> bool:
 
 def _match_segments(segments: list[_Segment], values: list[str]) -> bool:
     if _Wild.DSTAR not in segments:
-        return len(segments) == len(values) and all(
-            isinstance(s, tuple) and _match_chunks(s, v)
-            for s, v in zip(segments, values, strict=True)
-        )
+        if len(segments) != len(values):
+            return False
+        for segment, value in zip(segments, values, strict=True):
+            if not isinstance(segment, tuple) or not _match_chunks(segment, value):
+                return False
+        return True
     # reach[j]: the segments so far match values[:j]. O(len(segments) * len(values)) steps.
     reach = [True] + [False] * len(values)
     for segment in segments:
@@ -183,21 +189,133 @@ def _match_segments(segments: list[_Segment], values: list[str]) -> bool:
     return reach[-1]
 
 
+def _fold(value: str) -> str:
+    """ASCII lower case; str.lower is the same on ASCII text and several times faster."""
+    return value.lower() if value.isascii() else value.translate(_ASCII_LOWER)
+
+
+class _Shape(Enum):
+    """The forms of a field matched without segments, each a string comparison or two:
+    LITERAL (no wildcard: the value equals the substituted text), STAR (`*` + sep + literal
+    tail: one label without sep, then the tail), DSTAR (`**` + sep + literal tail: one or more
+    non-empty labels, then the tail), ANY (`*` alone: one or more characters without sep).
+    Every other field goes through the segment matcher (_match_segments)."""
+
+    LITERAL = "literal"
+    STAR = "star"
+    DSTAR = "dstar"
+    ANY = "any"
+
+
+def _shape_of(
+    tokens: tuple[_Token, ...], sep: str | None
+) -> tuple[_Shape | None, tuple[_Token, ...]]:
+    """The shape of a field and the tokens of its literal text (the tail after the wildcard
+    and its separator), or (None, ()) when the segment matcher must judge it."""
+    wild = [t for t in tokens if isinstance(t, _Wild)]
+    if not wild:
+        return _Shape.LITERAL, tokens
+    if tokens == (_Wild.STAR,):
+        return _Shape.ANY, ()
+    if len(wild) > 1 or sep is None or len(tokens) < 2:
+        return None, ()
+    head, after = tokens[0], tokens[1]
+    if not isinstance(after, str) or not after.startswith(sep):
+        return None, ()
+    tail = (after[len(sep) :], *tokens[2:])
+    if head is _Wild.STAR:
+        return _Shape.STAR, tail
+    if head is _Wild.DSTAR:
+        return _Shape.DSTAR, tail
+    return None, ()
+
+
 @dataclass(frozen=True, slots=True)
 class _Field:
-    """One component of a pattern: tokens split into segments on `sep` after substitution."""
+    """One component of a pattern: tokens split into segments on `sep` after substitution.
+    Most fields have a _Shape, matched by comparing strings; the others by segments."""
 
     tokens: tuple[_Token, ...]
     sep: str | None = None
     fold: bool = False
     # Segments of a pattern without template variables, expanded once at compile time.
     static: list[_Segment] | None = field(default=None, compare=False)
+    shape: _Shape | None = field(default=None, compare=False)
+    # The shape's literal text: tokens (folded when `fold`), or the whole text when static.
+    text_tokens: tuple[str | _Var, ...] = field(default=(), compare=False)
+    text: str | None = field(default=None, compare=False)
+    # The last substitution, (variables, text): a review matches all its values against the
+    # same variables. Holding the mapping itself (not its id) means no other mapping can be
+    # taken for it; one tuple, replaced whole, so threads never see half of one.
+    memo: tuple[object, str | None] = field(default=(None, None), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not any(isinstance(token, _Var) for token in self.tokens):
             object.__setattr__(self, "static", self._expand({}))
+        shape, tail = _shape_of(self.tokens, self.sep)
+        if shape is None:
+            return
+        parts = tuple(
+            (_fold(t) if self.fold else t) if isinstance(t, str) else t
+            for t in tail
+            if not isinstance(t, _Wild)
+        )
+        object.__setattr__(self, "shape", shape)
+        object.__setattr__(self, "text_tokens", parts)
+        if not any(isinstance(t, _Var) for t in parts):
+            object.__setattr__(self, "text", "".join(t for t in parts if isinstance(t, str)))
+
+    def _substitute(self, variables: Mapping[str, str]) -> str | None:
+        """The shape's literal text with the variables filled in; None when one is undefined."""
+        memo = self.memo
+        if memo[0] is variables:
+            return memo[1]
+        text = self._fill(variables)
+        object.__setattr__(self, "memo", (variables, text))
+        return text
+
+    def _fill(self, variables: Mapping[str, str]) -> str | None:
+        out: list[str] = []
+        for token in self.text_tokens:
+            if isinstance(token, str):
+                out.append(token)
+                continue
+            text = variables.get(token.name)
+            if text is None:
+                return None
+            out.append(_fold(text) if self.fold else text)
+        return "".join(out)
 
     def match(self, value: str, variables: Mapping[str, str]) -> bool:
+        if self.shape is None:
+            return self.match_segments(value, variables)
+        return self.match_folded(_fold(value) if self.fold else value, variables)
+
+    def match_folded(self, value: str, variables: Mapping[str, str]) -> bool:
+        """`match` of a value already folded when the field folds (PatternList folds once)."""
+        shape = self.shape
+        if shape is None:
+            return self.match_segments(value, variables)
+        if shape is _Shape.ANY:
+            return bool(value) and (self.sep is None or self.sep not in value)
+        text = self.text if self.text is not None else self._substitute(variables)
+        if text is None:
+            return False
+        if shape is _Shape.LITERAL:
+            return value == text
+        sep = self.sep
+        assert sep is not None, "STAR and DSTAR shapes have a separator"
+        cut = len(value) - len(text) - len(sep)
+        if cut <= 0 or not value.endswith(text) or not value.startswith(sep, cut):
+            return False
+        head = value[:cut]
+        if shape is _Shape.STAR:
+            return sep not in head
+        # DSTAR: one or more labels, none empty.
+        return not head.startswith(sep) and not head.endswith(sep) and sep + sep not in head
+
+    def match_segments(self, value: str, variables: Mapping[str, str]) -> bool:
+        """The reference matcher, by segments; `match` agrees with it on every input."""
         segments = self.static if self.static is not None else self._expand(variables)
         if segments is None:
             return False
@@ -267,12 +385,21 @@ def _literal_field(text: str) -> _Field:
 @dataclass(frozen=True, slots=True)
 class _IpMatcher:
     network: ipaddress.IPv4Network | ipaddress.IPv6Network
+    # The network as integers, compared by mask: (version, network address, netmask).
+    version: int = field(init=False, compare=False)
+    base: int = field(init=False, compare=False)
+    mask: int = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "version", self.network.version)
+        object.__setattr__(self, "base", int(self.network.network_address))
+        object.__setattr__(self, "mask", int(self.network.netmask))
 
     def match(self, value: str, variables: Mapping[str, str]) -> bool:
-        address = _address(value)
+        address = address_number(value)
         if address is None:
             return False
-        return address.version == self.network.version and address in self.network
+        return address[0] == self.version and address[1] & self.mask == self.base
 
 
 @lru_cache(maxsize=4096)
@@ -285,6 +412,32 @@ def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address
+
+
+_MAPPED_PREFIX = 0xFFFF << 32
+
+
+@lru_cache(maxsize=4096)
+def address_number(value: str) -> tuple[int, int] | None:
+    """(version, integer) of the address `value` names as _address reads it (IPv4-mapped IPv6
+    as IPv4), None when it is no address. A value in the form the C library writes back
+    unchanged (every IP SAN: the parser renders them from their bytes) is read by
+    inet_pton; anything else, by ipaddress."""
+    family = socket.AF_INET6 if ":" in value else socket.AF_INET
+    try:
+        packed = socket.inet_pton(family, value)
+        canonical = socket.inet_ntop(family, packed) == value
+    except (OSError, ValueError):
+        canonical = False
+    if not canonical:
+        address = _address(value)
+        return None if address is None else (address.version, int(address))
+    number = int.from_bytes(packed)
+    if family == socket.AF_INET:
+        return 4, number
+    if number >> 32 == 0xFFFF:
+        return 4, number - _MAPPED_PREFIX
+    return 6, number
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +515,7 @@ class _UriMatcher:
         )
 
 
+_NO_VARIABLES: Mapping[str, str] = {}
 _Matcher: TypeAlias = _IpMatcher | _Field | _ServiceAccountMatcher | _EmailMatcher | _UriMatcher
 
 
@@ -461,9 +615,10 @@ class Pattern:
 
     def matches(self, value: str, variables: Mapping[str, str] | None = None) -> bool:
         """False (never an exception) for any value; an undefined variable matches nothing."""
-        defined = variables if variables is not None else {}
-        if not all(name in defined for name in self.variables):
-            return False
+        defined = variables if variables is not None else _NO_VARIABLES
+        for name in self.variables:
+            if name not in defined:
+                return False
         return self._matcher.match(value, defined)
 
     def expand(self, variables: Mapping[str, str] | None = None) -> str | None:
@@ -525,6 +680,74 @@ def first_match(
     return None
 
 
+_Test: TypeAlias = Callable[[str, Mapping[str, str]], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class PatternList:
+    """A list of patterns compiled once (at policy load) for `first`, which returns the same
+    pattern first_match does: plain literal texts are one dict lookup, IP networks one mask
+    test each on the value's integer (read once), DNS fields tried on the value folded once,
+    every other pattern by its own matcher, in order."""
+
+    patterns: tuple[Pattern, ...]
+    # Literal text (ASCII-folded for DNS) -> the index of the first pattern with that text.
+    folded: Mapping[str, int] = field(init=False, repr=False, compare=False)
+    exact: Mapping[str, int] = field(init=False, repr=False, compare=False)
+    # (index, version, network, mask) of each IP pattern.
+    networks: tuple[tuple[int, int, int, int], ...] = field(init=False, repr=False, compare=False)
+    # (index, test, takes the folded value) of every other pattern, in order.
+    others: tuple[tuple[int, _Test, bool], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        folded: dict[str, int] = {}
+        exact: dict[str, int] = {}
+        networks: list[tuple[int, int, int, int]] = []
+        others: list[tuple[int, _Test, bool]] = []
+        for index, pattern in enumerate(self.patterns):
+            matcher = pattern._matcher
+            if isinstance(matcher, _IpMatcher):
+                networks.append((index, matcher.version, matcher.base, matcher.mask))
+            elif not isinstance(matcher, _Field):
+                others.append((index, pattern.matches, False))
+            elif matcher.shape is _Shape.LITERAL and matcher.text is not None:
+                (folded if matcher.fold else exact).setdefault(matcher.text, index)
+            elif matcher.fold:
+                others.append((index, matcher.match_folded, True))
+            else:
+                others.append((index, matcher.match, False))
+        object.__setattr__(self, "folded", folded)
+        object.__setattr__(self, "exact", exact)
+        object.__setattr__(self, "networks", tuple(networks))
+        object.__setattr__(self, "others", tuple(others))
+
+    def first(self, value: str, variables: Mapping[str, str] | None = None) -> Pattern | None:
+        defined = variables if variables is not None else _NO_VARIABLES
+        best: int | None = None
+        lowered = value  # _fold, inline: every value of every list passes here
+        if self.folded or self.others:
+            lowered = value.lower() if value.isascii() else value.translate(_ASCII_LOWER)
+        if self.folded:
+            best = self.folded.get(lowered)
+        if self.exact and (index := self.exact.get(value)) is not None:
+            best = index if best is None else min(best, index)
+        if self.networks and (address := address_number(value)) is not None:
+            version, number = address
+            for index, net_version, base, mask in self.networks:
+                if best is not None and index > best:
+                    break
+                if net_version == version and number & mask == base:
+                    best = index
+                    break
+        for index, test, takes_folded in self.others:
+            if best is not None and index > best:
+                break
+            if test(lowered if takes_folded else value, defined):
+                best = index
+                break
+        return None if best is None else self.patterns[best]
+
+
 def show_pattern(pattern: Pattern, variables: Mapping[str, str]) -> str:
     """`'${node}.example.com' (here 'worker-1.example.com')` for a pattern with templates:
     what a person needs to see why a value did not match."""
@@ -568,12 +791,16 @@ class Subjects:
     def admits(self, requester: Requester) -> bool:
         """True when the requester matches every list given (docs/policy-reference.md §5.2,
         `requesters`)."""
-        if self.users is not None and not any(p.matches(requester.username) for p in self.users):
+        username = requester.username
+        if self.users is not None and first_match(self.users, username) is None:
             return False
-        if self.groups is not None and not any(
-            p.matches(group) for p in self.groups for group in requester.groups
-        ):
-            return False
-        return self.service_accounts is None or any(
-            p.matches(requester.username) for p in self.service_accounts
+        if self.groups is not None:
+            for group in requester.groups:
+                if first_match(self.groups, group) is not None:
+                    break
+            else:
+                return False
+        return (
+            self.service_accounts is None
+            or first_match(self.service_accounts, username) is not None
         )

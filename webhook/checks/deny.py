@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from webhook.context import CreateContext
 from webhook.decision import Violation
-from webhook.matching import Pattern, first_match, show_pattern
+from webhook.matching import show_pattern
 from webhook.sankinds import SAN_KINDS
 from webhook.text import show
 
@@ -28,21 +28,25 @@ CODES = frozenset(
 def check(ctx: CreateContext) -> Iterator[Violation]:
     csr, deny, variables = ctx.csr, ctx.policy.deny, ctx.variables
     for kind in SAN_KINDS:
-        family, key, label = kind.family, kind.key, kind.label
-        patterns: tuple[Pattern, ...] = getattr(deny, kind.attribute)
         values: tuple[str, ...] = getattr(csr, kind.attribute)
+        matcher = deny.san_matchers[kind.attribute]
+        if not values or not matcher.patterns:
+            continue
         for index, value in enumerate(values):
-            hit = first_match(patterns, value, variables)
+            hit = matcher.first(value, variables)
             if hit is not None:
                 yield Violation(
-                    code=f"deny.{family}",
-                    field=f"spec.request.{key}[{index}]",
-                    message=f"{label} {show(value)} matches guardrail "
-                    f"{show_pattern(hit, variables)} of deny.{key}",
+                    code=f"deny.{kind.family}",
+                    field=f"spec.request.{kind.key}[{index}]",
+                    message=f"{kind.label} {show(value)} matches guardrail "
+                    f"{show_pattern(hit, variables)} of deny.{kind.key}",
                 )
+    subject = deny.subject_matchers
+    if not subject:
+        return
     for attribute in csr.subject:
-        patterns = deny.subject.get(attribute.name or "", ())
-        hit = first_match(patterns, attribute.value, variables)
+        named = subject.get(attribute.name or "")
+        hit = named.first(attribute.value, variables) if named is not None else None
         if hit is not None:
             yield Violation(
                 code="deny.subject",

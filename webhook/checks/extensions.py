@@ -33,9 +33,9 @@ _CA_USAGES = ("cert sign", "crl sign")
 def check(ctx: CreateContext) -> Iterator[Violation]:
     rule = ctx.rule
     assert rule is not None, "a rule check runs with the rule it judges"
-    permitted = STANDARD_EXTENSIONS | rule.allowed.extensions
+    permitted = rule.allowed.extensions
     for index, extension in enumerate(ctx.csr.extensions):
-        if extension.oid in permitted:
+        if extension.oid in STANDARD_EXTENSIONS or extension.oid in permitted:
             continue
         what = f"{extension.oid} ({extension.name})"
         hint = "add its OID to allowed.extensions to permit it"

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 from webhook.context import CreateContext
 from webhook.decision import Violation
-from webhook.matching import first_match, show_patterns
-from webhook.policy.model import Rule, ValueRule
-from webhook.sankinds import SAN_KINDS, SanKind
+from webhook.matching import show_patterns
+from webhook.policy.model import ValueRule
+from webhook.sankinds import SAN_KINDS
 from webhook.text import show
 
 CODES = frozenset(
@@ -37,11 +37,6 @@ CODES = frozenset(
 )
 
 
-def _rule_for(rule: Rule, kind: SanKind) -> ValueRule | None:
-    spec: ValueRule | None = getattr(rule.allowed, kind.attribute)
-    return spec
-
-
 def check(ctx: CreateContext) -> Iterator[Violation]:
     rule = ctx.rule
     assert rule is not None, "a rule check runs with the rule it judges"
@@ -50,13 +45,12 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
         key, family, label = kind.key, kind.family, kind.label
         values: tuple[str, ...] = getattr(ctx.csr, kind.attribute)
         total += len(values)
-        spec = _rule_for(rule, kind)
+        spec: ValueRule | None = getattr(rule.allowed, kind.attribute)
         for index, value in enumerate(values):
-            field = f"spec.request.{key}[{index}]"
             if spec is None:
                 yield Violation(
                     code=f"{family}.not_allowed",
-                    field=field,
+                    field=f"spec.request.{key}[{index}]",
                     message=f"{label} {show(value)} is not allowed: rule {rule.name!r} "
                     f"permits no {label} SANs",
                 )
@@ -64,14 +58,14 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
             if kind.wildcards and value.startswith("*.") and not spec.allow_wildcard_names:
                 yield Violation(
                     code="dns.wildcard_not_allowed",  # only DNS names have wildcards
-                    field=field,
+                    field=f"spec.request.{key}[{index}]",
                     message=f"wildcard {label} {show(value)} is not allowed "
                     "(allowWildcardNames is false)",
                 )
-            if first_match(spec.values, value, ctx.variables) is None:
+            if spec.matcher.first(value, ctx.variables) is None:
                 yield Violation(
                     code=f"{family}.not_allowed",
-                    field=field,
+                    field=f"spec.request.{key}[{index}]",
                     message=f"{label} {show(value)} matches none of "
                     f"{show_patterns(spec.values, ctx.variables)}",
                 )

@@ -165,8 +165,25 @@ def _punycode_ok(label: str) -> bool:
     return True
 
 
+# A DNS name with nothing to report: LDH labels of 1-63 characters (the left-most may be a lone
+# `*` before another label), no trailing dot, no label starting "xn--" (checked as punycode),
+# not an IP address (the last label is not all digits). ASCII classes only, no IGNORECASE
+# (Unicode case folding would let KELVIN SIGN in). Tried only on names of at most 253
+# characters, and each label's repeat is bounded and ends before the `.`: linear.
+_LDH = r"(?![Xx][Nn]--)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_CLEAN_DNS = re.compile(rf"(?:\*\.)?(?:{_LDH}\.)*(?=[A-Za-z0-9-]*[A-Za-z-]){_LDH}")
+
+
 def _dns_name(name: str) -> Iterator[tuple[str, str]]:
-    """(code, message) for each way `name` is not a usable DNS SAN."""
+    """(code, message) for each way `name` is not a usable DNS SAN: none for a clean name,
+    told by one regular expression; the others are judged label by label."""
+    if len(name) <= 253 and _CLEAN_DNS.fullmatch(name):
+        return iter(())
+    return dns_name_problems(name)
+
+
+def dns_name_problems(name: str) -> Iterator[tuple[str, str]]:
+    """(code, message) for each way `name` is not a usable DNS SAN, label by label."""
     shown = show(name)
     if not name.isascii():
         a_label = _a_label(name)
@@ -235,6 +252,8 @@ def _sans(csr: ParsedCSR) -> Iterator[Violation]:
     for kind in (sankinds.DNS, sankinds.URI, sankinds.EMAIL):
         values: tuple[str, ...] = getattr(csr, kind.attribute)
         for index, value in enumerate(values):
+            if kind is sankinds.DNS and len(value) <= 253 and _CLEAN_DNS.fullmatch(value):
+                continue  # printable, and nothing for _dns_name to report
             path = f"{kind.key}[{index}]"
             if _CONTROL.search(value):
                 message = f"SAN {show(value)} contains control characters; expected printable text"
@@ -252,16 +271,41 @@ def _sans(csr: ParsedCSR) -> Iterator[Violation]:
                 yield _violation("csr.email_unicode", path, message)
 
 
-def check(ctx: CreateContext) -> Iterator[Violation]:
-    yield from violations(ctx.csr)
+def _clean_subject(csr: ParsedCSR) -> bool:
+    """No subject attribute has a control character and at most one is a commonName: what
+    _subject reports nothing for, told without building its generator."""
+    common_names = 0
+    for attribute in csr.subject:
+        if _CONTROL.search(attribute.value):
+            return False
+        if attribute.name == "commonName":
+            common_names += 1
+    return common_names <= 1
+
+
+def check(ctx: CreateContext) -> list[Violation]:
+    return _found(ctx.csr)
 
 
 def violations(csr: ParsedCSR) -> Iterator[Violation]:
     """Every structural violation of `csr`, the parser's problems first (for tests that judge
     a parsed CSR without a policy, too)."""
-    yield from csr.problems
-    yield from _extensions(csr)
-    yield from _other_sans(csr)
-    yield from _attributes(csr)
-    yield from _subject(csr)
-    yield from _sans(csr)
+    return iter(_found(csr))
+
+
+def _found(csr: ParsedCSR) -> list[Violation]:
+    """The parts in their order; each part that cannot report anything is skipped (no
+    duplicate among fewer than two extensions, no other names, no attributes, a clean
+    subject)."""
+    found = list(csr.problems)
+    if len(csr.extensions) > 1:
+        found.extend(_extensions(csr))
+    if csr.other_names:
+        found.extend(_other_sans(csr))
+    if csr.attribute_oids:
+        found.extend(_attributes(csr))
+    if not _clean_subject(csr):
+        found.extend(_subject(csr))
+    if csr.dns_names or csr.uris or csr.email_addresses:
+        found.extend(_sans(csr))
+    return found

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from webhook.context import CreateContext
 from webhook.decision import Violation
-from webhook.matching import first_match, show_patterns
+from webhook.matching import show_patterns
 from webhook.text import show
 
 CODES = frozenset(
@@ -52,7 +52,7 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
                 message=f"{attribute.name} {show(attribute.value)} is not allowed: "
                 f"rule {rule.name!r} permits no {attribute.name}",
             )
-        elif first_match(spec.values, attribute.value, ctx.variables) is None:
+        elif spec.matcher.first(attribute.value, ctx.variables) is None:
             yield Violation(
                 code="subject.not_allowed",
                 field=field,

@@ -34,7 +34,8 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
                 message=f"usage {show(usage)} is not allowed "
                 f"(allowed: {show_list(sorted(allowed))})",
             )
-    for usage in sorted(rule.constraints.required_usages):
+    required = rule.constraints.required_usages
+    for usage in sorted(required) if not required.issubset(usages) else ():
         if usage not in usages:
             yield Violation(
                 code="usages.required",
@@ -42,7 +43,8 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
                 message=f"usage {show(usage)} is required",
             )
     requested = _canonical(usages)
-    for bit in sorted(ctx.csr.key_usage or ()):
+    bits = ctx.csr.key_usage or ()
+    for bit in sorted(bits) if not requested.issuperset(bits) else ():
         if bit not in requested:
             yield Violation(
                 code="usages.extension_mismatch",

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from webhook import matching
-from webhook.matching import Pattern
+from webhook.matching import Pattern, PatternList
+from webhook.sankinds import SAN_KINDS
 
 
 class Enforcement(StrEnum):
@@ -29,6 +30,11 @@ class ValueRule:
     required: bool
     max_items: int | None = None
     allow_wildcard_names: bool
+    # `values` compiled for matching (webhook.matching.PatternList), once at load.
+    matcher: PatternList = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "matcher", PatternList(self.values))
 
 
 # Who (`requesters`, `approval.approvers`, `issuance.issuers`) is matched by the matcher, so
@@ -104,6 +110,16 @@ class DenyLists:
     uris: tuple[Pattern, ...] = ()
     email_addresses: tuple[Pattern, ...] = ()
     subject: Mapping[str, tuple[Pattern, ...]] = field(default_factory=dict)
+    # Each list compiled for matching (webhook.matching.PatternList), once at load: by SAN
+    # attribute (dns_names, ...) and by subject attribute name.
+    san_matchers: Mapping[str, PatternList] = field(init=False, repr=False, compare=False)
+    subject_matchers: Mapping[str, PatternList] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        sans = {k.attribute: PatternList(getattr(self, k.attribute)) for k in SAN_KINDS}
+        subject = {name: PatternList(patterns) for name, patterns in self.subject.items()}
+        object.__setattr__(self, "san_matchers", sans)
+        object.__setattr__(self, "subject_matchers", subject)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
