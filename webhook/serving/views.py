@@ -18,7 +18,7 @@ from webhook.admission import AdmissionRequest, parse_review
 from webhook.decision import Decision
 from webhook.engine import EngineOptions, evaluate
 from webhook.errors import CsrWebhookError, ReviewError
-from webhook.response import build_response
+from webhook.response import AdmissionReviewResponse, build_response, encode_response
 from webhook.serving.cluster import ClusterLink
 from webhook.serving.logs import log_decision, shown_uid
 from webhook.serving.metrics import ReviewMetrics
@@ -150,7 +150,13 @@ def _review(mutating: bool) -> tuple[Response, int]:
     if admission is None or decision is None:
         return _error(status, body)
     log_decision(admission, decision, webhook=webhook, seconds=seconds)
-    return jsonify(build_response(admission.uid, decision, mutating=mutating)), 200
+    return review_answer(build_response(admission.uid, decision, mutating=mutating)), 200
+
+
+def review_answer(review: AdmissionReviewResponse) -> Response:
+    """The answer to a review: the bytes jsonify made of it (webhook.response.encode_response),
+    without Flask's JSON provider on every request."""
+    return Response(encode_response(review), content_type="application/json")
 
 
 @blueprint.post("/validate")
