@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import unicodedata
+from collections.abc import Mapping
 from typing import NotRequired, TypedDict
 
 from webhook.admission import API_VERSION, KIND
@@ -208,6 +209,11 @@ def build_response(
 _WIRE = json.JSONEncoder(separators=(",", ":"))
 
 
+def encode_json(value: Mapping[str, object]) -> bytes:
+    """A JSON body's bytes, as jsonify wrote them."""
+    return (_WIRE.encode(value) + "\n").encode("ascii")
+
+
 def encode_response(review: AdmissionReviewResponse) -> bytes:
     """The response body's bytes."""
-    return (_WIRE.encode(review) + "\n").encode("ascii")
+    return encode_json(review)
