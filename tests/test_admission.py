@@ -284,6 +284,23 @@ def test_parse_review_returns_typed_csr_objects_old_and_new() -> None:
     )
 
 
+def test_spec_values_keep_every_key_and_compare_by_json_type() -> None:
+    """A spec's SpecValues are built on first read (only an update compares them): every key
+    is there, scalars and objects encode as before, true is not 1 and 1 is not 1.0."""
+    obj = csr_object(VALID_CSR, signer_name="example.com/signer")
+    obj["spec"].update({"extra": {"b": ["2"], "a": ["1"]}, "flag": True, "one": 1, "real": 1.0})
+    request = parse_review(_body(admission_review(obj)))
+    assert request.object is not None
+    spec = request.object.spec
+    assert list(spec) == list(obj["spec"]) and len(spec) == len(obj["spec"])
+    assert "extra" in spec and "absent" not in spec and spec.get("absent") is None
+    assert spec["extra"] == SpecValue(canonical='{"a":["1"],"b":["2"]}', shown="an object")
+    assert [spec[k].canonical for k in ("flag", "one", "real")] == ["true", "1", "1.0"]
+    assert spec["usages"].shown == "a list"
+    with pytest.raises(KeyError):
+        spec["absent"]
+
+
 def test_a_malformed_old_object_is_a_400_naming_its_path() -> None:
     old = csr_object(VALID_CSR, signer_name="example.com/signer")
     old["spec"]["usages"] = "client auth"

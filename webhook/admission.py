@@ -21,12 +21,12 @@ from webhook.pod_review import VERSIONS as PCR_VERSIONS
 from webhook.pod_review import parse_pcr_object
 from webhook.resource import CSRObject, PCRObject
 from webhook.review_fields import (
+    SpecValues,
     base64_at,
     conditions_at,
     dict_at,
     integer_at,
     shown,
-    spec_value,
     string_at,
     strings_at,
 )
@@ -191,18 +191,19 @@ def parse_csr_object(obj: dict[str, Any], where: str = "request.object") -> CSRO
     metadata = dict_at(obj, "metadata", where)
     spec = dict_at(obj, "spec", where)
     status = dict_at(obj, "status", where)
+    spec_where, status_where = f"{where}.spec", f"{where}.status"
     return CSRObject(
         name=string_at(metadata, "name", f"{where}.metadata"),
-        signer_name=string_at(spec, "signerName", f"{where}.spec"),
-        request=base64_at(spec, "request", f"{where}.spec"),
-        usages=strings_at(spec, "usages", f"{where}.spec"),
-        expiration_seconds=integer_at(spec, "expirationSeconds", f"{where}.spec"),
-        username=string_at(spec, "username", f"{where}.spec"),
-        groups=strings_at(spec, "groups", f"{where}.spec"),
-        conditions=conditions_at(status, f"{where}.status"),
-        certificate=base64_at(status, "certificate", f"{where}.status"),
+        signer_name=string_at(spec, "signerName", spec_where),
+        request=base64_at(spec, "request", spec_where),
+        usages=strings_at(spec, "usages", spec_where),
+        expiration_seconds=integer_at(spec, "expirationSeconds", spec_where),
+        username=string_at(spec, "username", spec_where),
+        groups=strings_at(spec, "groups", spec_where),
+        conditions=conditions_at(status, status_where),
+        certificate=base64_at(status, "certificate", status_where),
         has_spec=isinstance(obj.get("spec"), dict),
-        spec={key: spec_value(value, f"{where}.spec") for key, value in spec.items()},
+        spec=SpecValues(spec, spec_where),
     )
 
 

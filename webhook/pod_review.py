@@ -12,13 +12,13 @@ from typing import Any
 from webhook.errors import ReviewError
 from webhook.resource import PCRObject
 from webhook.review_fields import (
+    SpecValues,
     base64_at,
     conditions_at,
     dict_at,
     integer_at,
     optional_string_at,
     shown,
-    spec_value,
     string_at,
 )
 
@@ -72,5 +72,5 @@ def parse_pcr_object(
         not_before=optional_string_at(status, "notBefore", status_where),
         begin_refresh_at=optional_string_at(status, "beginRefreshAt", status_where),
         not_after=optional_string_at(status, "notAfter", status_where),
-        spec={key: spec_value(value, spec_where) for key, value in spec.items()},
+        spec=SpecValues(spec, spec_where),
     )

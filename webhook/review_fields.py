@@ -7,9 +7,9 @@ only readers of the review's JSON. A field of the wrong JSON type raises ReviewE
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from webhook.errors import ReviewError
@@ -72,7 +72,9 @@ def base64_at(parent: dict[str, Any], key: str, where: str) -> bytes | None:
     """The decoded bytes of a base64 string field (b"" when absent), None when not base64."""
     text = string_at(parent, key, where)
     try:
-        return base64.b64decode(text, validate=True)
+        # base64.b64decode(text, validate=True) without its wrapper: the same checks, and a
+        # non-ASCII str raises the same ValueError.
+        return binascii.a2b_base64(text, strict_mode=True)
     except (binascii.Error, ValueError):
         return None
 
@@ -94,9 +96,14 @@ def conditions_at(status: dict[str, Any], where: str) -> tuple[Condition, ...]:
     return tuple(conditions)
 
 
+# JSON values whose encoding cannot recurse: their SpecValue is built when a check asks for it.
+_FLAT = (str, int, float, bool, type(None))
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def spec_value(value: object, where: str) -> SpecValue:
     try:
-        canonical = json.dumps(value, sort_keys=True, separators=(",", ":"))
+        canonical = _CANONICAL.encode(value)
     except RecursionError as exc:  # no deeper than json.loads went; refused, never a 500
         raise ReviewError(f"{where} is nested too deeply") from exc
     if isinstance(value, str):
@@ -106,6 +113,41 @@ def spec_value(value: object, where: str) -> SpecValue:
     else:
         shown = "a list" if isinstance(value, list) else "an object"
     return SpecValue(canonical=canonical, shown=shown)
+
+
+class SpecValues(Mapping[str, SpecValue]):
+    """Every key of a spec as a SpecValue, built on first read: only an UPDATE's transition
+    check compares specs, so a CREATE never pays for them. A container value is encoded here,
+    at parse time, so one nested too deeply is still a ReviewError (HTTP 400), never an error
+    inside a check; a scalar or a list of scalars cannot fail to encode, so it waits."""
+
+    __slots__ = ("_built", "_raw", "_where")
+
+    def __init__(self, raw: dict[str, Any], where: str) -> None:
+        self._raw = raw
+        self._where = where
+        self._built: dict[str, SpecValue] = {}
+        for key, value in raw.items():
+            if type(value) in _FLAT:
+                continue
+            if type(value) is list and all(type(item) in _FLAT for item in value):
+                continue
+            self._built[key] = spec_value(value, where)
+
+    def __getitem__(self, key: str) -> SpecValue:
+        built = self._built.get(key)
+        if built is None:
+            built = self._built[key] = spec_value(self._raw[key], self._where)
+        return built
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
 
 
 def shown(value: object) -> str:

@@ -29,4 +29,5 @@ def create_app(
         allow_unmatched_signers=settings.unmatched_signers == "allow"
     )
     app.register_blueprint(views.blueprint)
+    app.wsgi_app = views.review_wsgi(app, app.wsgi_app)  # type: ignore[method-assign,assignment]
     return app

@@ -9,13 +9,25 @@ import json
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 from webhook.admission import MAX_UID, AdmissionRequest
 from webhook.decision import Decision
 from webhook.text import show
 
 decision_log = logging.getLogger("csr_webhook.decisions")
+_LINE = json.JSONEncoder(separators=(",", ":"))
+# (second, its "YYYY-MM-DDTHH:MM:SSZ"): one strftime a second, not one a review. Replaced
+# whole, so a thread reads one pair or the other, never half of each.
+_stamp: tuple[int, str] = (-1, "")
+
+
+def _utc_now() -> str:
+    global _stamp  # noqa: PLW0603 - the one cached stamp
+    second = int(time.time())
+    if _stamp[0] != second:
+        _stamp = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)) + "Z")
+    return _stamp[1]
 
 
 def decision_record(
@@ -25,7 +37,7 @@ def decision_record(
     pod = request.pod_request or request.old_pod_request
     signer = obj.signer_name if obj is not None else pod.signer_name if pod is not None else ""
     return {
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
+        "time": _utc_now(),
         "msg": "admission review",
         "uid": request.uid[:MAX_UID],
         "webhook": webhook,
@@ -55,15 +67,37 @@ def shown_uid(uid: str) -> str:
 def log_decision(
     request: AdmissionRequest, decision: Decision, *, webhook: str, seconds: float
 ) -> None:
+    """One record to decision_log's handlers, as `decision_log.info(line)` would make it but
+    without its search of the stack for the caller (the record names this function)."""
     if decision_log.isEnabledFor(logging.INFO):
-        record = decision_record(request, decision, webhook=webhook, seconds=seconds)
-        decision_log.info(json.dumps(record, separators=(",", ":")))
+        line = _LINE.encode(decision_record(request, decision, webhook=webhook, seconds=seconds))
+        decision_log.handle(
+            decision_log.makeRecord(
+                decision_log.name, logging.INFO, __file__, 0, line, (), None, "log_decision"
+            )
+        )
 
 
-def configure_decision_log() -> None:
-    """Decision lines go to stdout as bare JSON; everything else stays on stderr."""
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+class MessageFormatter(logging.Formatter):
+    """`Formatter("%(message)s")` for records without a traceback, without its %-formatting
+    of the record's whole dict for every line."""
+
+    def __init__(self) -> None:
+        super().__init__("%(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info or record.exc_text or record.stack_info:
+            return super().format(record)
+        record.message = record.getMessage()
+        return record.message
+
+
+def configure_decision_log(stream: TextIO | None = None) -> logging.Handler:
+    """Decision lines go to stdout (or `stream`) as bare JSON; everything else stays on
+    stderr. Returns the handler added."""
+    handler = logging.StreamHandler(sys.stdout if stream is None else stream)
+    handler.setFormatter(MessageFormatter())
     decision_log.addHandler(handler)
     decision_log.propagate = False
     decision_log.setLevel(logging.INFO)
+    return handler

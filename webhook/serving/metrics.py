@@ -62,6 +62,12 @@ class ReviewMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        # Labelled children by their label values, so labels() (argument checks, a lock, str()
+        # of each value) runs once per combination: the keys are the bounded label values, as
+        # many as prometheus_client keeps children. A race adds the same child twice, harmlessly.
+        self._requests: dict[tuple[str, ...], Counter] = {}
+        self._duration: dict[str, Histogram] = {}
+        self._violations: dict[tuple[str, str, str], Counter] = {}
 
     def observe(
         self,
@@ -76,15 +82,22 @@ class ReviewMetrics:
         """Count one answered review; `decision` None means it failed with an error."""
         policy = decision.policy if decision is not None else "none"
         outcome = decision.verdict.value if decision is not None else "error"
-        self.requests.labels(
+        labels = (
             webhook,
             bounded(resource, RESOURCES),
             bounded(operation, _OPERATIONS),
             bounded(subresource, _SUBRESOURCES),
             policy,
             outcome,
-        ).inc()
-        self.duration.labels(webhook).observe(seconds)
+        )
+        requests = self._requests.get(labels)
+        if requests is None:
+            requests = self._requests[labels] = self.requests.labels(*labels)
+        requests.inc()
+        duration = self._duration.get(webhook)
+        if duration is None:
+            duration = self._duration[webhook] = self.duration.labels(webhook)
+        duration.observe(seconds)
         if decision is None or decision.verdict is Verdict.ALLOWED:
             return
         # One increment per (rule, code): a hostile CSR can earn thousands of violations of
@@ -97,7 +110,12 @@ class ReviewMetrics:
             key = (rule, violation.code)
             counts[key] = counts.get(key, 0) + 1
         for (rule, code), count in counts.items():
-            self.violations.labels(policy, rule, code).inc(count)
+            child = self._violations.get((policy, rule, code))
+            if child is None:
+                child = self._violations[policy, rule, code] = self.violations.labels(
+                    policy, rule, code
+                )
+            child.inc(count)
 
 
 @dataclass(slots=True)

@@ -10,15 +10,22 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from werkzeug import Request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from webhook.admission import AdmissionRequest, parse_review
 from webhook.decision import Decision
 from webhook.engine import EngineOptions, evaluate
 from webhook.errors import CsrWebhookError, ReviewError
-from webhook.response import build_response
+from webhook.response import (
+    build_response,
+    encode_json,
+    encode_response,
+)
 from webhook.serving.cluster import ClusterLink
 from webhook.serving.logs import log_decision, shown_uid
 from webhook.serving.metrics import ReviewMetrics
@@ -31,6 +38,9 @@ MAX_BODY_BYTES = 3 * 1024 * 1024
 ARRIVAL_KEY = "csr_webhook.arrival"
 _TIMEOUT = re.compile(r"([0-9]{1,4})s")
 ENDPOINTS = "POST /validate, POST /mutate, GET /healthz, GET /readyz"
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 log = logging.getLogger("csr_webhook")
 blueprint = Blueprint("webhook", __name__)
@@ -70,7 +80,7 @@ def http_error(exc: HTTPException) -> Response:
     return response
 
 
-def _read_body() -> bytes:
+def _read_body(request: Request) -> bytes:
     if request.mimetype != "application/json":
         raise _BodyError(415, f"content type must be application/json, got {request.mimetype!r}")
     length = request.content_length
@@ -96,12 +106,14 @@ def _read_body() -> bytes:
     return b"".join(chunks)
 
 
-def _expired() -> str | None:
+def _expired(request: Request) -> str | None:
     """Why the review is not worth evaluating: it waited past the API server's `?timeout=`,
     so the API server has given up on it (a backlog must not snowball)."""
     arrival = request.environ.get(ARRIVAL_KEY)
+    if arrival is None:
+        return None
     match = _TIMEOUT.fullmatch(request.args.get("timeout", ""))
-    if arrival is None or match is None:
+    if match is None:
         return None
     waited = time.monotonic() - arrival
     if waited <= int(match.group(1)):
@@ -109,22 +121,23 @@ def _expired() -> str | None:
     return f"review waited {waited:.1f}s, past its {match.group(1)}s timeout; not evaluated"
 
 
-def _review(mutating: bool) -> tuple[Response, int]:
+def _review(extensions: Mapping[str, Any], request: Request, mutating: bool) -> tuple[int, bytes]:
+    """The status and JSON body of the answer to one review."""
     started = time.perf_counter()
     webhook = "mutate" if mutating else "validate"
-    metrics: ReviewMetrics | None = current_app.extensions["csr_webhook.metrics"]
+    metrics: ReviewMetrics | None = extensions["csr_webhook.metrics"]
     admission: AdmissionRequest | None = None
     decision: Decision | None = None
-    expired = _expired()
+    expired = _expired(request)
     try:
         if expired is not None:
             log.warning("%s", expired)
             status, body = 503, expired
         else:
-            admission = parse_review(_read_body())
-            store: PolicyView = current_app.extensions["csr_webhook.policies"]
-            options: EngineOptions = current_app.extensions["csr_webhook.options"]
-            cluster: ClusterLink = current_app.extensions["csr_webhook.cluster"]
+            admission = parse_review(_read_body(request))
+            store: PolicyView = extensions["csr_webhook.policies"]
+            options: EngineOptions = extensions["csr_webhook.options"]
+            cluster: ClusterLink = extensions["csr_webhook.cluster"]
             decision = evaluate(
                 admission, store.current, options, facts=cluster.facts, mutating=mutating
             )
@@ -148,19 +161,52 @@ def _review(mutating: bool) -> tuple[Response, int]:
             seconds=seconds,
         )
     if admission is None or decision is None:
-        return _error(status, body)
+        return status, encode_json({"error": body, "code": status})
     log_decision(admission, decision, webhook=webhook, seconds=seconds)
-    return jsonify(build_response(admission.uid, decision, mutating=mutating)), 200
+    return 200, encode_response(build_response(admission.uid, decision, mutating=mutating))
 
 
+# Status lines as werkzeug writes them ("400 BAD REQUEST"), for the answers review_wsgi sends.
+_STATUS_LINES = {code: Response(status=code).status for code in (200, 400, 413, 415, 500, 503)}
+_REVIEW_PATHS = {"/validate": False, "/mutate": True}
+
+
+def review_wsgi(app: Flask, fallback: WSGIApplication) -> WSGIApplication:
+    """POST /validate and /mutate answered straight from the WSGI environ, the same status,
+    headers and body the Flask views below send, without Flask's request context, URL
+    adapter, session and signals on every review. Any other method or path goes to
+    `fallback` (Flask: the other endpoints, 404 and 405 answers)."""
+    extensions = app.extensions
+
+    def serve(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        mutating = _REVIEW_PATHS.get(environ.get("PATH_INFO", ""))
+        if mutating is None or environ.get("REQUEST_METHOD") != "POST":
+            return fallback(environ, start_response)
+        status, body = _review(extensions, Request(environ), mutating)
+        start_response(
+            _STATUS_LINES[status],
+            [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+        )
+        return [body]
+
+    return serve
+
+
+def _answer(mutating: bool) -> tuple[Response, int]:
+    status, body = _review(current_app.extensions, request, mutating)
+    return Response(body, content_type="application/json"), status
+
+
+# Reached when review_wsgi is not in front (it answers these itself); they also give Flask
+# the routes' methods, for the 405 of a GET.
 @blueprint.post("/validate")
 def validate() -> tuple[Response, int]:
-    return _review(mutating=False)
+    return _answer(mutating=False)
 
 
 @blueprint.post("/mutate")
 def mutate() -> tuple[Response, int]:
-    return _review(mutating=True)
+    return _answer(mutating=True)
 
 
 @blueprint.get("/healthz")
