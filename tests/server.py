@@ -109,12 +109,14 @@ def running_server(
     tls: tuple[Path, Path] | None = None,
     client_cert: tuple[Path, Path] | None = None,
     fd_limit: int | None = None,
+    host: str = "127.0.0.1",
 ) -> Iterator[RunningServer]:
+    """`host`: the bind's host part (e.g. "[::]"); the helper's clients use 127.0.0.1."""
     cert, key = tls or generate_dev_certificate(_fresh_dir(tmp_path / "tls"))
     port, metrics_port = free_port(), free_port()
     settings = {
         "POLICIES": str(policies),
-        "BIND": f"127.0.0.1:{port}",
+        "BIND": f"{host}:{port}",
         "METRICS_BIND": f"127.0.0.1:{metrics_port}",
         "TLS_CERT": str(cert),
         "TLS_KEY": str(key),
