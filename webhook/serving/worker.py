@@ -133,7 +133,6 @@ class WebhookWorker(ThreadWorker):  # type: ignore[misc]
                 while self.accept(listener):
                     pass
             listener.close()
-        self.sockets = []
 
     @staticmethod
     def _reorder(pool: OrderedDict[Connection, None]) -> None:
