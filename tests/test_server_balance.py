@@ -2,17 +2,14 @@
 
 The API server opens a handful of connections at once and keeps them alive, so whichever
 worker holds a connection serves everything sent on it. Which worker holds each connection is
-read from the kernel: the connection's inode in /proc/net/tcp (matched by the client's port)
-against the socket inodes in each worker's /proc/<pid>/fd.
+read from the kernel (tests/server.py, `holders`).
 """
 
 from __future__ import annotations
 
 import http.client
-import os
 import socket
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -23,10 +20,11 @@ from tests.conftest import BASIC_POLICY, write_policies
 from tests.reviews import create_review
 from tests.server import (
     CLI,
-    RunningServer,
     free_port,
+    holders,
     review_over,
     running_server,
+    wait_for_listeners,
     worker_pids,
 )
 from webhook.serving.devcert import generate_dev_certificate
@@ -39,56 +37,6 @@ CONNECTIONS = 16
 @pytest.fixture
 def policies(tmp_path: Path) -> Path:
     return write_policies(tmp_path / "policies", **{"example.yaml": BASIC_POLICY})
-
-
-def socket_inodes(pid: int) -> set[int]:
-    """The inodes of the sockets process `pid` has open."""
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:  # closed meanwhile
-            continue
-        if target.startswith("socket:["):
-            inodes.add(int(target[len("socket:[") : -1]))
-    return inodes
-
-
-def tcp_sockets(local_port: int) -> list[tuple[int, str, int]]:
-    """(remote port, state, inode) of every TCP socket bound to `local_port` (state 0A: a
-    listener, 01: an established connection)."""
-    found = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        if not Path(table).exists():
-            continue
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == local_port:
-                found.append((int(fields[2].rsplit(":", 1)[1], 16), fields[3], int(fields[9])))
-    return found
-
-
-def server_side_inodes(server_port: int) -> dict[int, int]:
-    """Client port -> inode of the server's end of each TCP connection to `server_port`."""
-    return {port: inode for port, state, inode in tcp_sockets(server_port) if state == "01"}
-
-
-def wait_for_listeners(server: RunningServer, count: int, seconds: float = 30) -> None:
-    """Until `count` sockets listen on the server's port: every worker has booted."""
-    end = time.monotonic() + seconds
-    while sum(state == "0A" for _, state, _ in tcp_sockets(server.port)) < count:
-        assert time.monotonic() < end, f"not {count} listeners on {server.port}: {server.log()}"
-        time.sleep(0.1)
-
-
-def holders(server: RunningServer, client_ports: list[int]) -> list[int | None]:
-    """For each client port, the pid of the worker that holds its connection (None: none)."""
-    by_worker = {pid: socket_inodes(pid) for pid in worker_pids(server)}
-    inodes = server_side_inodes(server.port)
-    return [
-        next((pid for pid, held in by_worker.items() if inodes.get(port) in held), None)
-        for port in client_ports
-    ]
 
 
 def test_kept_alive_connections_opened_at_once_are_spread_over_the_workers(
