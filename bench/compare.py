@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,36 @@ ROWS = (
 )
 MICRO = ("review_parse", "csr_parse", "signature_verify", "checks", "engine", "response_encode",
          "metrics", "logging", "total_app")  # fmt: skip
+
+
+def balance(rounds: Sequence[dict[str, Any]], config: str) -> dict[str, dict[str, float]]:
+    """Per kind of round ("closed", or the rate as text): over every attempt of `config`, the
+    median busiest worker's share of the work (in %), how many attempts were skewed and how
+    many there were. Every attempt counts, the skewed ones too: they show the balance."""
+    kinds: dict[str, list[dict[str, Any]]] = {}
+    for row in rounds:
+        if row["config"] == config and row["worker_split"]:
+            kind = "closed" if row["kind"] == "closed" else str(int(row["rate"]))
+            kinds.setdefault(kind, []).append(row)
+    return {
+        kind: {
+            "busiest_pct": statistics.median(r["worker_split"][0] for r in rows) * 100,
+            "skewed": sum(1 for r in rows if r.get("skewed")),
+            "attempts": len(rows),
+        }
+        for kind, rows in kinds.items()
+    }
+
+
+def balance_text(rounds: Sequence[dict[str, Any]], config: str) -> str:
+    """E.g. "closed 52 % (1 of 5 skewed), 500/s 55 % (0 of 2)"."""
+    parts = []
+    for kind, b in balance(rounds, config).items():
+        what = kind if kind == "closed" else f"{kind}/s"
+        parts.append(
+            f"{what} {b['busiest_pct']:.0f} % ({b['skewed']:.0f} of {b['attempts']:.0f} skewed)"
+        )
+    return ", ".join(parts)
 
 
 def _change(before: float, after: float) -> str:
@@ -54,6 +85,10 @@ def compare_text(before: dict[str, Any], after: dict[str, Any], a: str, b: str) 
                     f"  {label:32}{old_rate[key]:10.2f}{new_rate[key]:10.2f}"
                     f"{_change(old_rate[key], new_rate[key]):>10}"
                 )
+    lines.append("busiest worker's share of the work, median of all attempts (skewed attempts):")
+    for config in ("real", "noop"):
+        lines.append(f"  {config} before: {balance_text(before['rounds'], config)}")
+        lines.append(f"  {config} after:  {balance_text(after['rounds'], config)}")
     ratio_old, ratio_new = before["summary"]["ratio"], after["summary"]["ratio"]
     lines.append(
         f"real/no-op CPU per review: {ratio_old['cpu_ms_per_review']:.2f}x -> "

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import loadgen, procstat
-from bench.compare import compare_text
+from bench.compare import balance, balance_text, compare_text
 from bench.corpus import DEFAULT_MIX, POLICY_DIR, build_corpus, check_all_allowed, parse_mix
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -340,6 +340,7 @@ def summarise(all_rounds: Sequence[dict[str, Any]]) -> dict[str, Any]:
                 "late_sends": sum(r["late_sends"] for r in rows),
                 "errors": sum(r["errors"] for r in rows),
             }
+        entry["balance"] = balance(mine, config)
         entry["skewed_attempts"] = sum(1 for r in mine if r.get("skewed"))
         entry["attempts"] = len(mine)
         skewed = [r for r in mine if r["kind"] == "closed" and r.get("skewed")]
@@ -467,6 +468,11 @@ def format_report(data: dict[str, Any]) -> str:
         f"skewed attempts, all kinds: real {real['skewed_attempts']} of {real['attempts']}, "
         f"no-op {noop['skewed_attempts']} of {noop['attempts']}; the figures above use each "
         f"round's balanced attempt, or its last (bench/README.md)"
+    )
+    lines.append(
+        "busiest worker's share of the work, median of all attempts (skewed attempts): "
+        f"real {balance_text(data['rounds'], 'real')}; "
+        f"no-op {balance_text(data['rounds'], 'noop')}"
     )
     lines += ["", "rounds:"]
     for r in data["rounds"]:

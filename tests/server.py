@@ -1,4 +1,8 @@
-"""Start a real `csr-webhook serve` process over TLS for tests, and talk to it."""
+"""Start a real `csr-webhook serve` process over TLS for tests, and talk to it.
+
+Which worker holds a connection is read from the kernel: the server end's inode in
+/proc/net/tcp{,6} (matched by the client's port) against the socket inodes in each worker's
+/proc/<pid>/fd."""
 
 from __future__ import annotations
 
@@ -65,6 +69,67 @@ def worker_pids(server: RunningServer) -> list[int]:
     return [int(pid) for pid in found.stdout.split()]
 
 
+def socket_inodes(pid: int) -> set[int]:
+    """The inodes of the sockets process `pid` has open."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[len("socket:[") : -1]))
+    return inodes
+
+
+def tcp_sockets(local_port: int) -> list[tuple[int, str, int]]:
+    """(remote port, state, inode) of every TCP socket bound to `local_port` (state 0A: a
+    listener, 01: an established connection)."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not Path(table).exists():
+            continue
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == local_port:
+                found.append((int(fields[2].rsplit(":", 1)[1], 16), fields[3], int(fields[9])))
+    return found
+
+
+def server_side_inodes(server_port: int) -> dict[int, int]:
+    """Client port -> inode of the server's end of each TCP connection to `server_port`."""
+    return {port: inode for port, state, inode in tcp_sockets(server_port) if state == "01"}
+
+
+def wait_for_listeners(server: RunningServer, count: int, seconds: float = 30) -> None:
+    """Until `count` sockets listen on the server's port: every worker has booted."""
+    end = time.monotonic() + seconds
+    while sum(state == "0A" for _, state, _ in tcp_sockets(server.port)) < count:
+        assert time.monotonic() < end, f"not {count} listeners on {server.port}: {server.log()}"
+        time.sleep(0.1)
+
+
+def holders(server: RunningServer, client_ports: list[int]) -> list[int | None]:
+    """For each client port, the pid of the worker that holds its connection (None: none)."""
+    by_worker = {pid: socket_inodes(pid) for pid in worker_pids(server)}
+    inodes = server_side_inodes(server.port)
+    return [
+        next((pid for pid, held in by_worker.items() if inodes.get(port) in held), None)
+        for port in client_ports
+    ]
+
+
+def on_worker(server: RunningServer, pid: int, attempts: int = 200) -> http.client.HTTPSConnection:
+    """A new connection that worker `pid` accepted (the kernel picks a worker per connection)."""
+    for _ in range(attempts):
+        connection = server.connection()
+        connection.connect()  # TCP and TLS: the worker has accepted it
+        if holders(server, [connection.sock.getsockname()[1]]) == [pid]:
+            return connection
+        connection.close()
+    raise AssertionError(f"no connection of {attempts} went to worker {pid}")
+
+
 def review_over(
     connection: http.client.HTTPConnection, review: dict[str, Any], path: str = "/validate"
 ) -> dict[str, Any]:
@@ -109,12 +174,14 @@ def running_server(
     tls: tuple[Path, Path] | None = None,
     client_cert: tuple[Path, Path] | None = None,
     fd_limit: int | None = None,
+    host: str = "127.0.0.1",
 ) -> Iterator[RunningServer]:
+    """`host`: the bind's host part (e.g. "[::]"); the helper's clients use 127.0.0.1."""
     cert, key = tls or generate_dev_certificate(_fresh_dir(tmp_path / "tls"))
     port, metrics_port = free_port(), free_port()
     settings = {
         "POLICIES": str(policies),
-        "BIND": f"127.0.0.1:{port}",
+        "BIND": f"{host}:{port}",
         "METRICS_BIND": f"127.0.0.1:{metrics_port}",
         "TLS_CERT": str(cert),
         "TLS_KEY": str(key),

@@ -151,6 +151,19 @@ INTERNALS: tuple[Internal, ...] = (
         "after the response: bytes gunicorn read past the request (must be none)",
     ),
     Internal(
+        "gunicorn.sock",
+        "create_sockets",
+        ("conf", "log"),
+        "with reuse_port set, the arbiter calls it in each worker after the fork and never in "
+        "the master: each worker's own listener, as worker.sockets (webhook/serving/listeners.py)",
+    ),
+    Internal(
+        "gunicorn.util",
+        "is_ipv6",
+        ("addr",),
+        "the address family of a bind, as gunicorn's sockets choose it",
+    ),
+    Internal(
         "gunicorn.util",
         "close",
         ("sock",),
@@ -202,6 +215,7 @@ WORKER_ATTRIBUTES = (
 CONFIG_SET = (
     "bind",
     "workers",
+    "reuse_port",
     "worker_class",
     "threads",
     "worker_connections",
@@ -215,13 +229,16 @@ CONFIG_SET = (
     "accesslog",
     "errorlog",
     "proc_name",
+    "on_starting",
     "when_ready",
     "child_exit",
     "on_exit",
     "control_socket_disable",
 )
-# ... and the Config attributes the worker reads.
+# ... and the Config attributes the server and the worker read.
 CONFIG_READ = (
+    "reuse_port",
+    "address",
     "worker_connections",
     "threads",
     "is_ssl",

@@ -1,6 +1,7 @@
 """Run the Flask app under gunicorn: TLS, threaded workers, HTTP/1.1 keep-alive.
 
-Owns gunicorn configuration and hooks only (the worker class is webhook/serving/worker.py). Policies
+Owns gunicorn configuration and hooks only (the worker class is webhook/serving/worker.py; each
+worker listens on a socket of its own, webhook/serving/listeners.py says why). Policies
 are validated by the caller before the master starts, so an invalid set never reaches a
 worker. Only the master polls the policy directory; each worker serves the master's last good
 set (`snapshot`), and polls the certificate files itself. The multiprocess metrics directory
@@ -10,6 +11,7 @@ must be set in the environment before this module is imported.
 from __future__ import annotations
 
 import os
+import socket
 import ssl
 import threading
 import time
@@ -24,6 +26,7 @@ from webhook.serving.app import create_app
 from webhook.serving.cluster import follow_in_metrics, start_cluster_link
 from webhook.serving.connection import CONNECTIONS_PER_WORKER
 from webhook.serving.gunicorn_internals import BaseApplication
+from webhook.serving.listeners import bind_text, reserve, supported
 from webhook.serving.metrics import (
     ClusterMetrics,
     HandoffMetrics,
@@ -71,6 +74,7 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
             raise SystemExit(
                 f"csr-webhook: cannot hand the policy set to the workers through {runtime}: {exc}"
             ) from None
+        self.reserved: list[socket.socket] = []  # the master's hold on the port (listeners.py)
         self.serving = ServingContext(
             settings.tls_cert,
             settings.tls_key,
@@ -84,6 +88,7 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
         options: dict[str, Any] = {
             "bind": [s.bind],
             "workers": s.workers,
+            "reuse_port": supported(),
             "worker_class": WebhookWorker,
             "threads": s.threads,
             "worker_connections": CONNECTIONS_PER_WORKER,
@@ -97,6 +102,7 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
             "accesslog": None,
             "errorlog": "-",
             "proc_name": "csr-webhook",
+            "on_starting": self._on_starting,
             "when_ready": self._when_ready,
             "child_exit": self._child_exit,
             "on_exit": lambda arbiter: self.publisher.remove(),
@@ -109,6 +115,22 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
 
     def _ssl_context(self, config: Any, default_factory: Callable[[], ssl.SSLContext]) -> Any:
         return self.serving.get()
+
+    def _on_starting(self, arbiter: Any) -> None:
+        """In the master, before gunicorn's sockets and workers: hold the port (each worker
+        then binds its own listener to it), or stop with one clear error."""
+        if not self.cfg.reuse_port:
+            return
+        try:
+            self.reserved = reserve(self.cfg.address)
+        except OSError as exc:
+            self.publisher.remove()
+            raise SystemExit(
+                f"csr-webhook: cannot listen on {self.settings.bind}: {exc.strerror or exc}"
+            ) from None
+        binds = [bind_text(sock) for sock in self.reserved]
+        self.cfg.set("bind", binds)  # port 0 is now the port the master holds
+        arbiter.log.info("Listening at: %s, one SO_REUSEPORT listener per worker", ",".join(binds))
 
     def _when_ready(self, arbiter: Any) -> None:
         """In the master: watch policies (for every worker) and certificates, serve /metrics."""

@@ -100,8 +100,11 @@ class WebhookWorker(ThreadWorker):  # type: ignore[misc]
 
     def _stop(self) -> None:
         """Finish what was accepted, within the graceful timeout: requests being read keep
-        their deadline, connections without a request byte get LINGER_SECONDS."""
+        their deadline, connections without a request byte get LINGER_SECONDS. The worker's
+        listener is its own (webhook/serving/listeners.py): what its backlog holds is accepted
+        now, and closing it sends new connections to the other workers."""
         self.set_accept_enabled(False)
+        self._close_listeners()
         soon = time.monotonic() + LINGER_SECONDS
         for conn in list(self.waiting):
             if not conn.buffer:
@@ -120,7 +123,15 @@ class WebhookWorker(ThreadWorker):  # type: ignore[misc]
         self.tpool.shutdown(wait=False)
         self.poller.close()
         self.method_queue.close()
+
+    def _close_listeners(self) -> None:
+        """Accept what the listeners' backlogs hold (the kernel would reset it with them when
+        they close), then close them. A listener shared with other workers (no SO_REUSEPORT)
+        is left to them: closing this process's copy of it changes nothing for the others."""
         for listener in self.sockets:
+            if self.cfg.reuse_port:
+                while self.accept(listener):
+                    pass
             listener.close()
 
     @staticmethod
@@ -169,24 +180,26 @@ class WebhookWorker(ThreadWorker):  # type: ignore[misc]
             return True
         return bool(self.lingering or self.waiting or self.writing or self.idle)
 
-    def accept(self, listener: Any) -> None:
-        server = listener.getsockname()
+    def accept(self, listener: Any) -> int:
+        """Accept up to ACCEPT_BATCH connections; how many (0: none waiting, or no room)."""
+        server, accepted = listener.getsockname(), 0
         for _ in range(ACCEPT_BATCH):
             if self.nr_conns >= self.worker_connections and not self._evict_one():
-                return
+                return accepted
             try:
                 sock, client = listener.accept()
             except (BlockingIOError, InterruptedError):
-                return
+                return accepted
             except OSError as exc:
                 if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                     self.log.warning("cannot accept: %s; evicting a connection", exc)
                     if not self._evict_one():
                         self.set_accept_enabled(False)
-                    return
+                    return accepted
                 if exc.errno == errno.ECONNABORTED:
                     continue
                 raise
+            accepted += 1
             sock.setblocking(False)
             self.nr_conns += 1
             phase = HANDSHAKE if self.cfg.is_ssl else READING
@@ -195,6 +208,7 @@ class WebhookWorker(ThreadWorker):  # type: ignore[misc]
             )
             self.waiting[conn] = None
             self._watch(conn, selectors.EVENT_READ)
+        return accepted
 
     def _evict_one(self) -> bool:
         """Close the oldest connection that is not being served: lingering first, then one
