@@ -246,7 +246,8 @@ class _Field:
     text: str | None = field(default=None, compare=False)
     # The last substitution, (variables, text): a review matches all its values against the
     # same variables. Holding the mapping itself (not its id) means no other mapping can be
-    # taken for it; one tuple, replaced whole, so threads never see half of one.
+    # taken for it; one tuple, replaced whole, so threads never see half of one. A review's
+    # variables are never changed once made (template_variables, webhook.pod_context).
     memo: tuple[object, str | None] = field(default=(None, None), compare=False, repr=False)
 
     def __post_init__(self) -> None:

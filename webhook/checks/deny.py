@@ -32,14 +32,15 @@ def check(ctx: CreateContext) -> Iterator[Violation]:
         matcher = deny.san_matchers[kind.attribute]
         if not values or not matcher.patterns:
             continue
+        family, key, label = kind.family, kind.key, kind.label
         for index, value in enumerate(values):
             hit = matcher.first(value, variables)
             if hit is not None:
                 yield Violation(
-                    code=f"deny.{kind.family}",
-                    field=f"spec.request.{kind.key}[{index}]",
-                    message=f"{kind.label} {show(value)} matches guardrail "
-                    f"{show_pattern(hit, variables)} of deny.{kind.key}",
+                    code=f"deny.{family}",
+                    field=f"spec.request.{key}[{index}]",
+                    message=f"{label} {show(value)} matches guardrail "
+                    f"{show_pattern(hit, variables)} of deny.{key}",
                 )
     subject = deny.subject_matchers
     if not subject:
