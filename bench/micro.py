@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import statistics
 import sys
@@ -68,14 +67,17 @@ def _durations(function: Callable[[Any], object], items: Sequence[Any]) -> list[
 
 def measure(bodies: Sequence[bytes], kinds: Sequence[str], repeats: int = 3) -> dict[str, Any]:
     """{phase: {us, within, by_kind: {kind: us}, passes: [us, ...]}} plus derived rows."""
-    from flask import Flask  # noqa: PLC0415 - after the multiprocess directory is set
-    from prometheus_client import CollectorRegistry  # noqa: PLC0415
+    from prometheus_client import CollectorRegistry  # noqa: PLC0415 - after the directory is set
 
     from webhook.admission import parse_csr_object, parse_review  # noqa: PLC0415
     from webhook.engine import EngineOptions, evaluate  # noqa: PLC0415
     from webhook.policy.loader import load_policies  # noqa: PLC0415
-    from webhook.response import build_response  # noqa: PLC0415
-    from webhook.serving.logs import decision_log, log_decision  # noqa: PLC0415
+    from webhook.response import build_response, encode_response  # noqa: PLC0415
+    from webhook.serving.logs import (  # noqa: PLC0415
+        configure_decision_log,
+        decision_log,
+        log_decision,
+    )
     from webhook.serving.metrics import ReviewMetrics  # noqa: PLC0415
     from webhook.x509.csr import parse_csr  # noqa: PLC0415
 
@@ -90,22 +92,15 @@ def measure(bodies: Sequence[bytes], kinds: Sequence[str], repeats: int = 3) -> 
     assert all(d.allowed for d in decisions), "the bench policy must allow every review"
     pairs = list(zip(requests, decisions, strict=True))
 
-    app = Flask("micro")
-    app.json.sort_keys = False  # type: ignore[attr-defined]
     metrics = ReviewMetrics(CollectorRegistry())
     sink = open(os.devnull, "w")  # noqa: SIM115 - closed below
-    handler = logging.StreamHandler(sink)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    decision_log.addHandler(handler)
-    decision_log.propagate = False
-    decision_log.setLevel(logging.INFO)
+    handler = configure_decision_log(sink)
 
     def verify(der: bytes) -> bool:
         return x509.load_der_x509_csr(der).is_signature_valid
 
     def encode(pair: tuple[Any, Any]) -> object:
-        with app.app_context():
-            return app.json.response(build_response(pair[0].uid, pair[1]))
+        return encode_response(build_response(pair[0].uid, pair[1]))
 
     def observe(pair: tuple[Any, Any]) -> None:
         metrics.observe(
@@ -214,7 +209,7 @@ ORDER = (
     ("csr_parse_without_verify", "    of which the rest of CSR parse"),
     ("checks", "  policy checks (engine - CSR parse)"),
     ("response_build", "response build (build_response)"),
-    ("response_encode", "response encode (Flask jsonify)"),
+    ("response_encode", "response encode (encode_response, as the server sends it)"),
     ("metrics", "metrics (multiprocess counters+histogram)"),
     ("logging", "decision log line (JSON to /dev/null)"),
     ("encode_and_log", "response encode + decision log"),
