@@ -209,7 +209,7 @@ ORDER = (
     ("csr_parse_without_verify", "    of which the rest of CSR parse"),
     ("checks", "  policy checks (engine - CSR parse)"),
     ("response_build", "response build (build_response)"),
-    ("response_encode", "response encode (encode_response, as the server sends it)"),
+    ("response_encode", "response encode (encode_response)"),
     ("metrics", "metrics (multiprocess counters+histogram)"),
     ("logging", "decision log line (JSON to /dev/null)"),
     ("encode_and_log", "response encode + decision log"),
