@@ -5,16 +5,23 @@ class, threads, keep-alive, timeouts and master-side hooks are exactly those of 
 Run it with the same flags as `csr-webhook serve`:
     python -m bench.noop_app --policies bench/policies --bind 127.0.0.1:8444 \
         --tls-cert cert.pem --tls-key key.pem
+
+With BENCH_NOOP_FRONT=wsgi the reviews are answered in front of Flask, from the WSGI environ
+through a werkzeug Request, as the real server answers them (webhook.serving.views.review_wsgi):
+the baseline then carries the same web stack as the real server, not Flask's request machinery
+on top of it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from flask import Flask, Response, request
+from werkzeug import Request
 
 from webhook.cli import build_parser, prepare_multiprocess_metrics, settings_from_args
 from webhook.errors import UsageError
@@ -40,7 +47,33 @@ def create_noop_app() -> Flask:
     def ready() -> Response:
         return Response('{"status":"ready"}', mimetype="application/json")
 
+    if os.environ.get(FRONT_ENV) == "wsgi":
+        app.wsgi_app = _wsgi_front(app.wsgi_app)  # type: ignore[method-assign]
     return app
+
+
+FRONT_ENV = "BENCH_NOOP_FRONT"
+_PATHS = frozenset({"/validate", "/mutate"})
+
+
+def _wsgi_front(fallback: Any) -> Any:
+    """POST /validate and /mutate answered from the environ, the rest by Flask."""
+
+    def serve(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") not in _PATHS:
+            return fallback(environ, start_response)
+        uid = json.loads(Request(environ).get_data())["request"]["uid"]
+        answer = {
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "response": {"uid": uid, "allowed": True},
+        }
+        body = json.dumps(answer).encode()
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        start_response("200 OK", headers)
+        return [body]
+
+    return serve
 
 
 def main(argv: Sequence[str] | None = None) -> int:
