@@ -1,6 +1,7 @@
 """Instructions per review (callgrind's Ir), a figure a noisy shared machine does not move.
 
-    python -m bench.instructions [--scope app|engine|parse ...] [--rev REV ...] [--corpus FILE]
+    python -m bench.instructions [--scope app|engine|parse|verify ...] [--rev REV ...]
+        [--corpus FILE]
 
 For each scope, two `valgrind --tool=callgrind` runs of bench/instructions_child.py differ only
 in how many reviews they send (n1, n2); (Ir(n2) - Ir(n1)) / (n2 - n1) is the cost of one review,
@@ -38,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = Path(__file__).resolve().parent / "instructions_child.py"
 POLICY_DIR = Path(__file__).resolve().parent / "policies"
 CACHE = ROOT / ".bench-cache"
-SCOPES = ("app", "engine", "parse")
+SCOPES = ("app", "engine", "parse", "verify")
 # ~3 minutes for the app scope on this 2-core VM (callgrind runs Python ~50x slower).
 DEFAULT_N1, DEFAULT_N2, DEFAULT_WARMUP = 20, 120, 20
 DEFAULT_SEED = 1
@@ -242,7 +243,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m bench.instructions", description=__doc__.split("\n")[0]
     )
     parser.add_argument(
-        "--scope", action="append", choices=SCOPES, help="app (default), engine, parse; repeatable"
+        "--scope",
+        action="append",
+        choices=SCOPES,
+        help="app (default), engine, parse, verify; repeatable",
     )
     parser.add_argument(
         "--rev", action="append", help="a commit to measure (repeatable; default: this tree)"

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-SCOPES = ("app", "engine", "parse")
+SCOPES = ("app", "engine", "parse", "verify")
 
 
 def _app_sender(policy_dir: Path) -> Callable[[bytes], bool]:
@@ -70,9 +70,14 @@ def _prepared(scope: str, policy_dir: Path, bodies: list[bytes]) -> tuple[list[A
     from webhook.x509.csr import parse_csr  # noqa: PLC0415
 
     requests = [parse_review(body) for body in bodies]
+    pems = [(r.object.request if r.object else None) or b"" for r in requests]
     if scope == "parse":
-        pems = [(r.object.request if r.object else None) or b"" for r in requests]
         return pems, lambda pem: parse_csr(pem) is not None
+    if scope == "verify":  # the floor inside parse: cryptography's load and signature check
+        from cryptography import x509  # noqa: PLC0415
+
+        ders = [parse_csr(pem).der for pem in pems]
+        return ders, lambda der: x509.load_der_x509_csr(der).is_signature_valid
     policies = load_policies([policy_dir]).policy_set
     assert policies is not None, f"{policy_dir}: the bench policy does not load"
     options = EngineOptions()
