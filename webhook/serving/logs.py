@@ -5,7 +5,6 @@ characters, and escaped in plain-text lines."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -15,10 +14,10 @@ from typing import Any, TextIO
 
 from webhook.admission import MAX_UID, AdmissionRequest
 from webhook.decision import Decision
+from webhook.jsonwire import compact_json
 from webhook.text import show
 
 decision_log = logging.getLogger("csr_webhook.decisions")
-_LINE = json.JSONEncoder(separators=(",", ":"))
 # (second, its "YYYY-MM-DDTHH:MM:SSZ"): one strftime a second, not one a review. Replaced
 # whole, so a thread reads one pair or the other, never half of each.
 _stamp: tuple[int, str] = (-1, "")
@@ -81,7 +80,7 @@ def log_decision(
     with logging.setLogRecordFactory is not consulted.)"""
     if decision_log.isEnabledFor(logging.INFO):
         now = time.time()
-        line = _LINE.encode(
+        line = compact_json(
             decision_record(request, decision, webhook=webhook, seconds=seconds, now=now)
         )
         record = _new_record(logging.LogRecord)
