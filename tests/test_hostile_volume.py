@@ -23,6 +23,8 @@ from tests.conftest import MakeApp, write_policies
 from tests.reviews import create_review, mutating_create_review
 from tests.server import RunningServer, running_server, worker_pids
 from webhook import parse_cache
+from webhook.admission import MAX_JSON_SEPARATORS, parse_review
+from webhook.errors import ReviewError
 from webhook.limits import MAX_SANS_PER_KIND, MAX_SUBJECT_ATTRIBUTES
 from webhook.policy.loader import load_policies
 from webhook.response import MAX_CAUSES, MORE_CAUSES_REASON, WARNINGS_BUDGET
@@ -358,3 +360,28 @@ def test_a_large_review_of_a_few_big_strings_is_still_read(make_app: MakeApp) ->
     answer = client.post("/validate", json=review)
     assert answer.status_code == 200
     assert answer.get_json()["response"]["allowed"] is True
+
+
+def _review_with_commas(commas: int) -> bytes:
+    """A valid review whose body has exactly `commas` separators and containers in all."""
+    head = (
+        b'{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u",'
+        b'"operation":"DELETE","resource":{"group":"","resource":"pods"},"x":"'
+    )
+    tail = b'"}}'
+    structure = sum(head.count(c) for c in (b",", b"{", b"["))
+    return head + b"," * (commas - structure) + tail
+
+
+def test_the_separator_bound_is_exact_and_counts_inside_strings() -> None:
+    """At the bound a review is read; one separator more and it is refused before json.loads
+    (a body shorter than the bound cannot reach it, so only longer ones are counted)."""
+    at_bound = _review_with_commas(MAX_JSON_SEPARATORS)
+    assert len(at_bound) > MAX_JSON_SEPARATORS
+    assert parse_review(at_bound).operation == "DELETE"
+    with pytest.raises(ReviewError, match=f"body has {MAX_JSON_SEPARATORS + 1} JSON separators"):
+        parse_review(_review_with_commas(MAX_JSON_SEPARATORS + 1))
+    with pytest.raises(ReviewError, match="body has 200002 JSON separators"):
+        parse_review(b"{" * 200_002)
+    with pytest.raises(ReviewError, match=r"body is nested too deeply|not JSON"):
+        parse_review(b"[" * MAX_JSON_SEPARATORS)

@@ -15,6 +15,7 @@ from typing import NotRequired, TypedDict
 
 from webhook.admission import API_VERSION, KIND
 from webhook.decision import Decision, Verdict
+from webhook.jsonwire import compact_json
 
 MAX_MESSAGE = 1024
 MAX_WARNING = 256
@@ -206,12 +207,11 @@ def build_response(
 
 # How the answer goes on the wire, as Flask's jsonify sent it before: compact separators,
 # non-ASCII escaped (ASCII bytes), keys in the order built, one trailing newline.
-_WIRE = json.JSONEncoder(separators=(",", ":"))
 
 
 def encode_json(value: Mapping[str, object]) -> bytes:
     """A JSON body's bytes, as jsonify wrote them."""
-    return (_WIRE.encode(value) + "\n").encode("ascii")
+    return (compact_json(value) + "\n").encode("ascii")
 
 
 def encode_response(review: AdmissionReviewResponse) -> bytes:

@@ -54,9 +54,18 @@ def optional_string_at(parent: dict[str, Any], key: str, where: str) -> str | No
     return value
 
 
+# json.loads makes exact types only; map() of this runs the test in C, no generator frame.
+_is_str = str.__instancecheck__
+
+
+def all_strings(values: list[Any]) -> bool:
+    """Whether every item is a str."""
+    return all(map(_is_str, values))
+
+
 def strings_at(parent: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
     values = list_at(parent, key, where)
-    if not all(isinstance(v, str) for v in values):
+    if not all(map(_is_str, values)):
         raise ReviewError(f"{where}.{key} must be a list of strings")
     return tuple(values)
 
@@ -98,6 +107,7 @@ def conditions_at(status: dict[str, Any], where: str) -> tuple[Condition, ...]:
 
 # JSON values whose encoding cannot recurse: their SpecValue is built when a check asks for it.
 _FLAT = (str, int, float, bool, type(None))
+_is_flat = frozenset(_FLAT).__contains__
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
@@ -128,9 +138,8 @@ class SpecValues(Mapping[str, SpecValue]):
         self._where = where
         self._built: dict[str, SpecValue] = {}
         for key, value in raw.items():
-            if type(value) in _FLAT:
-                continue
-            if type(value) is list and all(type(item) in _FLAT for item in value):
+            kind = type(value)
+            if _is_flat(kind) or (kind is list and all(map(_is_flat, map(type, value)))):
                 continue
             self._built[key] = spec_value(value, where)
 
