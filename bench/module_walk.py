@@ -40,6 +40,8 @@ def _recording(modules: list[str]) -> Iterator[None]:
         if event != "call":
             return
         name = frame.f_globals.get("__name__", "")
+        if name.startswith("webhook.matching."):  # the matcher's modules are one stop
+            name = "webhook.matching"
         if not name.startswith("webhook.") or name.startswith(NOT_A_STOP):
             return
         if frame.f_code.co_name.startswith("__"):  # building or hashing a value is no visit

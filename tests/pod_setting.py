@@ -30,7 +30,8 @@ from tests.conftest import ContractClient
 from tests.issuance_builders import EXT_KEY_USAGES, KEY_USAGE_BITS, TestCA, _key_usage, root_ca
 from webhook.authoring import pod_keys, pod_reviews
 from webhook.authoring.generate import PrivateKey as GeneratedKey
-from webhook.matching import PatternKind, Subjects, compile_pattern
+from webhook.matching.patterns import PatternKind, compile_pattern
+from webhook.matching.subjects import Subjects
 from webhook.policy.model import (
     Approval,
     DenyLists,

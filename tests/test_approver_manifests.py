@@ -10,7 +10,7 @@ import pytest
 
 from tests.test_manifests import NAMESPACE, POLICIES_CONFIGMAP, Obj, one, rendered
 from webhook.cli import build_parser
-from webhook.matching import Requester
+from webhook.matching.variables import Requester
 from webhook.policy.loader import load_policies
 from webhook.policy.model import SignerPolicy
 

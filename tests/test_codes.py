@@ -15,7 +15,7 @@ from webhook import codes, engine, parse_cache, pod_engine
 from webhook.admission import parse_csr_object
 from webhook.codes import CATALOGUE, KNOWN_CODES, is_known, nearest
 from webhook.engine import CREATE_CHECKS, UPDATE_CHECKS, EngineOptions, evaluate_create
-from webhook.matching import Requester
+from webhook.matching.variables import Requester
 from webhook.policy.model import PolicySet
 
 DOC = (Path(__file__).parent.parent / "docs" / "policy-reference.md").read_text(encoding="utf-8")

@@ -28,14 +28,8 @@ from webhook.authoring.schema_cli import build_schema
 from webhook.authoring.suite import Case, load_suites
 from webhook.engine import EngineOptions, evaluate_create
 from webhook.errors import PatternError
-from webhook.matching import (
-    TEMPLATE_VARIABLES,
-    PatternKind,
-    Requester,
-    compile_pattern,
-    matches,
-    template_variables,
-)
+from webhook.matching.patterns import PatternKind, compile_pattern, matches
+from webhook.matching.variables import TEMPLATE_VARIABLES, Requester, template_variables
 from webhook.pod_context import pod_variables
 from webhook.policy.loader import is_policy_file, load_policies
 from webhook.resource import PCRObject
@@ -65,7 +59,7 @@ FAMILIES = (
 )
 CODE = re.compile(rf"(?:{FAMILIES})\.[a-z_]+")
 # String literals in webhook/ that look like codes but are not.
-# webhook/serving/devcert.py: a file name; the pod template variables (webhook/matching.py).
+# webhook/serving/devcert.py: a file name; the pod template variables (webhook/matching/variables.py).
 NOT_CODES = frozenset({"key.pem", "pod.namespace", "pod.name", "pod.uid"})
 # f-string codes (`code=f"..."`), by their template, with the values the placeholder takes.
 SAN_FAMILIES = ("dns", "ip", "uri", "email")

@@ -64,7 +64,7 @@ def test_leaves_keep_the_builtin_base_callers_catch(
 
 
 def test_modules_raise_the_classes_of_the_tree() -> None:
-    from webhook.matching import PatternKind, compile_pattern  # noqa: PLC0415
+    from webhook.matching.patterns import PatternKind, compile_pattern  # noqa: PLC0415
     from webhook.x509 import der  # noqa: PLC0415
 
     with pytest.raises(errors.PolicyError, match="dns pattern"):

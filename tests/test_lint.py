@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from webhook.cli import main
-from webhook.matching import PatternKind, Requester, compile_pattern, template_variables
+from webhook.matching.patterns import PatternKind, compile_pattern
+from webhook.matching.variables import Requester, template_variables
 from webhook.policy.loader import load_policies
 
 REPO = Path(__file__).resolve().parent.parent

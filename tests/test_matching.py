@@ -10,14 +10,8 @@ from hypothesis import assume, given, reject, settings
 from hypothesis import strategies as st
 
 from webhook.errors import PatternError
-from webhook.matching import (
-    TEMPLATE_VARIABLES,
-    PatternKind,
-    Requester,
-    compile_pattern,
-    matches,
-    template_variables,
-)
+from webhook.matching.patterns import PatternKind, compile_pattern, matches
+from webhook.matching.variables import TEMPLATE_VARIABLES, Requester, template_variables
 
 DNS = PatternKind.DNS
 IP = PatternKind.IP

@@ -11,15 +11,10 @@ from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
 from webhook.errors import PatternError
-from webhook.matching import (
-    PatternKind,
-    PatternList,
-    _Field,
-    _IpMatcher,
-    address_number,
-    compile_pattern,
-    first_match,
-)
+from webhook.matching.fields import Field
+from webhook.matching.ip import IpMatcher, address_number
+from webhook.matching.lists import PatternList
+from webhook.matching.patterns import PatternKind, compile_pattern, first_match
 
 DNS = PatternKind.DNS
 # Labels and template variables whose values bring dots, stars, case and emptiness.
@@ -28,11 +23,11 @@ variable_values = st.text(alphabet="aAb.*-", max_size=6)
 dns_values = st.text(alphabet="aAbB.*-1x", max_size=14)
 
 
-def _fields(kind: PatternKind, text: str) -> list[_Field]:
-    matcher = compile_pattern(kind, text)._matcher
-    if isinstance(matcher, _Field):
+def _fields(kind: PatternKind, text: str) -> list[Field]:
+    matcher = compile_pattern(kind, text).matcher
+    if isinstance(matcher, Field):
         return [matcher]
-    return [v for v in (getattr(matcher, n) for n in matcher.__slots__) if isinstance(v, _Field)]
+    return [v for v in (getattr(matcher, n) for n in matcher.__slots__) if isinstance(v, Field)]
 
 
 @settings(deadline=None, max_examples=400)
@@ -104,8 +99,8 @@ networks = st.sampled_from(
 @settings(deadline=None, max_examples=400)
 @given(network=networks, value=ip_values)
 def test_integer_ip_matcher_agrees_with_ipaddress(network: str, value: str) -> None:
-    matcher = compile_pattern(PatternKind.IP, network)._matcher
-    assert isinstance(matcher, _IpMatcher)
+    matcher = compile_pattern(PatternKind.IP, network).matcher
+    assert isinstance(matcher, IpMatcher)
     assert matcher.match(value, {}) is _reference_ip(network, value)
 
 

@@ -32,7 +32,7 @@ from tests.update_reviews import (
 from webhook.admission import parse_csr_object
 from webhook.cli import main
 from webhook.engine import EngineOptions, evaluate_create
-from webhook.matching import Requester
+from webhook.matching.variables import Requester
 from webhook.policy.loader import load_policies
 from webhook.response import MAX_CAUSE_TEXT, build_causes
 from webhook.serving.app import create_app

@@ -23,7 +23,7 @@ from webhook.facts import (
     StaticFacts,
     Unknown,
 )
-from webhook.matching import Requester
+from webhook.matching.variables import Requester
 from webhook.policy import schema
 from webhook.policy.loader import load_policies
 from webhook.policy.model import AutoApproval, NodeBinding, PolicySet

@@ -14,7 +14,9 @@ from tests.certs import self_signed_ca_pem
 from tests.conftest import MakeApp
 from tests.reviews import create_review, mutating_create_review
 from tests.test_manual import code, table
-from webhook.matching import POD_VARIABLES, PatternKind, Subjects, compile_pattern
+from webhook.matching.patterns import PatternKind, compile_pattern
+from webhook.matching.subjects import Subjects
+from webhook.matching.variables import POD_VARIABLES
 from webhook.policy import schema
 from webhook.policy.build_pods import annotation_key_problem, nodes_only_requesters
 from webhook.policy.loader import load_policies

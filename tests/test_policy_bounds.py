@@ -20,7 +20,7 @@ from tests.server import CLI, running_server, worker_pids
 from tests.test_metrics import scrape, total
 from tests.test_operations import readyz, wait_for
 from tests.test_policy_loader import policy
-from webhook.matching import Pattern, PatternKind, compile_pattern
+from webhook.matching.patterns import Pattern, PatternKind, compile_pattern
 from webhook.policy.ties import MAX_TIE_WORK, PAIR_COST, tie_witness
 from webhook.serving.reload import DirectoryFingerprint
 

@@ -10,7 +10,7 @@ import pytest
 
 from webhook import codes
 from webhook.authoring.schema_cli import build_schema
-from webhook.matching import PatternKind
+from webhook.matching.patterns import PatternKind
 from webhook.policy.model import Allowed, DenyLists
 from webhook.sankinds import SAN_KINDS, SanKind, names
 from webhook.x509.csr import ParsedCSR

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from webhook.decision import Decision
 from webhook.facts import NO_CLUSTER, NO_FACTS_NEEDED, ClusterFacts, ReviewFacts
-from webhook.matching import Requester
+from webhook.matching.variables import Requester
 from webhook.policy.model import Rule, SignerPolicy
 from webhook.resource import CSRObject
 from webhook.x509.csr import ParsedCSR

@@ -37,7 +37,7 @@ from webhook.checks import (
 from webhook.context import CreateContext, UpdateContext
 from webhook.decision import Decision, Verdict, Violation, enforced
 from webhook.facts import NO_CLUSTER, NO_FACTS_NEEDED, ClusterFacts, gather
-from webhook.matching import Requester, template_variables
+from webhook.matching.variables import Requester, template_variables
 from webhook.mutation import lifetime_patch
 from webhook.parse_cache import parse_request
 from webhook.pod_engine import evaluate_pod

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from webhook.decision import Violation
-from webhook.matching import MAX_VARIABLE_CHARS, Requester
+from webhook.matching.variables import MAX_VARIABLE_CHARS, Requester
 from webhook.policy.model import PodCertificates, SignerPolicy
 from webhook.resource import PCRObject
 from webhook.x509.csr import ParsedCSR, PublicKeyInfo

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from webhook.admission import AdmissionRequest
 from webhook.checks import pod_create, pod_key, pod_status, pod_transitions
 from webhook.decision import Decision, Verdict, Violation, enforced
-from webhook.matching import Requester
+from webhook.matching.variables import Requester
 from webhook.pod_context import PodCreateContext, PodUpdateContext, pod_variables
 from webhook.pod_stub import read_key
 from webhook.policy.model import PolicySet, SignerPolicy

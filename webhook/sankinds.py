@@ -18,7 +18,7 @@ class SanKind:
     family: str  # violation codes <family>.not_allowed ..., deny.<family>
     label: str  # one value in a message: "DNS name 'x' is not allowed"
     name: str  # the kind in a list of kinds: "only DNS, IP, URI and email SANs are"
-    pattern: str  # the webhook.matching.PatternKind value its patterns compile as
+    pattern: str  # the webhook.matching.patterns.PatternKind value its patterns compile as
     description: str  # of allowed.<key> in the JSON Schema
     wildcards: bool = False  # a requested `*` left-most label exists (allowWildcardNames)
 

@@ -1,5 +1,5 @@
 """Render untrusted values inside one-line messages: repr-escaped, whole up to MAX_SHOWN
-characters (patterns are shown by webhook.matching.show_pattern, on top of these).
+characters (patterns are shown by webhook.matching.shown.show_pattern, on top of these).
 
 Bounds: a shown value is at most MAX_SHOWN characters, a shown list at most about MAX_LIST, so
 a message naming one value and what was allowed stays within admission.MAX_CAUSE_TEXT and is

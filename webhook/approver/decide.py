@@ -16,7 +16,7 @@ from enum import StrEnum
 from webhook.decision import Decision, Verdict
 from webhook.engine import EngineOptions, evaluate_create
 from webhook.facts import ClusterFacts
-from webhook.matching import Requester
+from webhook.matching.variables import Requester
 from webhook.policy.model import PolicySet
 from webhook.resource import CSRObject
 

@@ -37,7 +37,7 @@ from webhook.decision import Decision
 from webhook.engine import EngineOptions, evaluate_create
 from webhook.errors import InputError, ReviewError
 from webhook.facts import NO_CLUSTER, ClusterFacts
-from webhook.matching import Requester
+from webhook.matching.variables import Requester
 from webhook.policy.loader import load_policies
 from webhook.policy.model import PolicySet
 from webhook.policy.source import Document, Problem, parse_documents

@@ -22,7 +22,7 @@ from webhook.authoring import pod_reviews, reviews
 from webhook.decision import Decision
 from webhook.engine import EngineOptions, evaluate
 from webhook.errors import InputError, ReviewError
-from webhook.matching import Requester
+from webhook.matching.variables import Requester
 from webhook.policy.model import PolicySet
 
 KIND = pod_reviews.KIND

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from webhook.context import CreateContext
 from webhook.decision import Violation
-from webhook.matching import show_pattern
+from webhook.matching.shown import show_pattern
 from webhook.sankinds import SAN_KINDS
 from webhook.text import show
 

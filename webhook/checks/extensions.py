@@ -8,12 +8,13 @@ CSR asks for CA:TRUE, or for `cert sign`/`crl sign` in spec.usages or its keyUsa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from cryptography.x509.oid import ExtensionOID
 
 from webhook.context import CreateContext
 from webhook.decision import Violation
+from webhook.policy.model import Rule
 
 CODES = frozenset({"extensions.not_allowed", "extensions.unknown_critical", "ca.not_allowed"})
 
@@ -28,11 +29,26 @@ STANDARD_EXTENSIONS = frozenset(
     )
 )
 _CA_USAGES = ("cert sign", "crl sign")
+_CA_USAGE_SET = frozenset(_CA_USAGES)
 
 
-def check(ctx: CreateContext) -> Iterator[Violation]:
+def check(ctx: CreateContext) -> Iterable[Violation]:
     rule = ctx.rule
     assert rule is not None, "a rule check runs with the rule it judges"
+    permitted = rule.allowed.extensions
+    for extension in ctx.csr.extensions:
+        if extension.oid not in STANDARD_EXTENSIONS and extension.oid not in permitted:
+            return _violations(ctx, rule)
+    if rule.allowed.is_ca or not (
+        ctx.csr.basic_constraints_ca
+        or not _CA_USAGE_SET.isdisjoint(ctx.obj.usages)
+        or not _CA_USAGE_SET.isdisjoint(ctx.csr.key_usage or ())
+    ):
+        return ()  # nothing to report: no generator
+    return _violations(ctx, rule)
+
+
+def _violations(ctx: CreateContext, rule: Rule) -> Iterator[Violation]:
     permitted = rule.allowed.extensions
     for index, extension in enumerate(ctx.csr.extensions):
         if extension.oid in STANDARD_EXTENSIONS or extension.oid in permitted:

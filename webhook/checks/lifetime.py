@@ -7,10 +7,11 @@ endpoint's job; here an excessive value is denied whatever onExceed says.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from webhook.context import CreateContext
 from webhook.decision import Violation
+from webhook.policy.model import Lifetime
 
 CODES = frozenset({"lifetime.missing", "lifetime.too_long", "lifetime.too_short"})
 
@@ -30,11 +31,21 @@ def human(seconds: int) -> str:
     return f"{text} ({seconds}s)"
 
 
-def check(ctx: CreateContext) -> Iterator[Violation]:
+def check(ctx: CreateContext) -> Iterable[Violation]:
     rule = ctx.rule
     assert rule is not None, "a rule check runs with the rule it judges"
     lifetime = rule.constraints.lifetime
     requested = ctx.obj.expiration_seconds
+    if (
+        requested is not None
+        and (lifetime.max is None or requested <= lifetime.max)
+        and (lifetime.min is None or requested >= lifetime.min)
+    ):
+        return ()  # within bounds: no generator
+    return _violations(lifetime, requested)
+
+
+def _violations(lifetime: Lifetime, requested: int | None) -> Iterator[Violation]:
     if requested is None:
         if lifetime.max is not None:
             yield Violation(

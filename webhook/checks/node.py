@@ -9,14 +9,14 @@ Codes: node.unknown, node.not_found, node.san_not_an_address, node.address_share
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from webhook import sankinds
 from webhook.addresses import comparable_san
 from webhook.context import CreateContext
 from webhook.decision import Violation
 from webhook.facts import ClaimAnswer, NodeIndex, Unknown
-from webhook.policy.model import NodeBinding
+from webhook.policy.model import NodeBinding, Rule
 from webhook.text import show, show_list
 
 CODES = frozenset(
@@ -28,9 +28,15 @@ SHOWN_CLAIMANTS = 3
 _NOT_ASKED = Unknown("the Nodes listing this address were not looked up")
 
 
-def check(ctx: CreateContext) -> Iterator[Violation]:
+def check(ctx: CreateContext) -> Iterable[Violation]:
     rule = ctx.rule
     assert rule is not None, "a rule check runs with the rule it judges"
+    if rule.constraints.node is None:
+        return ()  # most rules bind nothing: no generator for them
+    return _violations(ctx, rule)
+
+
+def _violations(ctx: CreateContext, rule: Rule) -> Iterator[Violation]:
     binding = rule.constraints.node
     if binding is None:
         return

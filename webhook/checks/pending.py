@@ -8,24 +8,29 @@ Codes: requester.too_many_pending, requester.pending_unknown.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from webhook.context import CreateContext
 from webhook.decision import Violation
 from webhook.facts import Unknown
+from webhook.policy.model import Rule
 from webhook.text import show
 
 CODES = frozenset({"requester.too_many_pending", "requester.pending_unknown"})
 
 
-def check(ctx: CreateContext) -> Iterator[Violation]:
+def check(ctx: CreateContext) -> Iterable[Violation]:
     """A rule check: the quota is the rule's. Not at the approval recheck or issuance: the CSR
     was counted when it was created, and approving the backlog must stay possible."""
     rule = ctx.rule
     assert rule is not None, "a rule check runs with the rule it judges"
     limit = rule.constraints.max_pending
     if limit is None or not ctx.admission:
-        return
+        return ()  # no quota here: no generator
+    return _violations(ctx, rule, limit)
+
+
+def _violations(ctx: CreateContext, rule: Rule, limit: int) -> Iterator[Violation]:
     username, signer = ctx.obj.username, ctx.obj.signer_name
     count = ctx.asked.pending  # asked once per review by the engine
     assert count is not None, "the engine counts when a rule has maxPending at admission"

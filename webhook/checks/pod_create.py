@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from webhook.decision import Violation
-from webhook.matching import first_match, show_patterns
+from webhook.matching.patterns import first_match
+from webhook.matching.shown import show_patterns
 from webhook.pod_context import DEFAULT_MAX_EXPIRATION_SECONDS, PodCreateContext
 from webhook.text import show
 

@@ -23,7 +23,8 @@ from cryptography import x509
 from webhook.decision import Violation
 from webhook.errors import CertificateFormatError
 from webhook.limits import MAX_SANS_PER_KIND, MAX_SUBJECT_ATTRIBUTES
-from webhook.matching import Pattern, first_match, show_patterns
+from webhook.matching.patterns import Pattern, first_match
+from webhook.matching.shown import show_patterns
 from webhook.pod_context import (
     DEFAULT_MAX_EXPIRATION_SECONDS,
     MAX_CHAIN_BYTES,

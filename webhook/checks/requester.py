@@ -6,20 +6,20 @@ Codes: requester.not_permitted.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from webhook.context import CreateContext
 from webhook.decision import Violation
 
 CODES = frozenset({"requester.not_permitted"})
 
 
-def check(ctx: CreateContext) -> Iterator[Violation]:
+def check(ctx: CreateContext) -> tuple[Violation, ...]:
     if ctx.rules:
-        return
-    yield Violation(
-        code="requester.not_permitted",
-        field="spec.username",
-        message=f"requester {ctx.requester.username!r} may not request certificates "
-        f"from signer {ctx.obj.signer_name!r}",
+        return ()
+    return (
+        Violation(
+            code="requester.not_permitted",
+            field="spec.username",
+            message=f"requester {ctx.requester.username!r} may not request certificates "
+            f"from signer {ctx.obj.signer_name!r}",
+        ),
     )

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from webhook.context import CreateContext
 from webhook.decision import Violation
-from webhook.matching import show_patterns
+from webhook.matching.shown import show_patterns
 from webhook.policy.model import ValueRule
 from webhook.sankinds import SAN_KINDS
 from webhook.text import show

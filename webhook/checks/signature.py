@@ -6,7 +6,7 @@ policy's list, or the default set when the policy gives none).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Set
 
 from webhook.context import CreateContext
 from webhook.decision import Violation
@@ -17,14 +17,29 @@ CODES = frozenset({"signature.weak", "signature.not_allowed"})
 DEFAULT_ALGORITHMS = ACCEPTABLE_SIGNATURE_ALGORITHMS
 _WEAK_HASHES = frozenset({"md5", "sha1"})
 _STRONG_PSS_HASHES = frozenset({"sha256", "sha384", "sha512"})
+# Algorithms whose name fixes a strong hash, with that hash: when the CSR's are these two and
+# the algorithm is allowed, neither code applies, and the check returns without a generator.
+_NAMED_HASHES = {
+    "sha256WithRSAEncryption": "sha256",
+    "sha384WithRSAEncryption": "sha384",
+    "sha512WithRSAEncryption": "sha512",
+    "ecdsa-with-SHA256": "sha256",
+    "ecdsa-with-SHA384": "sha384",
+    "ecdsa-with-SHA512": "sha512",
+}
 
 
-def check(ctx: CreateContext) -> Iterator[Violation]:
+def check(ctx: CreateContext) -> Iterable[Violation]:
     rule = ctx.rule
     assert rule is not None, "a rule check runs with the rule it judges"
-    algorithm = ctx.csr.signature_algorithm
-    digest = ctx.csr.signature_hash
+    algorithm, digest = ctx.csr.signature_algorithm, ctx.csr.signature_hash
     allowed = rule.constraints.signature_algorithms or DEFAULT_ALGORITHMS
+    if digest is not None and _NAMED_HASHES.get(algorithm) == digest and algorithm in allowed:
+        return ()
+    return _violations(algorithm, digest, allowed)
+
+
+def _violations(algorithm: str, digest: str | None, allowed: Set[str]) -> Iterator[Violation]:
     if digest in _WEAK_HASHES or "sha1" in algorithm.lower() or "md5" in algorithm.lower():
         yield Violation(
             code="signature.weak",

@@ -7,10 +7,11 @@ both must say the same. Codes: usages.not_allowed, usages.required, usages.exten
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from webhook.context import CreateContext
 from webhook.decision import Violation
+from webhook.policy.model import Rule
 from webhook.text import show, show_list
 from webhook.x509.oids import EKU_USAGE_NAMES, USAGE_SYNONYMS
 
@@ -21,9 +22,22 @@ def _canonical(usages: tuple[str, ...]) -> set[str]:
     return {USAGE_SYNONYMS.get(u, u) for u in usages}
 
 
-def check(ctx: CreateContext) -> Iterator[Violation]:
+def check(ctx: CreateContext) -> Iterable[Violation]:
     rule = ctx.rule
     assert rule is not None, "a rule check runs with the rule it judges"
+    usages = ctx.obj.usages
+    if rule.allowed.usages.issuperset(usages) and rule.constraints.required_usages.issubset(usages):
+        requested = _canonical(usages)
+        if requested.issuperset(ctx.csr.key_usage or ()):
+            for oid in ctx.csr.extended_key_usage or ():
+                name = EKU_USAGE_NAMES.get(oid)
+                if name is None or name not in requested:
+                    return _violations(ctx, rule)
+            return ()  # nothing to report: no generator
+    return _violations(ctx, rule)
+
+
+def _violations(ctx: CreateContext, rule: Rule) -> Iterator[Violation]:
     allowed = rule.allowed.usages
     usages = ctx.obj.usages
     for index, usage in enumerate(usages):

@@ -7,12 +7,13 @@ Codes: dns.too_many, ip.too_many, uri.too_many, email.too_many, subject.too_many
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from webhook.context import CreateContext
 from webhook.decision import Violation
 from webhook.limits import MAX_SANS_PER_KIND, MAX_SUBJECT_ATTRIBUTES
 from webhook.sankinds import SAN_KINDS
+from webhook.x509.csr import ParsedCSR
 
 CODES = frozenset(
     {
@@ -25,8 +26,17 @@ CODES = frozenset(
 )
 
 
-def check(ctx: CreateContext) -> Iterator[Violation]:
+def check(ctx: CreateContext) -> Iterable[Violation]:
     csr = ctx.csr
+    if len(csr.subject) > MAX_SUBJECT_ATTRIBUTES:
+        return _violations(csr)
+    for kind in SAN_KINDS:
+        if len(getattr(csr, kind.attribute)) > MAX_SANS_PER_KIND:
+            return _violations(csr)
+    return ()  # within every bound: no generator
+
+
+def _violations(csr: ParsedCSR) -> Iterator[Violation]:
     for kind in SAN_KINDS:
         family, key, label = kind.family, kind.key, kind.label
         values: tuple[str, ...] = getattr(csr, kind.attribute)

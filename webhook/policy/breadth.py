@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
-from webhook.matching import Pattern, PatternKind
+from webhook.matching.patterns import Pattern, PatternKind
 from webhook.text import show
 
 SHOWN = 256  # a pattern and what to write instead are shown whole up to this length

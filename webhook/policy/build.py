@@ -16,12 +16,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from webhook.errors import PatternError, SourceError
-from webhook.matching import (
-    REQUESTER_VARIABLES,
-    Pattern,
-    PatternKind,
-    compile_pattern,
-)
+from webhook.matching.patterns import Pattern, PatternKind, compile_pattern
+from webhook.matching.variables import REQUESTER_VARIABLES
 from webhook.policy import schema
 from webhook.policy.build_pods import build_pod_certificates
 from webhook.policy.model import (

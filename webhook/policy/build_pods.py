@@ -12,7 +12,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from webhook.matching import POD_VARIABLES, Pattern, PatternKind
+from webhook.matching.patterns import Pattern, PatternKind
+from webhook.matching.variables import POD_VARIABLES
 from webhook.policy.model import Lifetime, PodCertificates, PodIssued, Subjects
 from webhook.policy.schema import SUBJECT_ATTRIBUTES, parse_duration
 from webhook.policy.source import PathKey

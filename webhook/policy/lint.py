@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from webhook.errors import PatternError
-from webhook.matching import Pattern, PatternKind, Requester, compile_pattern
+from webhook.matching.patterns import Pattern, PatternKind, compile_pattern
+from webhook.matching.variables import Requester
 from webhook.policy.breadth import admits_everything, broad_signer, uri_double_star_inside
 from webhook.policy.coverage import covers
 from webhook.policy.lint_pods import POD_LINTS

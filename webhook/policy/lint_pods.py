@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from webhook.matching import POD_VARIABLES
+from webhook.matching.variables import POD_VARIABLES
 from webhook.policy.breadth import admits_everything, uri_double_star_inside
 from webhook.policy.model import SignerPolicy
 from webhook.policy.schema import POD_MAX_EXPIRATION, POD_MIN_EXPIRATION

@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from webhook import matching
-from webhook.matching import Pattern, PatternList
+from webhook.matching import subjects
+from webhook.matching.lists import PatternList
+from webhook.matching.patterns import Pattern
 from webhook.sankinds import SAN_KINDS
 
 
@@ -30,7 +31,7 @@ class ValueRule:
     required: bool
     max_items: int | None = None
     allow_wildcard_names: bool
-    # `values` compiled for matching (webhook.matching.PatternList), once at load.
+    # `values` compiled for matching (webhook.matching.lists.PatternList), once at load.
     matcher: PatternList = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -39,7 +40,7 @@ class ValueRule:
 
 # Who (`requesters`, `approval.approvers`, `issuance.issuers`) is matched by the matcher, so
 # the engine's requester test never returns here; the name stays the policy model's.
-Subjects = matching.Subjects
+Subjects = subjects.Subjects
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,7 +111,7 @@ class DenyLists:
     uris: tuple[Pattern, ...] = ()
     email_addresses: tuple[Pattern, ...] = ()
     subject: Mapping[str, tuple[Pattern, ...]] = field(default_factory=dict)
-    # Each list compiled for matching (webhook.matching.PatternList), once at load: by SAN
+    # Each list compiled for matching (webhook.matching.lists.PatternList), once at load: by SAN
     # attribute (dns_names, ...) and by subject attribute name.
     san_matchers: Mapping[str, PatternList] = field(init=False, repr=False, compare=False)
     subject_matchers: Mapping[str, PatternList] = field(init=False, repr=False, compare=False)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from webhook.matching import Pattern
+from webhook.matching.patterns import Pattern
 
 # Work is counted in pattern characters, plus PAIR_COST per pair for the fixed cost of a
 # comparison: the budget is under two seconds even for the densest patterns, and room for
