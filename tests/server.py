@@ -101,6 +101,14 @@ def server_side_inodes(server_port: int) -> dict[int, int]:
     return {port: inode for port, state, inode in tcp_sockets(server_port) if state == "01"}
 
 
+def listeners_held(server: RunningServer) -> dict[int, set[int]]:
+    """Master's and each worker's pid -> the inodes of the sockets listening on the server's
+    port that it has open (a shared socket is the same inode in every process)."""
+    listening = {inode for _, state, inode in tcp_sockets(server.port) if state == "0A"}
+    pids = [server.process.pid, *worker_pids(server)]
+    return {pid: socket_inodes(pid) & listening for pid in pids}
+
+
 def wait_for_listeners(server: RunningServer, count: int, seconds: float = 30) -> None:
     """Until `count` sockets listen on the server's port: every worker has booted."""
     end = time.monotonic() + seconds

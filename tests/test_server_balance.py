@@ -22,11 +22,13 @@ from tests.server import (
     CLI,
     free_port,
     holders,
+    listeners_held,
     review_over,
     running_server,
     wait_for_listeners,
     worker_pids,
 )
+from tests.test_operations import wait_for
 from webhook.serving.devcert import generate_dev_certificate
 
 pytestmark = pytest.mark.server
@@ -105,3 +107,30 @@ def test_listens_on_every_ipv6_and_ipv4_address_with_a_listener_per_worker(
             answers.append(review_over(connection, review)["status"])
             connection.close()
     assert answers == [200, 200]
+
+
+@pytest.mark.parametrize("mode", ["per-worker", "shared"])
+def test_listeners_setting_gives_each_worker_its_own_socket_or_one_shared(
+    tmp_path: Path, policies: Path, mode: str
+) -> None:
+    """The default is per-worker; shared is set here with the variable, the flag's twin."""
+    review = create_review(build_csr(common_name="alice"), signer_name="example.com/signer")
+    env = {} if mode == "per-worker" else {"CSR_WEBHOOK_LISTENERS": "shared"}
+    with running_server(tmp_path, policies, env=env) as server:
+        wait_for_listeners(server, 2 if mode == "per-worker" else 1)
+        wait_for(lambda: len(worker_pids(server)) == 2)
+        held = listeners_held(server)
+        master, workers = held.pop(server.process.pid), list(held.values())
+        connection = server.connection()
+        status = review_over(connection, review)["status"]
+        connection.close()
+        log = server.log()
+    assert status == 200
+    assert all(len(inodes) == 1 for inodes in workers), held
+    if mode == "per-worker":
+        assert workers[0] != workers[1], f"one listener for both workers: {held}"
+        assert master == set(), "the master listens: the kernel would queue connections on it"
+        assert "one SO_REUSEPORT listener per worker" in log
+    else:
+        assert workers[0] == workers[1] == master, f"not one shared socket: {held}"
+        assert "SO_REUSEPORT" not in log

@@ -34,7 +34,7 @@ import pytest
 from bench import loadgen, procstat
 from bench.corpus import POLICY_DIR, Corpus, build_corpus, parse_mix
 from tests.reviews import create_review
-from tests.server import RunningServer, running_server, worker_pids
+from tests.server import RunningServer, on_worker, review_over, running_server, worker_pids
 from tests.test_operations import configmap_dir, make_pair, readyz, served_certificate, wait_for
 
 pytestmark = pytest.mark.soak
@@ -259,11 +259,23 @@ def test_policy_reloads_and_certificate_rotations_under_load_fail_no_request(
     assert "WORKER TIMEOUT" not in log
 
 
+# A worker killed outright takes with it the connections it had accepted but not finished
+# the TLS handshake of, in either mode, and with --listeners per-worker also those the kernel
+# had queued on its own listener: those clients' connections are reset before a request is
+# sent ("refused" here). Measured over 5 runs each with 6 clients connecting back to back:
+# per-worker 0, 2, 0, 2, 2; shared 0, 1, 2, 0, 0 (so alike in both modes: most are
+# handshakes in progress, not the queue). The bound is the most seen plus 2; a hard one is
+# below: a client has one connection at a time.
+RESETS_PER_KILL = 4
+LISTENERS = pytest.mark.parametrize("listeners", ["per-worker", "shared"])
+
+
+@LISTENERS
 def test_sigkill_of_a_worker_fails_only_its_requests_in_flight(
-    tmp_path: Path, policies: Path
+    tmp_path: Path, policies: Path, listeners: str
 ) -> None:
     clients = 6
-    with running_server(tmp_path, policies) as server:
+    with running_server(tmp_path, policies, "--listeners", listeners) as server:
         before = all_workers(server)
         with FreshClients(server, threads=clients, seconds=60) as fresh:
             time.sleep(3)
@@ -274,20 +286,28 @@ def test_sigkill_of_a_worker_fails_only_its_requests_in_flight(
             wait_for(lambda: len(set(worker_pids(server)) - set(before)) == 1, 20)
             replaced_after = time.monotonic() - killed_at
             failures_at_replacement = len(fresh.failures)
+            refused_at_replacement = len(fresh.refused)
             time.sleep(5)
             after = worker_pids(server)
             with fresh._lock:
                 late = [t for t in fresh.completed if t > killed_at + replaced_after + 1]
+        [replacement] = set(after) - set(before)
+        connection = on_worker(server, replacement)
+        on_replacement = review_over(connection, corpus().reviews[0])
+        connection.close()
         readiness = readyz(server)
         log = server.log()
     report(
-        "SIGKILL of a worker",
+        f"SIGKILL of a worker, --listeners {listeners}",
         requests=fresh.sent,
         before_kill=sent_before,
         failed=len(fresh.failures),
+        reset_at_connect=len(fresh.refused),
         replacement_seconds=replaced_after,
         answered_after_replacement=len(late),
     )
+    if fresh.refused:
+        print(f"[soak] reset at connect: {fresh.refused}", flush=True)
     assert victim not in after and len(after) == 2
     # One request in flight per client thread at most; only those on the victim fail, and
     # as broken connections, never as HTTP errors.
@@ -295,13 +315,20 @@ def test_sigkill_of_a_worker_fails_only_its_requests_in_flight(
     assert all("status" not in f and not f[:3].isdigit() for f in fresh.failures), fresh.failures
     assert len(fresh.failures) == failures_at_replacement, "failures after the replacement"
     assert len(late) > 20, "the server stopped answering after the kill"
-    assert fresh.refused == []
+    # All at the kill: none once the replacement is up.
+    assert len(fresh.refused) <= RESETS_PER_KILL, fresh.refused
+    assert len(fresh.refused) + len(fresh.failures) <= clients, (fresh.refused, fresh.failures)
+    assert len(fresh.refused) == refused_at_replacement, "refused after the replacement"
+    assert on_replacement["status"] == 200
     assert readiness["status"] == "ready"
     assert f"Worker (pid:{victim})" in log
 
 
-def test_sigterm_under_load_answers_every_accepted_request(tmp_path: Path, policies: Path) -> None:
-    with running_server(tmp_path, policies) as server:
+@LISTENERS
+def test_sigterm_under_load_answers_every_accepted_request(
+    tmp_path: Path, policies: Path, listeners: str
+) -> None:
+    with running_server(tmp_path, policies, "--listeners", listeners) as server:
         all_workers(server)
         with FreshClients(server, threads=6, seconds=60) as fresh:
             time.sleep(3)
@@ -312,7 +339,7 @@ def test_sigterm_under_load_answers_every_accepted_request(tmp_path: Path, polic
             stopped_after = time.monotonic() - started
         log = server.log()
     report(
-        "SIGTERM under load",
+        f"SIGTERM under load, --listeners {listeners}",
         requests=fresh.sent,
         before_signal=sent_before,
         refused_after=len(fresh.refused),

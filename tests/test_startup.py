@@ -210,3 +210,20 @@ def test_development_key_is_removed_when_the_server_cannot_start(tmp_path: Path)
     assert result.returncode != 0
     assert "development certificate written to" in result.stderr
     assert list(temporary.glob("csr-webhook-devcert-*")) == [], result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "words"),
+    [
+        ("CSR_WEBHOOK_LISTENERS", "everywhere", "per-worker, shared"),
+        ("CSR_WEBHOOK_CLUSTER", "maybe", "auto, on, off"),
+    ],
+)
+def test_serve_names_a_variable_that_is_not_one_of_its_flags_words(
+    empty: Path, variable: str, value: str, words: str
+) -> None:
+    process = _serve(empty, env={variable: value})
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 2, output
+    assert f"{variable}={value!r} is not one of {words}" in output
+    assert "Booting worker" not in output

@@ -34,6 +34,14 @@ ALLOW_EMPTY_HELP = (
     "refused by default"
 )
 log = logging.getLogger("csr_webhook")
+# The serve flags that take one of a few words. argparse checks a flag's word, not its
+# variable's (a default), so settings_from_args checks those.
+SERVE_CHOICES = {
+    "--unmatched-signers": ["deny", "allow"],
+    "--log-level": ["debug", "info", "warning", "error", "critical"],
+    "--cluster": ["auto", "on", "off"],
+    "--listeners": ["per-worker", "shared"],
+}
 
 
 def _env(name: str, default: str | None) -> str | None:
@@ -108,21 +116,15 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
             _non_negative_float,
             "seconds /readyz waits for the cluster caches to sync",
         ),
+        ("--listeners", "per-worker", str, "per-worker (SO_REUSEPORT) or shared listening socket"),
     ]
     for flag, default, kind, text in flags:
         env_name = flag[2:].upper().replace("-", "_")
-        choices = None
-        if flag == "--unmatched-signers":
-            choices = ["deny", "allow"]
-        if flag == "--log-level":
-            choices = ["debug", "info", "warning", "error", "critical"]
-        if flag == "--cluster":
-            choices = ["auto", "on", "off"]
         serve.add_argument(
             flag,
             default=_env(env_name, default),
             type=kind,  # type: ignore[arg-type]
-            choices=choices,
+            choices=SERVE_CHOICES.get(flag),
             help=f"{text} (env {ENV_PREFIX}{env_name}; default {default})",
         )
     serve.add_argument(
@@ -223,6 +225,11 @@ def _add_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def settings_from_args(args: argparse.Namespace) -> Settings:
     if (args.tls_cert is None) != (args.tls_key is None):
         raise UsageError("--tls-cert and --tls-key must be given together")
+    for flag, words in SERVE_CHOICES.items():
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value not in words:  # only a variable's value can be: argparse checked the flag's
+            name = ENV_PREFIX + flag[2:].upper().replace("-", "_")
+            raise UsageError(f"{name}={value!r} is not one of {', '.join(words)}")
     return Settings(
         policies=Path(args.policies),
         bind=args.bind,
@@ -243,6 +250,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         cluster=args.cluster,
         kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None,
         cluster_sync_grace=args.cluster_sync_grace,
+        listeners=args.listeners,
     )
 
 

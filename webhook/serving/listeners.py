@@ -1,5 +1,9 @@
 """The listening sockets: one SO_REUSEPORT listener per worker, the port held by the master.
 
+`--listeners per-worker` (the default) is what follows; `--listeners shared` is gunicorn's
+own way, one socket the master opens and every worker accepts on (the operator's choice, and
+what per-worker falls back to off Linux). docs/server.md, "Listening", weighs the two.
+
 With one listening socket shared by every worker, the workers race to accept, and the first
 to wake after a burst of connections accepts all of them: the API server's few kept-alive
 connections then sit on one worker (one core, one GIL) for as long as they live. Instead,
@@ -61,3 +65,11 @@ def bind_text(sock: socket.socket) -> str:
 def supported() -> bool:
     """SO_REUSEPORT with load balancing: Linux (elsewhere it may mean something else)."""
     return hasattr(socket, "SO_REUSEPORT") and sys.platform.startswith("linux")
+
+
+def per_worker(mode: str) -> bool:
+    """Whether `--listeners` `mode` gives each worker its own listener: "per-worker" where
+    supported; "shared" (or per-worker off Linux) is one socket for every worker."""
+    if mode not in ("per-worker", "shared"):
+        raise ValueError(f"--listeners must be per-worker or shared, not {mode!r}")
+    return mode == "per-worker" and supported()

@@ -26,7 +26,7 @@ from webhook.serving.app import create_app
 from webhook.serving.cluster import follow_in_metrics, start_cluster_link
 from webhook.serving.connection import CONNECTIONS_PER_WORKER
 from webhook.serving.gunicorn_internals import BaseApplication
-from webhook.serving.listeners import bind_text, reserve, supported
+from webhook.serving.listeners import bind_text, per_worker, reserve
 from webhook.serving.metrics import (
     ClusterMetrics,
     HandoffMetrics,
@@ -88,7 +88,7 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
         options: dict[str, Any] = {
             "bind": [s.bind],
             "workers": s.workers,
-            "reuse_port": supported(),
+            "reuse_port": per_worker(s.listeners),
             "worker_class": WebhookWorker,
             "threads": s.threads,
             "worker_connections": CONNECTIONS_PER_WORKER,

@@ -23,3 +23,4 @@ class Settings:
     cluster: str = "auto"  # auto, on, off (webhook/serving/cluster.py)
     kubeconfig: Path | None = None
     cluster_sync_grace: float = 30.0
+    listeners: str = "per-worker"  # per-worker, shared (webhook/serving/listeners.py)
