@@ -42,7 +42,12 @@ Phase = tuple[str, str, Callable[[Any], object]]
 
 
 def _clear_caches() -> None:
-    """Empty every functools cache in webhook.* (setting up evaluated the whole corpus)."""
+    """Empty every functools cache in webhook.* and engine's parse cache (setting up evaluated
+    the whole corpus: with the parse cache full, the engine phase skipped most parses and the
+    derived checks row subtracted a parse the engine never did)."""
+    from webhook.parse_cache import PARSE_CACHE  # noqa: PLC0415
+
+    PARSE_CACHE.clear()
     for name, module in list(sys.modules.items()):
         if name == "webhook" or name.startswith("webhook."):
             for value in list(vars(module).values()):
