@@ -74,14 +74,20 @@ manifests-policies: $(VENV)/.installed-run
 # fuzz:  the hypothesis suite of `make test`, with many more examples.
 # soak:  fault and soak tests under load, and 30 s slow-client attacks; SOAK_MINUTES shortens
 #        the memory soak.
+# bench-instructions: instructions per review under callgrind (needs valgrind), a figure the
+#        machine's load does not move; INSTR_ARGS="--scope engine --rev a9b03f2 --rev HEAD".
 BENCH_ARGS ?=
+INSTR_ARGS ?=
 FUZZ_EXAMPLES ?= 20000
 SOAK_MINUTES ?= 10
 
-.PHONY: bench fuzz soak
+.PHONY: bench bench-instructions fuzz soak
 
 bench: $(VENV)/.installed-run
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-instructions: $(VENV)/.installed-run
+	$(BIN)/python -m bench.instructions $(INSTR_ARGS)
 
 fuzz: $(VENV)/.installed-dev
 	CSR_WEBHOOK_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/test_fuzz.py -q
