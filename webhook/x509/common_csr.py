@@ -245,6 +245,14 @@ def _positive(content: bytes) -> int:
     return int.from_bytes(content, "big")
 
 
+# keyUsage, extendedKeyUsage and basicConstraints repeat from request to request (a signer's
+# clients ask for the same usages): each one read is kept by its whole DER, with what it set on
+# _Names, and the next request with those very bytes shares the ExtensionInfo (immutable).
+_SHARED_ATTRIBUTE = {_KU: "key_usage", _EKU: "eku", _BC: "ca"}
+_SHARED: dict[bytes, tuple[ExtensionInfo, object]] = {}
+_SHARED_MAX = 256
+
+
 def _extension_request(data: bytes, pos: int, end: int, names: _Names) -> tuple[ExtensionInfo, ...]:
     if pos == end:
         return ()
@@ -262,6 +270,14 @@ def _extension_request(data: bytes, pos: int, end: int, names: _Names) -> tuple[
         extension, extension_end = _tlv(data, item, end, der.SEQUENCE)
         value_pos = extension + 2 + data[extension + 1]
         oid = _EXTENSION_OIDS.get(data[extension:value_pos])
+        if oid in _SHARED_ATTRIBUTE and oid not in seen:
+            whole = data[item:extension_end]
+            if (shared := _SHARED.get(whole)) is not None:
+                seen.add(oid)
+                setattr(names, _SHARED_ATTRIBUTE[oid], shared[1])
+                result.append(shared[0])
+                item = extension_end
+                continue
         critical = data[value_pos : value_pos + 3] == _CRITICAL
         if critical:
             value_pos += 3
@@ -276,9 +292,12 @@ def _extension_request(data: bytes, pos: int, end: int, names: _Names) -> tuple[
         seen.add(oid)
         value = data[value_start:value_end]
         _READERS[oid](value, names)
-        result.append(
-            ExtensionInfo(oid=oid, critical=critical, name=EXTENSION_NAMES[oid], value=value)
-        )
+        info = ExtensionInfo(oid=oid, critical=critical, name=EXTENSION_NAMES[oid], value=value)
+        result.append(info)
+        if oid in _SHARED_ATTRIBUTE:
+            if len(_SHARED) >= _SHARED_MAX:
+                _SHARED.clear()
+            _SHARED[data[item:extension_end]] = (info, getattr(names, _SHARED_ATTRIBUTE[oid]))
         item = extension_end
     return tuple(result)
 
