@@ -32,11 +32,17 @@ from webhook.x509.oids import (
     SIGNATURE_NAMES,
     SUBJECT_NAMES,
 )
-from webhook.x509.parsed import ExtensionInfo, ParsedCSR, PublicKeyInfo, SubjectAttribute
+from webhook.x509.parsed import ExtensionInfo, ParsedCSR, PublicKeyInfo, SubjectAttribute, builder
 
 _VERSION_1 = b"\x02\x01\x00"
 _CRITICAL = b"\x01\x01\xff"  # BOOLEAN TRUE; DER has no other encoding of it
 _PRINTABLE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?*&"
+
+
+# Each takes every field positionally, in the order the dataclass declares them.
+_parsed_csr = builder(ParsedCSR)
+_subject_attribute = builder(SubjectAttribute)
+_extension_info = builder(ExtensionInfo)
 
 
 class _UncommonError(Exception):
@@ -165,21 +171,24 @@ def _read(data: bytes) -> ParsedCSR:
     public_key_der = data[subject_end:spki_end]
     names = _Names()
     extensions = _extension_request(data, attributes_start, attributes_end, names)
-    return ParsedCSR(
-        der=data,
-        public_key_der=public_key_der,
-        key=_key(public_key_der),
-        signature_algorithm=signature[0],
-        signature_hash=signature[1],
-        subject=subject,
-        dns_names=tuple(names.dns),
-        ip_addresses=tuple(names.ips),
-        uris=tuple(names.uris),
-        email_addresses=tuple(names.emails),
-        extensions=extensions,
-        key_usage=names.key_usage,
-        extended_key_usage=names.eku,
-        basic_constraints_ca=names.ca,
+    return _parsed_csr(
+        data,  # der
+        public_key_der,
+        _key(public_key_der),
+        signature[0],  # signature_algorithm
+        signature[1],  # signature_hash
+        subject,
+        tuple(names.dns),
+        tuple(names.ips),
+        tuple(names.uris),
+        tuple(names.emails),
+        (),  # other_names
+        extensions,
+        names.key_usage,
+        names.eku,  # extended_key_usage
+        names.ca,  # basic_constraints_ca
+        (),  # attribute_oids
+        (),  # problems
     )
 
 
@@ -211,7 +220,7 @@ def _subject(data: bytes, pos: int, end: int) -> tuple[SubjectAttribute, ...]:
         else:
             raise _UncommonError
         result.append(
-            SubjectAttribute(oid=known[0], name=known[1], value=value, rdn_index=rdn_index)
+            _subject_attribute(known[0], known[1], value, rdn_index)  # oid, name, value, index
         )
         rdn_index += 1
         pos = set_end
@@ -245,6 +254,14 @@ def _positive(content: bytes) -> int:
     return int.from_bytes(content, "big")
 
 
+# keyUsage, extendedKeyUsage and basicConstraints repeat from request to request (a signer's
+# clients ask for the same usages): each one read is kept by its whole DER, with what it set on
+# _Names, and the next request with those very bytes shares the ExtensionInfo (immutable).
+_SHARED_ATTRIBUTE = {_KU: "key_usage", _EKU: "eku", _BC: "ca"}
+_SHARED: dict[bytes, tuple[ExtensionInfo, object]] = {}
+_SHARED_MAX = 256
+
+
 def _extension_request(data: bytes, pos: int, end: int, names: _Names) -> tuple[ExtensionInfo, ...]:
     if pos == end:
         return ()
@@ -262,6 +279,14 @@ def _extension_request(data: bytes, pos: int, end: int, names: _Names) -> tuple[
         extension, extension_end = _tlv(data, item, end, der.SEQUENCE)
         value_pos = extension + 2 + data[extension + 1]
         oid = _EXTENSION_OIDS.get(data[extension:value_pos])
+        if oid in _SHARED_ATTRIBUTE and oid not in seen:
+            whole = data[item:extension_end]
+            if (shared := _SHARED.get(whole)) is not None:
+                seen.add(oid)
+                setattr(names, _SHARED_ATTRIBUTE[oid], shared[1])
+                result.append(shared[0])
+                item = extension_end
+                continue
         critical = data[value_pos : value_pos + 3] == _CRITICAL
         if critical:
             value_pos += 3
@@ -276,9 +301,12 @@ def _extension_request(data: bytes, pos: int, end: int, names: _Names) -> tuple[
         seen.add(oid)
         value = data[value_start:value_end]
         _READERS[oid](value, names)
-        result.append(
-            ExtensionInfo(oid=oid, critical=critical, name=EXTENSION_NAMES[oid], value=value)
-        )
+        info = _extension_info(oid, critical, EXTENSION_NAMES[oid], value)
+        result.append(info)
+        if oid in _SHARED_ATTRIBUTE:
+            if len(_SHARED) >= _SHARED_MAX:
+                _SHARED.clear()
+            _SHARED[data[item:extension_end]] = (info, getattr(names, _SHARED_ATTRIBUTE[oid]))
         item = extension_end
     return tuple(result)
 

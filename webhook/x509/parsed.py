@@ -1,12 +1,15 @@
 """ParsedCSR and its parts: what parse_csr says about a CSR, as immutable values.
 
 Values only, shared by the exhaustive reader (webhook.x509.csr) and its fast path
-(webhook.x509.common_csr); no parsing here.
+(webhook.x509.common_csr), which builds them with `builder` (cheaper than the frozen
+dataclasses' __init__); no parsing here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
 
 from webhook.decision import Violation
 
@@ -60,3 +63,22 @@ class ParsedCSR:
     def subject_values(self, name: str) -> tuple[str, ...]:
         """Every value of the subject attribute `name` (a policy key), in order."""
         return tuple(a.value for a in self.subject if a.name == name)
+
+
+_T = TypeVar("_T")
+
+
+def builder(cls: type[_T]) -> Callable[..., _T]:
+    """A constructor of the frozen slotted dataclass `cls` taking every field positionally, in
+    declaration order (no defaults): the same object as cls(...), without the generated
+    __init__'s object.__setattr__ call per field (ParsedCSR's costs ~27k instructions)."""
+    setters = tuple(getattr(cls, f.name).__set__ for f in fields(cls))  # type: ignore[arg-type]
+    new = object.__new__
+
+    def build(*values: Any) -> _T:
+        made: _T = new(cls)
+        for setter, value in zip(setters, values, strict=True):
+            setter(made, value)
+        return made
+
+    return build
