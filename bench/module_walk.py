@@ -28,9 +28,15 @@ from webhook.serving.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_VECTOR = next((ROOT / "tests/vectors/apiserver").glob("*/002-*-validate-create.json"), None)
 # Helpers every layer uses (text escaping, the bounded cache, the comparable forms of names and
-# addresses) are not stops on the way; the matcher is the one module every check may call back
-# into.
-NOT_A_STOP = ("webhook.text", "webhook.cache", "webhook.limits", "webhook.addresses")
+# addresses, the JSON encoder of answers and log lines) are not stops on the way; the matcher is
+# the one module every check may call back into.
+NOT_A_STOP = (
+    "webhook.text",
+    "webhook.cache",
+    "webhook.limits",
+    "webhook.addresses",
+    "webhook.jsonwire",
+)
 MAY_RETURN = ("webhook.matching",)
 
 
