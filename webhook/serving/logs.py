@@ -6,9 +6,7 @@ characters, and escaped in plain-text lines."""
 from __future__ import annotations
 
 import logging
-import os
 import sys
-import threading
 import time
 from typing import Any, TextIO
 
@@ -23,27 +21,22 @@ decision_log = logging.getLogger("csr_webhook.decisions")
 _stamp: tuple[int, str] = (-1, "")
 
 
-def _utc_now(now: float | None = None) -> str:
+def _utc_now() -> str:
     global _stamp  # noqa: PLW0603 - the one cached stamp
-    second = int(time.time() if now is None else now)
+    second = int(time.time())
     if _stamp[0] != second:
         _stamp = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)) + "Z")
     return _stamp[1]
 
 
 def decision_record(
-    request: AdmissionRequest,
-    decision: Decision,
-    *,
-    webhook: str,
-    seconds: float,
-    now: float | None = None,
+    request: AdmissionRequest, decision: Decision, *, webhook: str, seconds: float
 ) -> dict[str, Any]:
     obj = request.object or request.old_object
     pod = request.pod_request or request.old_pod_request
     signer = obj.signer_name if obj is not None else pod.signer_name if pod is not None else ""
     return {
-        "time": _utc_now(now),
+        "time": _utc_now(),
         "msg": "admission review",
         "uid": request.uid[:MAX_UID],
         "webhook": webhook,
@@ -73,62 +66,15 @@ def shown_uid(uid: str) -> str:
 def log_decision(
     request: AdmissionRequest, decision: Decision, *, webhook: str, seconds: float
 ) -> None:
-    """One record to decision_log's handlers (their filters, locks and streams), with the
-    attributes `decision_log.info(line)` called here would give it, made without
-    LogRecord.__init__'s per-record path splitting and argument checks: what never changes
-    is copied from _FIXED. (The decision log's records are plain LogRecords: a factory set
-    with logging.setLogRecordFactory is not consulted.)"""
+    """One record to decision_log's handlers, as `decision_log.info(line)` would make it but
+    without its search of the stack for the caller (the record names this function)."""
     if decision_log.isEnabledFor(logging.INFO):
-        now = time.time()
-        line = compact_json(
-            decision_record(request, decision, webhook=webhook, seconds=seconds, now=now)
+        line = compact_json(decision_record(request, decision, webhook=webhook, seconds=seconds))
+        decision_log.handle(
+            decision_log.makeRecord(
+                decision_log.name, logging.INFO, __file__, 0, line, (), None, "log_decision"
+            )
         )
-        record = _new_record(logging.LogRecord)
-        record.__dict__ = {
-            **_FIXED,
-            "msg": line,
-            "created": now,
-            "msecs": int((now - int(now)) * 1000) + 0.0,
-            "relativeCreated": (now - _START) * 1000,
-            "thread": threading.get_ident() if logging.logThreads else None,
-            "threadName": threading.current_thread().name if logging.logThreads else None,
-            "processName": _process_name(),
-            "process": os.getpid() if logging.logProcesses else None,
-        }
-        decision_log.handle(record)
-
-
-_new_record = object.__new__
-_START: float = logging._startTime  # type: ignore[attr-defined]  # relativeCreated's origin
-# In LogRecord.__init__'s order (a formatter that lists a record's __dict__ sees the same).
-_FIXED: dict[str, object] = {
-    "name": decision_log.name,
-    "msg": "",
-    "args": (),
-    "levelname": logging.getLevelName(logging.INFO),
-    "levelno": logging.INFO,
-    "pathname": __file__,
-    "filename": os.path.basename(__file__),
-    "module": os.path.splitext(os.path.basename(__file__))[0],
-    "exc_info": None,
-    "exc_text": None,
-    "stack_info": None,
-    "lineno": 0,
-    "funcName": "log_decision",
-}
-
-
-def _process_name() -> str | None:
-    """LogRecord's processName: multiprocessing's name for this process, if it is loaded."""
-    if not logging.logMultiprocessing:
-        return None
-    multiprocessing = sys.modules.get("multiprocessing")
-    if multiprocessing is not None:
-        try:
-            return str(multiprocessing.current_process().name)
-        except Exception:  # as LogRecord: the default name then
-            pass
-    return "MainProcess"
 
 
 class MessageFormatter(logging.Formatter):
