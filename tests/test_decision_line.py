@@ -3,13 +3,13 @@ of making the line or its record must write exactly these (time aside, which is 
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import re
 
 import pytest
 
+from tests.decision_capture import configured_decision_log
 from webhook.admission import AdmissionRequest, UserInfo, parse_review
 from webhook.decision import Decision, Verdict, Violation
 from webhook.serving import logs
@@ -69,15 +69,8 @@ def test_the_decision_line_is_byte_for_byte_the_pinned_one(
     request_kind: str, decision: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     request = parse_review(json.dumps(CSR_REVIEW).encode()) if request_kind == "csr" else OTHER
-    stream = io.StringIO()
-    handler = logs.configure_decision_log(stream)
-    try:
-        with caplog.at_level(logging.INFO, logger=logs.decision_log.name):
-            logs.decision_log.addHandler(caplog.handler)
-            logs.log_decision(request, DECISIONS[decision], webhook="validate", seconds=0.0012345)
-            logs.decision_log.removeHandler(caplog.handler)
-    finally:
-        logs.decision_log.removeHandler(handler)
+    with configured_decision_log(caplog) as stream:
+        logs.log_decision(request, DECISIONS[decision], webhook="validate", seconds=0.0012345)
     written = stream.getvalue()
     assert written.endswith("\n") and written.count("\n") == 1
     stamp = TIME.match(written)
@@ -108,3 +101,18 @@ def test_the_decision_line_is_byte_for_byte_the_pinned_one(
     }
     assert 0 <= made.created - record.created < 60
     assert formatted.endswith(" logs logs.py " + f"{record.process} MainThread {written[:-1]}")
+
+
+def test_configuring_the_decision_log_for_a_test_leaves_it_as_it_was(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log = logs.decision_log
+    before = (log.propagate, log.level, list(log.handlers))
+    with configured_decision_log(caplog):
+        assert (log.propagate, log.level) == (False, logging.INFO)
+    assert (log.propagate, log.level, list(log.handlers)) == before
+    # And a later test's caplog sees the record again, as test_decisions relies on.
+    request = parse_review(json.dumps(CSR_REVIEW).encode())
+    with caplog.at_level(logging.INFO, logger=log.name):
+        logs.log_decision(request, DECISIONS["allowed"], webhook="validate", seconds=0.001)
+    assert [r.name for r in caplog.records] == ["csr_webhook.decisions"]

@@ -7,7 +7,6 @@ webhook.serving.views.review_wsgi (in front of Flask) against the Flask views'.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import time
@@ -20,8 +19,8 @@ from werkzeug.test import Client
 
 from tests.builders import build_csr
 from tests.conftest import MakeApp
+from tests.decision_capture import configured_decision_log
 from tests.reviews import create_review, mutating_create_review
-from webhook.serving import logs
 from webhook.serving.views import ARRIVAL_KEY
 
 LIFETIME_POLICY = """
@@ -102,23 +101,16 @@ def test_the_answer_is_byte_for_byte_what_jsonify_sent(make_app: MakeApp, case: 
 def test_the_decision_line_is_the_json_of_the_decision_record(
     make_app: MakeApp, caplog: pytest.LogCaptureFixture
 ) -> None:
-    stream = io.StringIO()
-    handler = logs.configure_decision_log(stream)
-    try:
-        app = make_app({"wire.yaml": LIFETIME_POLICY})
-        review = create_review(
-            build_csr(common_name="ök"),
-            signer_name="example.com/wire",
-            usages=USAGES,
-            expiration_seconds=3600,
-        )
-        review["request"]["uid"] = "uid-\n-ü"
-        with caplog.at_level(logging.INFO, logger=logs.decision_log.name):
-            logs.decision_log.addHandler(caplog.handler)
-            answer = app.test_client().post("/validate", json=review)
-            logs.decision_log.removeHandler(caplog.handler)
-    finally:
-        logs.decision_log.removeHandler(handler)
+    app = make_app({"wire.yaml": LIFETIME_POLICY})
+    review = create_review(
+        build_csr(common_name="ök"),
+        signer_name="example.com/wire",
+        usages=USAGES,
+        expiration_seconds=3600,
+    )
+    review["request"]["uid"] = "uid-\n-ü"
+    with configured_decision_log(caplog) as stream:
+        answer = app.test_client().post("/validate", json=review)
     assert answer.status_code == 200
     [line] = stream.getvalue().splitlines()
     [record] = caplog.records
