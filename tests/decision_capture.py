@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
 import pytest
 
@@ -16,14 +17,23 @@ from webhook.serving import logs
 @contextmanager
 def configured_decision_log(caplog: pytest.LogCaptureFixture) -> Iterator[io.StringIO]:
     """Yields the stream the decision lines are written to; caplog sees the same records."""
-    log = logs.decision_log
-    saved = (log.propagate, log.level, list(log.handlers))
     stream = io.StringIO()
-    logs.configure_decision_log(stream)
-    log.addHandler(caplog.handler)
-    try:
+    with decision_log_to(stream):
+        logs.decision_log.addHandler(caplog.handler)
         yield stream
+
+
+@contextmanager
+def decision_log_to(stream: TextIO) -> Iterator[logs.DecisionLineHandler]:
+    """The decision log writing to `stream` alone, as under `serve`."""
+    log = logs.decision_log
+    saved = (log.propagate, log.level, list(log.handlers), logs._direct)
+    handler = logs.configure_decision_log(stream)
+    assert isinstance(handler, logs.DecisionLineHandler)
+    try:
+        yield handler
     finally:
         log.propagate = saved[0]
         log.setLevel(saved[1])
         log.handlers[:] = saved[2]
+        logs._direct = saved[3]

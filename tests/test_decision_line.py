@@ -3,15 +3,22 @@ of making the line or its record must write exactly these (time aside, which is 
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import logging
+import os
 import re
+import select
+import threading
+from pathlib import Path
 
 import pytest
 
-from tests.decision_capture import configured_decision_log
+from tests.decision_capture import configured_decision_log, decision_log_to
 from webhook.admission import AdmissionRequest, UserInfo, parse_review
 from webhook.decision import Decision, Verdict, Violation
+from webhook.jsonwire import compact_json
 from webhook.serving import logs
 
 CSR_REVIEW = {
@@ -116,3 +123,81 @@ def test_configuring_the_decision_log_for_a_test_leaves_it_as_it_was(
     with caplog.at_level(logging.INFO, logger=log.name):
         logs.log_decision(request, DECISIONS["allowed"], webhook="validate", seconds=0.001)
     assert [r.name for r in caplog.records] == ["csr_webhook.decisions"]
+
+
+@pytest.mark.parametrize(("request_kind", "decision"), sorted(EXPECTED))
+def test_a_line_written_without_a_record_is_the_same_bytes_on_a_file_descriptor(
+    request_kind: str, decision: str, tmp_path: Path
+) -> None:
+    """With the handler serve adds as the only one, log_decision writes the line to its
+    descriptor itself; the bytes are the pinned ones all the same."""
+    request = parse_review(json.dumps(CSR_REVIEW).encode()) if request_kind == "csr" else OTHER
+    with (tmp_path / "out").open("w") as stream, decision_log_to(stream) as handler:
+        assert handler.takes_every_line()
+        logs.log_decision(request, DECISIONS[decision], webhook="validate", seconds=0.0012345)
+    written = (tmp_path / "out").read_text()
+    stamp = TIME.match(written)
+    assert stamp is not None, written
+    assert written.replace(stamp.group(1), "T", 1) == EXPECTED[request_kind, decision] + "\n"
+
+
+def test_any_other_handler_or_filter_gets_its_record_and_the_line_is_still_written(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stream = io.StringIO()
+    with decision_log_to(stream) as handler:
+        logs.decision_log.addFilter(lambda record: True)
+        assert not handler.takes_every_line()
+        logs.decision_log.filters.clear()
+        logs.decision_log.addHandler(caplog.handler)
+        assert not handler.takes_every_line()
+        logs.log_decision(OTHER, DECISIONS["denied"], webhook="validate", seconds=0.001)
+    [record] = caplog.records
+    assert stream.getvalue() == record.getMessage() + "\n"
+
+
+def test_lines_of_many_threads_never_mix_in_a_pipe_even_past_pipe_buf() -> None:
+    """Each line is one os.write under the handler's lock: no line is cut by another's, even
+    one longer than the pipe's atomic write (a name of escaped non-ASCII characters)."""
+    long_one = dataclasses.replace(OTHER, name="ü" * 512, uid="é" * 128)
+    assert len(compact_json(logs.decision_record(long_one, DECISIONS["denied"],
+        webhook="validate", seconds=0.0))) > select.PIPE_BUF  # fmt: skip
+    read_fd, write_fd = os.pipe()
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=_drain, args=(read_fd, chunks))
+    reader.start()
+    threads, per_thread = 8, 150
+    with os.fdopen(write_fd, "w") as stream, decision_log_to(stream):
+
+        def write(index: int) -> None:
+            request = long_one if index % 2 else OTHER
+            for _ in range(per_thread):
+                logs.log_decision(request, DECISIONS["denied"], webhook="validate", seconds=0.0)
+
+        workers = [threading.Thread(target=write, args=(n,)) for n in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    reader.join()
+    lines = b"".join(chunks).decode().splitlines()
+    assert len(lines) == threads * per_thread
+    names = sorted({json.loads(line)["name"] for line in lines})
+    assert names == ["n" * 512, "ü" * 512]
+
+
+def _drain(fd: int, chunks: list[bytes]) -> None:
+    while chunk := os.read(fd, 1000):  # small reads: the writers block on a full pipe
+        chunks.append(chunk)
+    os.close(fd)
+
+
+def test_a_write_that_fails_is_reported_on_stderr_and_the_review_goes_on(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    read_fd, write_fd = os.pipe()
+    os.close(read_fd)  # every write now fails with EPIPE
+    with os.fdopen(write_fd, "w") as stream, decision_log_to(stream):
+        logs.log_decision(OTHER, DECISIONS["allowed"], webhook="validate", seconds=0.0)
+    error = capsys.readouterr().err
+    assert "--- Logging error ---" in error and "BrokenPipeError" in error

@@ -6,6 +6,7 @@ characters, and escaped in plain-text lines."""
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from typing import Any, TextIO
@@ -66,15 +67,25 @@ def shown_uid(uid: str) -> str:
 def log_decision(
     request: AdmissionRequest, decision: Decision, *, webhook: str, seconds: float
 ) -> None:
-    """One record to decision_log's handlers, as `decision_log.info(line)` would make it but
-    without its search of the stack for the caller (the record names this function)."""
-    if decision_log.isEnabledFor(logging.INFO):
-        line = compact_json(decision_record(request, decision, webhook=webhook, seconds=seconds))
-        decision_log.handle(
-            decision_log.makeRecord(
-                decision_log.name, logging.INFO, __file__, 0, line, (), None, "log_decision"
-            )
-        )
+    """One decision line. While the handler configure_decision_log added is decision_log's
+    only one, the line goes straight to it (DecisionLineHandler.write_line: what its emit
+    would have written, without building a LogRecord). Otherwise one record goes to every
+    handler, as `decision_log.info(line)` would make it but without its search of the stack
+    for the caller (the record names this function)."""
+    if not decision_log.isEnabledFor(logging.INFO):
+        return
+    line = compact_json(decision_record(request, decision, webhook=webhook, seconds=seconds))
+    direct = _direct
+    if direct is not None and direct.takes_every_line():
+        direct.write_line(line)
+        return
+    decision_log.handle(_record(line))
+
+
+def _record(line: str) -> logging.LogRecord:
+    return decision_log.makeRecord(
+        decision_log.name, logging.INFO, __file__, 0, line, (), None, "log_decision"
+    )
 
 
 class MessageFormatter(logging.Formatter):
@@ -91,12 +102,61 @@ class MessageFormatter(logging.Formatter):
         return record.message
 
 
-def configure_decision_log(stream: TextIO | None = None) -> logging.Handler:
+class DecisionLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A StreamHandler writing each record's bare message, one line each, that also takes a
+    line without a record (write_line). On a stream with a file descriptor (stdout) the line
+    is one os.write under the handler's lock, so lines of several threads never mix."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self.setFormatter(MessageFormatter())
+        try:
+            stream.flush()
+            self._fd: int | None = stream.fileno()
+        except (AttributeError, OSError, ValueError):  # io.StringIO and the like: no fd
+            self._fd = None
+
+    def takes_every_line(self) -> bool:
+        """Nothing but this handler would see a decision record: no other handler, no filter
+        on the logger or on this handler, no propagation, and this handler at INFO or lower."""
+        log = decision_log
+        handlers = log.handlers
+        return (
+            len(handlers) == 1
+            and handlers[0] is self
+            and not log.propagate
+            and not log.filters
+            and not self.filters
+            and self.level <= logging.INFO
+        )
+
+    def write_line(self, line: str) -> None:
+        """What emit writes for a record whose message is `line`; a failed write is reported
+        as emit reports one (Handler.handleError: a traceback on stderr, the review answered)."""
+        fd = self._fd
+        try:
+            with self.lock:  # type: ignore[union-attr]  # set by Handler.__init__
+                if fd is None:
+                    self.stream.write(line + self.terminator)
+                    self.stream.flush()
+                    return
+                data = (line + self.terminator).encode("utf-8", "backslashreplace")
+                while data:
+                    data = data[os.write(fd, data) :]
+        except Exception:  # as StreamHandler.emit: a log write never fails a review
+            self.handleError(_record(line))
+
+
+_direct: DecisionLineHandler | None = None
+
+
+def configure_decision_log(stream: TextIO | None = None) -> DecisionLineHandler:
     """Decision lines go to stdout (or `stream`) as bare JSON; everything else stays on
     stderr. Returns the handler added."""
-    handler = logging.StreamHandler(sys.stdout if stream is None else stream)
-    handler.setFormatter(MessageFormatter())
+    global _direct  # noqa: PLW0603 - the one handler log_decision may write to directly
+    handler = DecisionLineHandler(sys.stdout if stream is None else stream)
     decision_log.addHandler(handler)
     decision_log.propagate = False
     decision_log.setLevel(logging.INFO)
+    _direct = handler
     return handler
