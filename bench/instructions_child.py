@@ -4,7 +4,7 @@ file through one scope of the webhook and prints a JSON summary.
 Run by path with `python -P` and PYTHONPATH set to the tree being measured, so `webhook` is that
 tree's (another commit's, with --rev); it therefore imports nothing from bench/ and only API that
 exists since a9b03f2: parse_review, evaluate, EngineOptions, parse_csr, load_policies,
-create_app, Settings, PolicyStore, ReviewMetrics, decision_log.
+create_app, Settings, PolicyStore, ReviewMetrics, configure_decision_log.
 
     python -P bench/instructions_child.py SCOPE POLICY_DIR CORPUS PREPARED WARMUP SEND
 
@@ -17,7 +17,6 @@ by the work of the extra reviews.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -34,18 +33,21 @@ def _app_sender(policy_dir: Path) -> Callable[[bytes], bool]:
 
     from webhook.policy.loader import load_policies  # noqa: PLC0415
     from webhook.serving.app import create_app  # noqa: PLC0415
-    from webhook.serving.logs import decision_log  # noqa: PLC0415
+    from webhook.serving.logs import configure_decision_log  # noqa: PLC0415
     from webhook.serving.metrics import ReviewMetrics  # noqa: PLC0415
     from webhook.serving.reload import PolicyStore  # noqa: PLC0415
     from webhook.serving.settings import Settings  # noqa: PLC0415
 
     policies = load_policies([policy_dir]).policy_set
     assert policies is not None, f"{policy_dir}: the bench policy does not load"
-    handler = logging.StreamHandler(open(os.devnull, "w"))  # noqa: SIM115 - lives with the run
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    decision_log.addHandler(handler)
-    decision_log.propagate = False
-    decision_log.setLevel(logging.INFO)
+    # Decision lines as serve writes them, to /dev/null: configure_decision_log's handler on
+    # sys.stdout (every measured commit has it; early ones take no stream), so a cheaper way
+    # of writing the line counts here too. The summary still goes to the real stdout.
+    stdout, sys.stdout = sys.stdout, open(os.devnull, "w")  # noqa: SIM115 - lives with the run
+    try:
+        configure_decision_log()
+    finally:
+        sys.stdout = stdout
     app = create_app(
         Settings(policies=policy_dir),
         PolicyStore(policy_dir, policies),
