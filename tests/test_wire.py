@@ -15,13 +15,14 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask import Response as FlaskResponse
-from werkzeug.test import Client
+from werkzeug.test import Client, EnvironBuilder
+from werkzeug.wrappers import Request
 
 from tests.builders import build_csr
 from tests.conftest import MakeApp
 from tests.decision_capture import configured_decision_log
 from tests.reviews import create_review, mutating_create_review
-from webhook.serving.views import ARRIVAL_KEY
+from webhook.serving.views import ARRIVAL_KEY, _expired
 
 LIFETIME_POLICY = """
 apiVersion: policy.csr-webhook.io/v1alpha1
@@ -170,3 +171,24 @@ def test_other_methods_and_paths_still_reach_flask(app: Flask) -> None:
     assert set(client.get("/validate").headers["Allow"].split(", ")) == {"OPTIONS", "POST"}
     assert client.post("/validate/").status_code in (308, 404)
     assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    ("query", "expired"),
+    [
+        ("timeout=1s", True),  # what the API server sends: read from the raw query
+        ("timeout=9s", False),
+        ("a=1&timeout=1s", True),  # anything else: werkzeug's parse, as before
+        ("t%69meout=1s", True),
+        ("timeout=1s&timeout=99s", True),
+        ("timeout=99s&timeout=1s", False),
+        ("timeout=99999s", False),
+        ("timeout=1", False),
+        ("timeout=%31s", True),
+        ("", False),
+    ],
+)
+def test_a_review_past_its_timeout_is_told_from_any_query(query: str, expired: bool) -> None:
+    environ = EnvironBuilder(path="/validate", query_string=query).get_environ()
+    environ[ARRIVAL_KEY] = time.monotonic() - 5
+    assert (_expired(Request(environ)) is not None) is expired

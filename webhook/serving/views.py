@@ -37,6 +37,7 @@ MAX_BODY_BYTES = 3 * 1024 * 1024
 # server's worker; absent under the test client).
 ARRIVAL_KEY = "csr_webhook.arrival"
 _TIMEOUT = re.compile(r"([0-9]{1,4})s")
+_TIMEOUT_QUERY = re.compile(r"timeout=([0-9]{1,4})s")
 ENDPOINTS = "POST /validate, POST /mutate, GET /healthz, GET /readyz"
 
 if TYPE_CHECKING:
@@ -112,7 +113,10 @@ def _expired(request: Request) -> str | None:
     arrival = request.environ.get(ARRIVAL_KEY)
     if arrival is None:
         return None
-    match = _TIMEOUT.fullmatch(request.args.get("timeout", ""))
+    # The API server's query is exactly `timeout=<n>s`: read without parsing request.args.
+    match = _TIMEOUT_QUERY.fullmatch(request.environ.get("QUERY_STRING", ""))
+    if match is None:
+        match = _TIMEOUT.fullmatch(request.args.get("timeout", ""))
     if match is None:
         return None
     waited = time.monotonic() - arrival
