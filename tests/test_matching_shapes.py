@@ -113,9 +113,11 @@ def test_address_number_reads_mapped_addresses_as_ipv4() -> None:
 
 def _seconds(pattern: str, value: str) -> float:
     compiled = compile_pattern(DNS, pattern)
+    listed = PatternList((compile_pattern(DNS, "${node}.x"), compiled))  # looked up by text
     start = time.perf_counter()
     for _ in range(20):
         compiled.matches(value)
+        listed.first(value, {"node": "n"})
     return time.perf_counter() - start
 
 
@@ -178,3 +180,38 @@ def test_pattern_list_finds_the_pattern_first_match_finds(
     variables = {"node": "n", "username": "bench"} if defined else {}
     expected = first_match(patterns, value, variables)
     assert PatternList(patterns).first(value, variables) is expected
+
+
+@settings(deadline=None, max_examples=400)
+@given(
+    lists=st.lists(st.lists(dns_labels, min_size=1, max_size=4), min_size=1, max_size=6),
+    node=variable_values,
+    username=variable_values,
+    values=st.lists(dns_values, min_size=1, max_size=4),
+)
+def test_dns_lists_looked_up_by_text_find_the_pattern_first_match_finds(
+    lists: list[list[str]], node: str, username: str, values: list[str]
+) -> None:
+    """Literals, `*.tail` and `**.tail` (templated or not) are looked up by their texts
+    (webhook.matching.dns_index); the pattern found is first_match's, whatever the variables,
+    also when one list is asked with several reviews' variables in turn (its memo)."""
+    patterns = []
+    for labels in lists:
+        try:
+            patterns.append(compile_pattern(DNS, ".".join(labels)))
+        except PatternError:
+            continue
+    if not patterns:
+        reject()
+    compiled = PatternList(tuple(patterns))
+    reviews = [{"node": node, "username": username}, {"node": node}, {}, {"node": username}]
+    for variables in reviews + reviews[::-1]:
+        for value in values:
+            built = [
+                ".".join(variables.get(label[2:-1], label) for label in labels).replace("*", "q")
+                for labels in lists
+            ]
+            near = [w + b for b in built for w in ("", "z.", "z.y.", "z..y.", ".", "z.y..")]
+            for candidate in (value, value.upper(), *near, *(b.upper() for b in built)):
+                expected = first_match(tuple(patterns), candidate, variables)
+                assert compiled.first(candidate, variables) is expected, (candidate, variables)
