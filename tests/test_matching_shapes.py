@@ -113,7 +113,7 @@ def test_address_number_reads_mapped_addresses_as_ipv4() -> None:
 
 def _seconds(pattern: str, value: str) -> float:
     compiled = compile_pattern(DNS, pattern)
-    listed = PatternList((compile_pattern(DNS, "${node}.x"), compiled))  # looked up by text
+    listed = PatternList((compile_pattern(DNS, "${node}.x"), compiled))
     start = time.perf_counter()
     for _ in range(20):
         compiled.matches(value)
@@ -189,12 +189,11 @@ def test_pattern_list_finds_the_pattern_first_match_finds(
     username=variable_values,
     values=st.lists(dns_values, min_size=1, max_size=4),
 )
-def test_dns_lists_looked_up_by_text_find_the_pattern_first_match_finds(
+def test_dns_lists_find_the_pattern_first_match_finds(
     lists: list[list[str]], node: str, username: str, values: list[str]
 ) -> None:
-    """Literals, `*.tail` and `**.tail` (templated or not) are looked up by their texts
-    (webhook.matching.dns_index); the pattern found is first_match's, whatever the variables,
-    also when one list is asked with several reviews' variables in turn (its memo)."""
+    """The pattern PatternList finds is first_match's, whatever the variables, also when one
+    list is asked with several reviews' variables in turn (the fields' memos)."""
     patterns = []
     for labels in lists:
         try:

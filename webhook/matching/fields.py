@@ -195,7 +195,7 @@ class Field:
         if not any(isinstance(t, Var) for t in parts):
             object.__setattr__(self, "text", "".join(t for t in parts if isinstance(t, str)))
 
-    def substituted(self, variables: Mapping[str, str]) -> str | None:
+    def _substitute(self, variables: Mapping[str, str]) -> str | None:
         """The shape's literal text with the variables filled in; None when one is undefined."""
         memo = self.memo
         if memo[0] is variables:
@@ -228,7 +228,7 @@ class Field:
             return self.match_segments(value, variables)
         if shape is Shape.ANY:
             return bool(value) and (self.sep is None or self.sep not in value)
-        text = self.text if self.text is not None else self.substituted(variables)
+        text = self.text if self.text is not None else self._substitute(variables)
         if text is None:
             return False
         if shape is Shape.LITERAL:

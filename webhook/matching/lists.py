@@ -1,6 +1,5 @@
 """PatternList: an allow or deny list compiled once, at policy load, so that one value is
-tested against the whole list in a few lookups; it returns the pattern first_match would.
-DNS literals, `*.tail` and `**.tail` are looked up by text (webhook.matching.dns_index)."""
+tested against the whole list in a few lookups; it returns the pattern first_match would."""
 
 from __future__ import annotations
 
@@ -8,7 +7,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
-from webhook.matching.dns_index import DnsIndex, indexed
 from webhook.matching.fields import ASCII_LOWER, Field, Shape
 from webhook.matching.ip import IpMatcher, address_number
 from webhook.matching.patterns import NO_VARIABLES, Pattern
@@ -20,12 +18,12 @@ _Test: TypeAlias = Callable[[str, Mapping[str, str]], bool]
 class PatternList:
     """A list of patterns compiled once (at policy load) for `first`, which returns the same
     pattern first_match does: plain literal texts are one dict lookup, IP networks one mask
-    test each on the value's integer (read once), DNS literals and tails looked up by text on
-    the value folded once (DnsIndex), every other pattern by its own matcher, in order."""
+    test each on the value's integer (read once), DNS fields tried on the value folded once,
+    every other pattern by its own matcher, in order."""
 
     patterns: tuple[Pattern, ...]
-    dns: DnsIndex = field(init=False, repr=False, compare=False)
-    # Literal text of a field that does not fold -> the index of the first pattern with it.
+    # Literal text (ASCII-folded for DNS) -> the index of the first pattern with that text.
+    folded: Mapping[str, int] = field(init=False, repr=False, compare=False)
     exact: Mapping[str, int] = field(init=False, repr=False, compare=False)
     # (index, version, network, mask) of each IP pattern.
     networks: tuple[tuple[int, int, int, int], ...] = field(init=False, repr=False, compare=False)
@@ -33,7 +31,7 @@ class PatternList:
     others: tuple[tuple[int, _Test, bool], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        dns: list[tuple[int, Field]] = []
+        folded: dict[str, int] = {}
         exact: dict[str, int] = {}
         networks: list[tuple[int, int, int, int]] = []
         others: list[tuple[int, _Test, bool]] = []
@@ -43,15 +41,13 @@ class PatternList:
                 networks.append((index, matcher.version, matcher.base, matcher.mask))
             elif not isinstance(matcher, Field):
                 others.append((index, pattern.matches, False))
-            elif indexed(matcher):
-                dns.append((index, matcher))
-            elif matcher.shape is Shape.LITERAL and matcher.text is not None and not matcher.fold:
-                exact.setdefault(matcher.text, index)
+            elif matcher.shape is Shape.LITERAL and matcher.text is not None:
+                (folded if matcher.fold else exact).setdefault(matcher.text, index)
             elif matcher.fold:
                 others.append((index, matcher.match_folded, True))
             else:
                 others.append((index, matcher.match, False))
-        object.__setattr__(self, "dns", DnsIndex(tuple(dns)))
+        object.__setattr__(self, "folded", folded)
         object.__setattr__(self, "exact", exact)
         object.__setattr__(self, "networks", tuple(networks))
         object.__setattr__(self, "others", tuple(others))
@@ -60,10 +56,10 @@ class PatternList:
         defined = variables if variables is not None else NO_VARIABLES
         best: int | None = None
         lowered = value  # fold_ascii, inline: every value of every list passes here
-        if self.dns or self.others:
+        if self.folded or self.others:
             lowered = value.lower() if value.isascii() else value.translate(ASCII_LOWER)
-        if self.dns:
-            best = self.dns.first(lowered, defined)
+        if self.folded:
+            best = self.folded.get(lowered)
         if self.exact and (index := self.exact.get(value)) is not None:
             best = index if best is None else min(best, index)
         if self.networks and (address := address_number(value)) is not None:
