@@ -22,7 +22,7 @@ from tests.builders import build_csr
 from tests.conftest import MakeApp
 from tests.decision_capture import configured_decision_log
 from tests.reviews import create_review, mutating_create_review
-from webhook.serving.views import ARRIVAL_KEY, _expired
+from webhook.serving.views import ARRIVAL_KEY, _BodyError, _expired, _read_body
 
 LIFETIME_POLICY = """
 apiVersion: policy.csr-webhook.io/v1alpha1
@@ -192,3 +192,19 @@ def test_a_review_past_its_timeout_is_told_from_any_query(query: str, expired: b
     environ = EnvironBuilder(path="/validate", query_string=query).get_environ()
     environ[ARRIVAL_KEY] = time.monotonic() - 5
     assert (_expired(Request(environ)) is not None) is expired
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json", "application/json; charset=utf-8", "Application/JSON", "text/plain",
+     "application/jsonx", "application/json, text/plain", ""],
+)  # fmt: skip
+def test_the_content_type_is_judged_as_werkzeug_reads_it(content_type: str) -> None:
+    environ = EnvironBuilder(path="/validate", data=b"{}").get_environ()
+    environ["CONTENT_TYPE"] = content_type
+    if Request(dict(environ)).mimetype == "application/json":
+        assert _read_body(Request(environ)) == b"{}"
+    else:
+        with pytest.raises(_BodyError) as refused:
+            _read_body(Request(environ))
+        assert refused.value.status == 415
