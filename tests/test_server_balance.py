@@ -131,6 +131,8 @@ def test_listeners_setting_gives_each_worker_its_own_socket_or_one_shared(
         assert workers[0] != workers[1], f"one listener for both workers: {held}"
         assert master == set(), "the master listens: the kernel would queue connections on it"
         assert "one SO_REUSEPORT listener per worker" in log
+        assert "Listening at:  (" not in log, "gunicorn's line naming no listener"
     else:
         assert workers[0] == workers[1] == master, f"not one shared socket: {held}"
         assert "SO_REUSEPORT" not in log
+        assert f"Listening at: https://127.0.0.1:{server.port} (" in log

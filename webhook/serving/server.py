@@ -10,6 +10,7 @@ must be set in the environment before this module is imported.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import ssl
@@ -131,6 +132,8 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
         binds = [bind_text(sock) for sock in self.reserved]
         self.cfg.set("bind", binds)  # port 0 is now the port the master holds
         arbiter.log.info("Listening at: %s, one SO_REUSEPORT listener per worker", ",".join(binds))
+        # gunicorn's own "Listening at:" line would name no listener (the master has none).
+        arbiter.log.error_log.addFilter(_not_an_empty_listening_line)
 
     def _when_ready(self, arbiter: Any) -> None:
         """In the master: watch policies (for every worker) and certificates, serve /metrics."""
@@ -193,3 +196,8 @@ def _every(interval: float, action: Callable[[], object]) -> threading.Thread:
 
 def run_server(settings: Settings, policy_set: PolicySet, sources: Sources) -> None:
     WebhookServer(settings, policy_set, sources).run()
+
+
+def _not_an_empty_listening_line(record: logging.LogRecord) -> bool:
+    args = record.args
+    return not (record.msg == "Listening at: %s (%s)" and isinstance(args, tuple) and args[0] == "")
