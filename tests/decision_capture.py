@@ -28,6 +28,7 @@ def decision_log_to(stream: TextIO) -> Iterator[logs.DecisionLineHandler]:
     """The decision log writing to `stream` alone, as under `serve`."""
     log = logs.decision_log
     saved = (log.propagate, log.level, list(log.handlers), logs._direct)
+    log.handlers[:] = []  # whatever an in-process `serve` or another test left there
     handler = logs.configure_decision_log(stream)
     assert isinstance(handler, logs.DecisionLineHandler)
     try:

@@ -201,3 +201,12 @@ def test_a_write_that_fails_is_reported_on_stderr_and_the_review_goes_on(
         logs.log_decision(OTHER, DECISIONS["allowed"], webhook="validate", seconds=0.0)
     error = capsys.readouterr().err
     assert "--- Logging error ---" in error and "BrokenPipeError" in error
+
+
+def test_configuring_the_decision_log_again_replaces_its_handler() -> None:
+    first, second = io.StringIO(), io.StringIO()
+    with decision_log_to(first):
+        logs.configure_decision_log(second)
+        assert logs.decision_log.handlers == [logs._direct]
+        logs.log_decision(OTHER, DECISIONS["allowed"], webhook="validate", seconds=0.0)
+    assert first.getvalue() == "" and second.getvalue().count("\n") == 1

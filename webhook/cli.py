@@ -427,8 +427,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_tests(args.paths)
         if args.command == "approve":
             return _approve(args)
+        settings = settings_from_args(args)  # a usage error configures nothing
         configure_decision_log()
-        return run_serve(settings_from_args(args))
+        return run_serve(settings)
     except UsageError as exc:
         print(f"csr-webhook: error: {exc}", file=sys.stderr)
         return 2

@@ -152,8 +152,11 @@ _direct: DecisionLineHandler | None = None
 
 def configure_decision_log(stream: TextIO | None = None) -> DecisionLineHandler:
     """Decision lines go to stdout (or `stream`) as bare JSON; everything else stays on
-    stderr. Returns the handler added."""
+    stderr. Returns the handler added, which replaces the one an earlier call added (each line
+    is written once however often this is called)."""
     global _direct  # noqa: PLW0603 - the one handler log_decision may write to directly
+    if _direct is not None:
+        decision_log.removeHandler(_direct)
     handler = DecisionLineHandler(sys.stdout if stream is None else stream)
     decision_log.addHandler(handler)
     decision_log.propagate = False
