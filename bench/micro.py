@@ -105,7 +105,9 @@ def measure(bodies: Sequence[bytes], kinds: Sequence[str], repeats: int = 3) -> 
 
     metrics = ReviewMetrics(CollectorRegistry())
     sink = open(os.devnull, "w")  # noqa: SIM115 - closed below
-    handler = configure_decision_log(sink)
+    saved_handlers = list(decision_log.handlers)
+    saved_propagate, saved_level = decision_log.propagate, decision_log.level
+    configure_decision_log(sink)
 
     def verify(der: bytes) -> bool:
         return x509.load_der_x509_csr(der).is_signature_valid
@@ -182,7 +184,9 @@ def measure(bodies: Sequence[bytes], kinds: Sequence[str], repeats: int = 3) -> 
                     },
                 }
     finally:
-        decision_log.removeHandler(handler)
+        decision_log.handlers[:] = saved_handlers  # the decision log as it was found
+        decision_log.propagate = saved_propagate
+        decision_log.setLevel(saved_level)
         sink.close()
     if results["engine_parsed"]["reviews_per_pass"] > PARSE_CACHE.max_entries:
         results["engine_parsed"]["us"] = float("nan")  # the slice outgrew the cache: misses

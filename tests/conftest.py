@@ -19,6 +19,7 @@ from tests.contract import check_admission_response, check_error_body
 from tests.observed_codes import pytest_configure, pytest_sessionfinish  # noqa: F401 - hooks
 from webhook.policy.loader import load_policies
 from webhook.policy.schema import KNOWN_USAGES, SUBJECT_ATTRIBUTES
+from webhook.serving import logs
 from webhook.serving.app import create_app
 from webhook.serving.reload import PolicyStore
 from webhook.serving.settings import Settings
@@ -135,3 +136,16 @@ def app(make_app: MakeApp) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture(autouse=True)
+def _decision_log_put_back() -> Any:
+    """Every test leaves the decision log as it found it: a test (or a bench run, or an
+    in-process serve) that configured it unpropagated would hide every later test's decision
+    record from caplog under pytest 6.2 (make test-min)."""
+    log = logs.decision_log
+    saved = (log.propagate, log.level, list(log.handlers), list(log.filters), logs._direct)
+    yield
+    log.propagate, log.filters[:], logs._direct = saved[0], saved[3], saved[4]
+    log.setLevel(saved[1])
+    log.handlers[:] = saved[2]
