@@ -188,7 +188,7 @@ def review_wsgi(app: Flask, fallback: WSGIApplication) -> WSGIApplication:
         mutating = _REVIEW_PATHS.get(environ.get("PATH_INFO", ""))
         if mutating is None or environ.get("REQUEST_METHOD") != "POST":
             return fallback(environ, start_response)
-        status, body = _review(extensions, Request(environ), mutating)
+        status, body = _review(extensions, Request(environ, populate_request=False), mutating)
         start_response(
             _STATUS_LINES[status],
             [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],

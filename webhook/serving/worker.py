@@ -27,6 +27,7 @@ from functools import partial
 from typing import Any
 
 from webhook.errors import FramingError
+from webhook.serving import heap
 from webhook.serving.connection import (
     BUFFER_BUDGET_BYTES,
     BUSY,
@@ -85,6 +86,8 @@ class WebhookWorker(ThreadWorker):  # type: ignore[misc]
     # --- the main loop ------------------------------------------------------------------
 
     def run(self) -> None:
+        # Everything is loaded: out of the cyclic collector's walk from now on (heap.py).
+        self.log.debug("heap settled: %d objects frozen", heap.settle())
         self.poller.register(
             self.method_queue.fileno(), selectors.EVENT_READ, self.method_queue.run_callbacks
         )
