@@ -21,6 +21,7 @@ versions of the code by alternating runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -81,7 +82,7 @@ def measure(bodies: Sequence[bytes], kinds: Sequence[str], repeats: int = 3) -> 
     from webhook.response import build_response, encode_response  # noqa: PLC0415
     from webhook.serving.logs import (  # noqa: PLC0415
         configure_decision_log,
-        decision_log,
+        decision_log_kept,
         log_decision,
     )
     from webhook.serving.metrics import ReviewMetrics  # noqa: PLC0415
@@ -104,9 +105,10 @@ def measure(bodies: Sequence[bytes], kinds: Sequence[str], repeats: int = 3) -> 
     pairs = list(zip(requests, decisions, strict=True))
 
     metrics = ReviewMetrics(CollectorRegistry())
-    sink = open(os.devnull, "w")  # noqa: SIM115 - closed below
-    saved_handlers = list(decision_log.handlers)
-    saved_propagate, saved_level = decision_log.propagate, decision_log.level
+    # Left as found in `finally`: the decision log put back, the sink closed.
+    cleanup = contextlib.ExitStack()
+    cleanup.enter_context(decision_log_kept())
+    sink = cleanup.enter_context(open(os.devnull, "w"))  # noqa: SIM115 - the stack closes it
     configure_decision_log(sink)
 
     def verify(der: bytes) -> bool:
@@ -184,10 +186,7 @@ def measure(bodies: Sequence[bytes], kinds: Sequence[str], repeats: int = 3) -> 
                     },
                 }
     finally:
-        decision_log.handlers[:] = saved_handlers  # the decision log as it was found
-        decision_log.propagate = saved_propagate
-        decision_log.setLevel(saved_level)
-        sink.close()
+        cleanup.close()
     if results["engine_parsed"]["reviews_per_pass"] > PARSE_CACHE.max_entries:
         results["engine_parsed"]["us"] = float("nan")  # the slice outgrew the cache: misses
     checks = results["engine"]["us"] - results["csr_parse"]["us"]

@@ -143,9 +143,5 @@ def _decision_log_put_back() -> Any:
     """Every test leaves the decision log as it found it: a test (or a bench run, or an
     in-process serve) that configured it unpropagated would hide every later test's decision
     record from caplog under pytest 6.2 (make test-min)."""
-    log = logs.decision_log
-    saved = (log.propagate, log.level, list(log.handlers), list(log.filters), logs._direct)
-    yield
-    log.propagate, log.filters[:], logs._direct = saved[0], saved[3], saved[4]
-    log.setLevel(saved[1])
-    log.handlers[:] = saved[2]
+    with logs.decision_log_kept():
+        yield

@@ -26,15 +26,8 @@ def configured_decision_log(caplog: pytest.LogCaptureFixture) -> Iterator[io.Str
 @contextmanager
 def decision_log_to(stream: TextIO) -> Iterator[logs.DecisionLineHandler]:
     """The decision log writing to `stream` alone, as under `serve`."""
-    log = logs.decision_log
-    saved = (log.propagate, log.level, list(log.handlers), logs._direct)
-    log.handlers[:] = []  # whatever an in-process `serve` or another test left there
-    handler = logs.configure_decision_log(stream)
-    assert isinstance(handler, logs.DecisionLineHandler)
-    try:
+    with logs.decision_log_kept():
+        logs.decision_log.handlers[:] = []  # whatever an in-process `serve` or a test left
+        handler = logs.configure_decision_log(stream)
+        assert isinstance(handler, logs.DecisionLineHandler)
         yield handler
-    finally:
-        log.propagate = saved[0]
-        log.setLevel(saved[1])
-        log.handlers[:] = saved[2]
-        logs._direct = saved[3]

@@ -9,6 +9,8 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 from webhook.admission import MAX_UID, AdmissionRequest
@@ -163,3 +165,24 @@ def configure_decision_log(stream: TextIO | None = None) -> DecisionLineHandler:
     decision_log.setLevel(logging.INFO)
     _direct = handler
     return handler
+
+
+@contextmanager
+def decision_log_kept() -> Iterator[None]:
+    """The decision log as it was (handlers, filters, level, propagation, the direct-write
+    handler) put back on leaving, whatever was configured within: for tests and in-process
+    benchmarks, since a logger left unpropagated hides every later decision record from
+    caplog (pytest 6.2)."""
+    global _direct
+    log = decision_log
+    saved = (log.propagate, log.level, list(log.handlers), list(log.filters), _direct)
+    try:
+        yield
+    finally:
+        log.propagate, log.handlers[:], log.filters[:], _direct = (
+            saved[0],
+            saved[2],
+            saved[3],
+            saved[4],
+        )
+        log.setLevel(saved[1])
