@@ -43,7 +43,7 @@ from bench.corpus import DEFAULT_MIX, POLICY_DIR, build_corpus, parse_mix
 Phase = tuple[str, str, Callable[[Any], object]]
 
 
-def _clear_caches() -> None:
+def clear_caches() -> None:
     """Empty every functools cache in webhook.* and engine's parse cache (setting up evaluated
     the whole corpus: with the parse cache full, the engine phase skipped most parses and the
     derived checks row subtracted a parse the engine never did)."""
@@ -158,7 +158,7 @@ def measure(bodies: Sequence[bytes], kinds: Sequence[str], repeats: int = 3) -> 
             # hits: a CREATE review arrives once. Caches filled while setting up are emptied.
             parts = repeats + 1 if len(bodies) >= 200 * (repeats + 1) else 1
             slices = [list(range(len(bodies)))[k::parts] for k in range(parts)]
-            _clear_caches()
+            clear_caches()
             for _, _, function, items in phases:
                 _durations(function, [items[i] for i in slices[-1][:100]])  # warm-up
             passes: dict[str, list[tuple[list[int], list[float]]]] = {n: [] for n, *_ in phases}
