@@ -21,6 +21,7 @@ def test_each_size_is_measured_against_the_unevicted_pass() -> None:
     base, evicted = results["rows"]
     assert base["ratio"] == 1.0 and base["us"] > 0 and evicted["us"] > 0
     assert evicted["ratio"] == pytest.approx(evicted["us"] / base["us"])
+    assert (base["evicted_bytes"], evicted["evicted_bytes"]) == (0, 30 * 64 * 1024)
     table = cache_pressure.format_table(results)
     assert "evicted KiB" in table and table.count("\n") == 3
 
@@ -48,3 +49,10 @@ def test_the_sizes_are_checked_first(
     assert stopped.value.code == 2
     err = capsys.readouterr().err
     assert f"--evict {evict!r}: " in err and message in err
+
+
+def test_repeats_below_one_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        cache_pressure.main(["--repeats", "0"])
+    assert stopped.value.code == 2
+    assert "--repeats and --reviews must be at least 1" in capsys.readouterr().err

@@ -173,16 +173,14 @@ def decision_log_kept() -> Iterator[None]:
     handler) put back on leaving, whatever was configured within: for tests and in-process
     benchmarks, since a logger left unpropagated hides every later decision record from
     caplog (pytest 6.2)."""
-    global _direct
+    global _direct  # noqa: PLW0603 - the direct-write handler is put back with the rest
     log = decision_log
-    saved = (log.propagate, log.level, list(log.handlers), list(log.filters), _direct)
+    propagate, level, direct = log.propagate, log.level, _direct
+    handlers, filters = list(log.handlers), list(log.filters)
     try:
         yield
     finally:
-        log.propagate, log.handlers[:], log.filters[:], _direct = (
-            saved[0],
-            saved[2],
-            saved[3],
-            saved[4],
-        )
-        log.setLevel(saved[1])
+        log.handlers[:], log.filters[:] = handlers, filters
+        log.propagate = propagate
+        log.setLevel(level)
+        _direct = direct

@@ -23,7 +23,6 @@ from prometheus_client import CollectorRegistry
 
 from webhook.policy.loader import Sources
 from webhook.policy.model import PolicySet
-from webhook.serving import heap
 from webhook.serving.app import create_app
 from webhook.serving.cluster import follow_in_metrics, start_cluster_link
 from webhook.serving.connection import CONNECTIONS_PER_WORKER
@@ -48,7 +47,6 @@ from webhook.serving.worker import WebhookWorker, arrival
 KEEPALIVE_SECONDS = 75  # longer than the API server's idle pool timeout keeps connections warm
 GRACEFUL_TIMEOUT_SECONDS = 30
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
-log = logging.getLogger("csr_webhook")
 
 
 def _with_arrival(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
@@ -172,9 +170,6 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
         def count(ok: bool, error: str | None) -> None:
             if not ok:
                 handoff.failures.inc()
-                return
-            # The set just retired is collected, whatever its shape (heap.py).
-            log.debug("heap resettled for the new policy set: %d objects frozen", heap.resettle())
 
         follower = SnapshotFollower(
             self.publisher.directory, self.store.current, pid=os.getpid(), listener=count

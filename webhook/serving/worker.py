@@ -87,7 +87,7 @@ class WebhookWorker(ThreadWorker):  # type: ignore[misc]
 
     def run(self) -> None:
         # Everything is loaded: out of the cyclic collector's walk from now on (heap.py).
-        self.log.debug("heap settled: %d objects frozen", heap.settle())
+        self.log.debug("heap frozen: %d objects", heap.freeze_survivors())
         self.poller.register(
             self.method_queue.fileno(), selectors.EVENT_READ, self.method_queue.run_callbacks
         )
