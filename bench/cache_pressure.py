@@ -30,17 +30,29 @@ from typing import Any
 # Multiprocess metrics as in the server: set before prometheus_client is first imported.
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="csr-webhook-evict-"))
 
+from werkzeug.test import EnvironBuilder
+
 from bench.corpus import DEFAULT_MIX, POLICY_DIR, build_corpus, parse_mix
 from bench.micro import clear_caches
 
 DEFAULT_EVICT = (0, 256, 512, 1024, 4096)
 
 
+def review_environ(body: bytes) -> dict[str, Any]:
+    """The WSGI environ of a review as the API server posts it, `body` as its input."""
+    return EnvironBuilder(
+        method="POST",
+        path="/validate",
+        query_string="timeout=10s",
+        data=body,
+        content_type="application/json",
+    ).get_environ()
+
+
 def measure(bodies: Sequence[bytes], evict_kib: Sequence[int], repeats: int = 3) -> dict[str, Any]:
     """{"rows": [{kib, us, ratio, passes_us, evicted_bytes}], "reviews": n}; every answer
     must allow. evicted_bytes: what one pass wrote before its reviews, K KiB each."""
     from prometheus_client import CollectorRegistry  # noqa: PLC0415 - after the directory is set
-    from werkzeug.test import EnvironBuilder  # noqa: PLC0415
 
     from webhook.policy.loader import load_policies  # noqa: PLC0415
     from webhook.serving.app import create_app  # noqa: PLC0415
@@ -58,16 +70,7 @@ def measure(bodies: Sequence[bytes], evict_kib: Sequence[int], repeats: int = 3)
         PolicyStore(POLICY_DIR, policy_set),
         ReviewMetrics(CollectorRegistry()),
     )
-    environs = [
-        EnvironBuilder(
-            method="POST",
-            path="/validate",
-            query_string="timeout=10s",
-            data=body,
-            content_type="application/json",
-        ).get_environ()
-        for body in bodies
-    ]
+    environs = [review_environ(body) for body in bodies]
     fillers = {
         kib: (bytearray(kib * 1024), bytes([kib % 251 + 1]) * (kib * 1024)) for kib in evict_kib
     }

@@ -8,7 +8,6 @@ The pauses themselves are measured by the benchmark (docs/performance.md), not a
 from __future__ import annotations
 
 import gc
-import io
 import json
 import weakref
 from collections.abc import Iterator
@@ -17,8 +16,8 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.test import EnvironBuilder
 
+from bench.cache_pressure import review_environ
 from bench.corpus import DEFAULT_MIX, POLICY_DIR, build_corpus, parse_mix
 from tests.builders import build_csr
 from tests.conftest import BASIC_POLICY, write_policies
@@ -77,14 +76,7 @@ def _cycle() -> weakref.ref[_Node]:
 
 
 def _answer(app: Flask, body: bytes) -> dict[str, Any]:
-    environ = EnvironBuilder(
-        method="POST",
-        path="/validate",
-        query_string="timeout=10s",
-        data=body,
-        content_type="application/json",
-    ).get_environ()
-    environ["wsgi.input"] = io.BytesIO(body)
+    environ = review_environ(body)
     statuses: list[str] = []
 
     def start_response(status: str, headers: list[tuple[str, str]], *_: object) -> Any:
