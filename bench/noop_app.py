@@ -10,6 +10,13 @@ With BENCH_NOOP_FRONT=wsgi the reviews are answered in front of Flask, from the 
 through a werkzeug Request, as the real server answers them (webhook.serving.views.review_wsgi):
 the baseline then carries the same web stack as the real server, not Flask's request machinery
 on top of it.
+
+With BENCH_NOOP_WORK=floor it is not a no-op but the floor of the real server: the real
+application, whose policy engine is replaced by the work no design may skip, the signature
+check (cryptography reads the DER and verifies it; the PEM block is read as parse_csr's fast
+path reads it). The review parse, the metrics, the decision line and the answer are the real
+server's own. What it costs above the no-op is what every policy decision costs before our CSR
+reader and checks run (`python -m bench --real floor`).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from werkzeug import Request
 from webhook.cli import build_parser, prepare_multiprocess_metrics, settings_from_args
 from webhook.errors import UsageError
 from webhook.policy.loader import load_policies
+from webhook.serving.logs import configure_decision_log
 
 
 def create_noop_app() -> Flask:
@@ -53,6 +61,7 @@ def create_noop_app() -> Flask:
 
 
 FRONT_ENV = "BENCH_NOOP_FRONT"
+WORK_ENV = "BENCH_NOOP_WORK"
 _PATHS = frozenset({"/validate", "/mutate"})
 
 
@@ -76,6 +85,31 @@ def _wsgi_front(fallback: Any) -> Any:
     return serve
 
 
+def floor_evaluate(admission: Any, *_: Any, **__: Any) -> Any:
+    """The engine's place in the floor server: allow a CSR whose signature verifies, deny the
+    rest; no DER reader of ours, no policy check."""
+    from cryptography import x509  # noqa: PLC0415
+
+    from webhook.decision import Decision, Verdict  # noqa: PLC0415
+    from webhook.x509.csr import PEM_TYPE  # noqa: PLC0415
+    from webhook.x509.pem import sole_block_body  # noqa: PLC0415
+
+    obj = admission.object
+    request = obj.request if obj is not None else None
+    body = sole_block_body(request, PEM_TYPE) if request else None
+    valid = body is not None and x509.load_der_x509_csr(body).is_signature_valid
+    verdict = Verdict.ALLOWED if valid else Verdict.DENIED
+    return Decision(verdict=verdict, policy="floor", rules=("floor",) if valid else ())
+
+
+def load_floor_app(load_real: Any) -> Any:
+    """The real application (in this worker process) with floor_evaluate as its engine."""
+    from webhook.serving import views  # noqa: PLC0415
+
+    views.evaluate = floor_evaluate  # type: ignore[attr-defined,assignment]
+    return load_real()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(["serve", *(sys.argv[1:] if argv is None else argv)])
     try:
@@ -94,8 +128,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     prepare_multiprocess_metrics()
     from webhook.serving.server import WebhookServer  # noqa: PLC0415 - after the metrics directory is set
 
+    floor = os.environ.get(WORK_ENV) == "floor"
+    if floor:  # as `csr-webhook serve` does: the floor writes the real decision lines
+        configure_decision_log()
+
     class NoopServer(WebhookServer):
         def load(self) -> Any:
+            if floor:
+                return load_floor_app(super().load)
             return create_noop_app()
 
     NoopServer(settings, policy_set, loaded.sources).run()

@@ -83,11 +83,19 @@ def server_command(name: str) -> list[str]:
 
 
 def start_server(
-    name: str, workdir: Path, *, cert: Path, key: Path, workers: int, threads: int
+    name: str,
+    workdir: Path,
+    *,
+    cert: Path,
+    key: Path,
+    workers: int,
+    threads: int,
+    floor: bool = False,
 ) -> Server:
+    """`floor`: the "real" configuration is bench.noop_app's floor server (its docstring)."""
     port = _free_port()
     args = [
-        *server_command(name),
+        *server_command("noop" if floor else name),
         "--policies", str(POLICY_DIR),
         "--bind", f"127.0.0.1:{port}",
         "--metrics-bind", f"127.0.0.1:{_free_port()}",
@@ -99,6 +107,9 @@ def start_server(
     log = workdir / f"{name}.log"
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CSR_WEBHOOK_")}
     environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    environment.pop("BENCH_NOOP_WORK", None)
+    if floor:
+        environment["BENCH_NOOP_WORK"] = "floor"
     environment["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
     )
@@ -406,11 +417,17 @@ def format_report(data: dict[str, Any]) -> str:
         real["cpu_ms_per_review_range"],
         noop["cpu_ms_per_review_range"],
     )
+    floor_note = (
+        ["real = the floor server: csr-webhook with its engine replaced by the signature check "
+         "alone (bench/noop_app.py)"]
+        if settings.get("real") == "floor" else []
+    )  # fmt: skip
     lines = [
         f"csr-webhook benchmark {data['date']}  commit {machine['commit']}  "
         f"{machine['cpus']} CPUs ({machine['cpu_model']})",
         f"server: {settings['workers']} workers x {settings['threads']} threads, TLS, keep-alive; "
         f"{settings['reviews']} distinct CSRs ({settings['mix']}); rounds alternate A B B A",
+        *floor_note,
         "",
         f"{'':38}{'real':>10}{'no-op':>10}{'real/no-op':>12}",
         f"closed loop: wrk -t{settings['wrk_threads']} -c{settings['connections']}, "
@@ -523,6 +540,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--out", type=Path, help="JSON results file (default: a new file under $TMPDIR)")
     add("--compare", type=Path, help="an earlier --out file to compare this run with")
     add("--keep", action="store_true", help="keep the work directory (server logs, corpus)")
+    add("--real", choices=("server", "floor"), default="server", help="what the 'real' column "
+        "runs: csr-webhook (default), or its floor: the real server with the policy engine "
+        "replaced by the signature check alone (bench/noop_app.py)")  # fmt: skip
     return parser
 
 
@@ -552,7 +572,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for name in CONFIGS:
             servers[name] = start_server(
-                name, workdir, cert=cert, key=key, workers=args.workers, threads=args.threads
+                name,
+                workdir,
+                cert=cert,
+                key=key,
+                workers=args.workers,
+                threads=args.threads,
+                floor=name == "real" and args.real == "floor",
             )
         print("bench: preflight (every review once through each server)", file=sys.stderr)
         preflight(servers, corpus.reviews, bodies)

@@ -1,14 +1,30 @@
 """The benchmark's no-op baseline answers a review with its uid, allowed, in both fronts: Flask's
-views, and (BENCH_NOOP_FRONT=wsgi) the WSGI front that mirrors the real server's review path."""
+views, and (BENCH_NOOP_FRONT=wsgi) the WSGI front that mirrors the real server's review path. Its
+floor mode (BENCH_NOOP_WORK=floor) is the real application judging the signature alone."""
 
 from __future__ import annotations
 
+import base64
+import copy
 import json
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Flask
 
-from bench.noop_app import FRONT_ENV, create_noop_app
+from bench.corpus import POLICY_DIR, build_corpus, parse_mix
+from bench.noop_app import FRONT_ENV, create_noop_app, floor_evaluate, load_floor_app
+from bench.run import preflight, start_server
+from webhook.policy.loader import load_policies
+from webhook.serving import views
+from webhook.serving.app import create_app
+from webhook.serving.devcert import generate_dev_certificate
+from webhook.serving.reload import PolicyStore
+from webhook.serving.settings import Settings
+
+DER, PEM = Encoding.DER, Encoding.PEM
 
 UID = "0f1e2d3c-0000-4000-8000-000000000001"
 REVIEW = {
@@ -36,3 +52,58 @@ def test_the_noop_allows_and_echoes_the_uid(front: str, monkeypatch: pytest.Monk
         }
     assert client.get("/readyz").json == {"status": "ready"}
     assert client.get("/validate").status_code == 405
+
+
+def _with_broken_signature(review: dict[str, object]) -> dict[str, object]:
+    """The review with the last byte of its CSR's signature changed (the DER still parses)."""
+    spec = review["request"]["object"]["spec"]  # type: ignore[index]
+    der = bytearray(x509.load_pem_x509_csr(base64.b64decode(spec["request"])).public_bytes(DER))
+    der[-1] ^= 0x01
+    pem = x509.load_der_x509_csr(bytes(der)).public_bytes(PEM)
+    broken = copy.deepcopy(review)
+    broken["request"]["object"]["spec"]["request"] = base64.b64encode(pem).decode()  # type: ignore[index]
+    return broken
+
+
+def test_the_floor_server_is_the_real_app_judging_the_signature_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """BENCH_NOOP_WORK=floor: the real application answers (its review parse, response and
+    decision line), and its engine allows exactly the CSRs whose signature verifies."""
+    monkeypatch.setattr(views, "evaluate", vars(views)["evaluate"])  # put back after the test
+    policy_set = load_policies([POLICY_DIR]).policy_set
+    assert policy_set is not None
+
+    def load_real() -> Flask:
+        return create_app(Settings(policies=POLICY_DIR), PolicyStore(POLICY_DIR, policy_set))
+
+    app = load_floor_app(load_real)
+    assert vars(views)["evaluate"] is floor_evaluate
+    client = app.test_client()
+    review = build_corpus(1, parse_mix("ecdsa-p256=1")).reviews[0]
+    uid = review["request"]["uid"]
+    for body, allowed in ((review, True), (_with_broken_signature(review), False)):
+        answer = client.post("/validate", data=json.dumps(body), content_type="application/json")
+        assert answer.status_code == 200
+        response = answer.json["response"]
+        assert (response["uid"], response["allowed"]) == (uid, allowed)
+    # Not a CSR review at all: the real server's own 400, not the floor's.
+    assert client.post("/validate", data="[]", content_type="application/json").status_code == 400
+
+
+def test_bench_runs_the_floor_server_in_the_real_column(tmp_path: Path) -> None:
+    """`python -m bench --real floor`: start_server runs bench.noop_app with
+    BENCH_NOOP_WORK=floor, a real gunicorn over TLS whose decision lines name the floor."""
+    corpus = build_corpus(2, parse_mix("ecdsa-p256=1"))
+    cert, key = generate_dev_certificate(tmp_path)
+    server = start_server("real", tmp_path, cert=cert, key=key, workers=1, threads=1, floor=True)
+    try:
+        preflight({"real": server}, corpus.reviews, corpus.bodies())
+    finally:
+        assert server.stop() == 0
+    lines = [json.loads(line) for line in server.log.read_text().splitlines() if '"msg"' in line]
+    decisions = [line for line in lines if line.get("msg") == "admission review"]
+    assert len(decisions) == 2
+    assert {(d["decision"], d["policy"], d["rule"]) for d in decisions} == {
+        ("allowed", "floor", "floor")
+    }
