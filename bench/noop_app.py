@@ -16,17 +16,20 @@ application, whose policy engine is replaced by the work no design may skip, the
 check (cryptography reads the DER and verifies it; the PEM block is read as parse_csr's fast
 path reads it). The review parse, the metrics, the decision line and the answer are the real
 server's own. What it costs above the no-op is what every policy decision costs before our CSR
-reader and checks run (`python -m bench --real floor`).
+reader and checks run (`python -m bench --real floor`). With BENCH_NOOP_WORK=verify it is the
+no-op that also checks the signature, the same way, and nothing else (`--real verify`).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from cryptography import x509
 from flask import Flask, Response, request
 from werkzeug import Request
 
@@ -38,11 +41,15 @@ from webhook.serving.logs import configure_decision_log
 
 def create_noop_app() -> Flask:
     app = Flask("noop")
+    verify = os.environ.get(WORK_ENV) == "verify"
 
     @app.post("/validate")
     @app.post("/mutate")
     def review() -> Response:
-        uid = json.loads(request.get_data())["request"]["uid"]
+        body = json.loads(request.get_data())
+        uid = body["request"]["uid"]
+        if verify:
+            uid = uid if signature_verifies(body) else "signature invalid"
         answer = {
             "apiVersion": "admission.k8s.io/v1",
             "kind": "AdmissionReview",
@@ -67,11 +74,15 @@ _PATHS = frozenset({"/validate", "/mutate"})
 
 def _wsgi_front(fallback: Any) -> Any:
     """POST /validate and /mutate answered from the environ, the rest by Flask."""
+    verify = os.environ.get(WORK_ENV) == "verify"
 
     def serve(environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") not in _PATHS:
             return fallback(environ, start_response)
-        uid = json.loads(Request(environ).get_data())["request"]["uid"]
+        review = json.loads(Request(environ).get_data())
+        uid = review["request"]["uid"]
+        if verify:
+            uid = uid if signature_verifies(review) else "signature invalid"
         answer = {
             "apiVersion": "admission.k8s.io/v1",
             "kind": "AdmissionReview",
@@ -85,11 +96,20 @@ def _wsgi_front(fallback: Any) -> Any:
     return serve
 
 
+def signature_verifies(review: Any) -> bool:
+    """The CSR of a review (spec.request as the API server sends it) verifies, read as
+    floor_evaluate reads it."""
+    from webhook.x509.csr import PEM_TYPE  # noqa: PLC0415
+    from webhook.x509.pem import sole_block_body  # noqa: PLC0415
+
+    pem = base64.b64decode(review["request"]["object"]["spec"]["request"], validate=True)
+    body = sole_block_body(pem, PEM_TYPE)
+    return body is not None and bool(x509.load_der_x509_csr(body).is_signature_valid)
+
+
 def floor_evaluate(admission: Any, *_: Any, **__: Any) -> Any:
     """The engine's place in the floor server: allow a CSR whose signature verifies, deny the
     rest; no DER reader of ours, no policy check."""
-    from cryptography import x509  # noqa: PLC0415
-
     from webhook.decision import Decision, Verdict  # noqa: PLC0415
     from webhook.x509.csr import PEM_TYPE  # noqa: PLC0415
     from webhook.x509.pem import sole_block_body  # noqa: PLC0415

@@ -42,6 +42,12 @@ from bench.corpus import DEFAULT_MIX, POLICY_DIR, build_corpus, check_all_allowe
 ROOT = Path(__file__).resolve().parent.parent
 WRK_SCRIPT = Path(__file__).resolve().parent / "wrk.lua"
 CONFIGS = ("real", "noop")
+# --real: what the "real" column runs, when it is not csr-webhook itself.
+REAL_COLUMN = {
+    "server": None,
+    "floor": "the floor server: csr-webhook with its engine replaced by the signature check alone",
+    "verify": "the no-op that also checks the signature, and nothing else",
+}
 REVIEW_PATH = "/validate?timeout=10s"
 WRK_MISSING = """\
 bench: wrk is not installed (the closed-loop rounds need it).
@@ -90,12 +96,12 @@ def start_server(
     key: Path,
     workers: int,
     threads: int,
-    floor: bool = False,
+    work: str | None = None,
 ) -> Server:
-    """`floor`: the "real" configuration is bench.noop_app's floor server (its docstring)."""
+    """`work` ("floor", "verify"): bench.noop_app with BENCH_NOOP_WORK=work (its docstring)."""
     port = _free_port()
     args = [
-        *server_command("noop" if floor else name),
+        *server_command("noop" if work else name),
         "--policies", str(POLICY_DIR),
         "--bind", f"127.0.0.1:{port}",
         "--metrics-bind", f"127.0.0.1:{_free_port()}",
@@ -108,8 +114,8 @@ def start_server(
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CSR_WEBHOOK_")}
     environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
     environment.pop("BENCH_NOOP_WORK", None)
-    if floor:
-        environment["BENCH_NOOP_WORK"] = "floor"
+    if work:
+        environment["BENCH_NOOP_WORK"] = work
     environment["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
     )
@@ -417,11 +423,8 @@ def format_report(data: dict[str, Any]) -> str:
         real["cpu_ms_per_review_range"],
         noop["cpu_ms_per_review_range"],
     )
-    floor_note = (
-        ["real = the floor server: csr-webhook with its engine replaced by the signature check "
-         "alone (bench/noop_app.py)"]
-        if settings.get("real") == "floor" else []
-    )  # fmt: skip
+    shown = REAL_COLUMN.get(settings.get("real", "server"))
+    floor_note = [f"real = {shown} (bench/noop_app.py)"] if shown else []
     lines = [
         f"csr-webhook benchmark {data['date']}  commit {machine['commit']}  "
         f"{machine['cpus']} CPUs ({machine['cpu_model']})",
@@ -540,9 +543,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--out", type=Path, help="JSON results file (default: a new file under $TMPDIR)")
     add("--compare", type=Path, help="an earlier --out file to compare this run with")
     add("--keep", action="store_true", help="keep the work directory (server logs, corpus)")
-    add("--real", choices=("server", "floor"), default="server", help="what the 'real' column "
-        "runs: csr-webhook (default), or its floor: the real server with the policy engine "
-        "replaced by the signature check alone (bench/noop_app.py)")  # fmt: skip
+    add("--real", choices=tuple(REAL_COLUMN), default="server", help="what the 'real' column "
+        "runs: csr-webhook (default); floor: the real server with its policy engine replaced by "
+        "the signature check alone; verify: the no-op plus the signature check "
+        "(bench/noop_app.py)")  # fmt: skip
     return parser
 
 
@@ -578,7 +582,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 key=key,
                 workers=args.workers,
                 threads=args.threads,
-                floor=name == "real" and args.real == "floor",
+                work=args.real if name == "real" and args.real != "server" else None,
             )
         print("bench: preflight (every review once through each server)", file=sys.stderr)
         preflight(servers, corpus.reviews, bodies)

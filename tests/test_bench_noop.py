@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Flask
 
 from bench.corpus import POLICY_DIR, build_corpus, parse_mix
-from bench.noop_app import FRONT_ENV, create_noop_app, floor_evaluate, load_floor_app
+from bench.noop_app import FRONT_ENV, WORK_ENV, create_noop_app, floor_evaluate, load_floor_app
 from bench.run import preflight, start_server
 from webhook.policy.loader import load_policies
 from webhook.serving import views
@@ -65,6 +65,21 @@ def _with_broken_signature(review: dict[str, object]) -> dict[str, object]:
     return broken
 
 
+@pytest.mark.parametrize("front", ["flask", "wsgi"])
+def test_the_verifying_noop_checks_the_signature_and_nothing_else(
+    front: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(FRONT_ENV, front)
+    monkeypatch.setenv(WORK_ENV, "verify")
+    client = create_noop_app().test_client()
+    review = build_corpus(1, parse_mix("ecdsa-p256=1")).reviews[0]
+    uid = review["request"]["uid"]
+    for body, answered in ((review, uid), (_with_broken_signature(review), "signature invalid")):
+        answer = client.post("/validate", data=json.dumps(body), content_type="application/json")
+        assert answer.status_code == 200
+        assert json.loads(answer.data)["response"] == {"uid": answered, "allowed": True}
+
+
 def test_the_floor_server_is_the_real_app_judging_the_signature_alone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -96,7 +111,7 @@ def test_bench_runs_the_floor_server_in_the_real_column(tmp_path: Path) -> None:
     BENCH_NOOP_WORK=floor, a real gunicorn over TLS whose decision lines name the floor."""
     corpus = build_corpus(2, parse_mix("ecdsa-p256=1"))
     cert, key = generate_dev_certificate(tmp_path)
-    server = start_server("real", tmp_path, cert=cert, key=key, workers=1, threads=1, floor=True)
+    server = start_server("real", tmp_path, cert=cert, key=key, workers=1, threads=1, work="floor")
     try:
         preflight({"real": server}, corpus.reviews, corpus.bodies())
     finally:
