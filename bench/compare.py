@@ -63,9 +63,21 @@ def _change(before: float, after: float) -> str:
     return f"{(after - before) / before * 100:+.1f}%"
 
 
+def _real_column(result: dict[str, Any]) -> str:
+    """What the file's "real" column ran, when it was not csr-webhook (python -m bench --real)."""
+    real = result.get("settings", {}).get("real", "server")
+    return "" if real == "server" else f", real column: --real {real}"
+
+
 def compare_text(before: dict[str, Any], after: dict[str, Any], a: str, b: str) -> str:
-    lines = [f"before: {a} ({before['date']}, commit {before['machine'].get('commit', '?')})"]
-    lines.append(f"after:  {b} ({after['date']}, commit {after['machine'].get('commit', '?')})")
+    lines = [
+        f"before: {a} ({before['date']}, commit {before['machine'].get('commit', '?')}"
+        f"{_real_column(before)})"
+    ]
+    lines.append(
+        f"after:  {b} ({after['date']}, commit {after['machine'].get('commit', '?')}"
+        f"{_real_column(after)})"
+    )
     lines.append(f"{'':34}{'before':>10}{'after':>10}{'change':>10}")
     for config in ("real", "noop"):
         lines.append(f"{config}:")

@@ -4,14 +4,18 @@ beside a busy thread that takes up to the interpreter's switch interval (5 ms by
 
     python -m bench.gil_release [--calls N]
 
-Prints, per call, µs alone and µs beside a busy thread. In a worker the busy threads are the
-poller and the other pool threads; docs/performance.md ("Fourth pass") has the figures.
+Prints, per call, the median µs alone and beside a busy thread, and the share of calls beside
+it that took over 1 ms: a call that released the GIL either returns to find it free or waits
+out the interval, so a mean would hide which. In a worker the threads that may hold the GIL
+then are the other pool threads and, between its waits, the poller; docs/performance.md
+("Fourth pass") has the figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import statistics
 import sys
 import threading
 import time
@@ -20,6 +24,8 @@ from collections.abc import Callable, Sequence
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+SLOW_US = 1000.0  # a call beside the busy thread that took longer waited for the GIL
 
 
 def calls() -> dict[str, Callable[[], object]]:
@@ -40,11 +46,13 @@ def calls() -> dict[str, Callable[[], object]]:
     }
 
 
-def _per_call_us(call: Callable[[], object], count: int) -> float:
-    started = time.perf_counter()
+def _each_call_us(call: Callable[[], object], count: int) -> list[float]:
+    times: list[float] = []
     for _ in range(count):
+        started = time.perf_counter()
         call()
-    return (time.perf_counter() - started) / count * 1e6
+        times.append((time.perf_counter() - started) * 1e6)
+    return times
 
 
 def _spin(stop: threading.Event) -> None:
@@ -53,27 +61,37 @@ def _spin(stop: threading.Event) -> None:
 
 
 def measure(count: int) -> list[dict[str, object]]:
-    """[{call, alone_us, beside_busy_us}], `count` calls alone and `count` beside a busy thread."""
+    """[{call, alone_us, beside_busy_us, slow_share}]: medians of `count` calls alone and
+    `count` beside a busy thread, and the share of the latter that took over SLOW_US."""
     rows: list[dict[str, object]] = []
     for name, call in calls().items():
-        alone = _per_call_us(call, count)
+        alone = _each_call_us(call, count)
         stop = threading.Event()
-
-        busy = threading.Thread(target=_spin, args=(stop,), daemon=True)
+        busy = threading.Thread(target=_spin, args=(stop,))
         busy.start()
         try:
-            beside = _per_call_us(call, count)
+            beside = _each_call_us(call, count)
         finally:
             stop.set()
             busy.join()
-        rows.append({"call": name, "alone_us": alone, "beside_busy_us": beside})
+        rows.append(
+            {
+                "call": name,
+                "alone_us": statistics.median(alone),
+                "beside_busy_us": statistics.median(beside),
+                "slow_share": sum(t > SLOW_US for t in beside) / count,
+            }
+        )
     return rows
 
 
 def format_table(rows: Sequence[dict[str, object]]) -> str:
-    lines = [f"{'call':36}{'alone us':>12}{'beside busy us':>16}"]
+    lines = [f"{'call (median us)':36}{'alone':>10}{'beside busy':>13}{'over 1 ms':>11}"]
     for row in rows:
-        lines.append(f"{row['call']!s:36}{row['alone_us']:12.1f}{row['beside_busy_us']:16.1f}")
+        lines.append(
+            f"{row['call']!s:36}{row['alone_us']:10.1f}{row['beside_busy_us']:13.1f}"
+            f"{row['slow_share']:11.0%}"
+        )
     return "\n".join(lines)
 
 

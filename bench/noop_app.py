@@ -34,9 +34,12 @@ from flask import Flask, Response, request
 from werkzeug import Request
 
 from webhook.cli import build_parser, prepare_multiprocess_metrics, settings_from_args
+from webhook.decision import Decision, Verdict
 from webhook.errors import UsageError
 from webhook.policy.loader import load_policies
 from webhook.serving.logs import configure_decision_log
+from webhook.x509.csr import PEM_TYPE
+from webhook.x509.pem import sole_block_body
 
 
 def create_noop_app() -> Flask:
@@ -69,6 +72,7 @@ def create_noop_app() -> Flask:
 
 FRONT_ENV = "BENCH_NOOP_FRONT"
 WORK_ENV = "BENCH_NOOP_WORK"
+WORKS = ("", "floor", "verify")  # BENCH_NOOP_WORK's values; empty or unset: the plain no-op
 _PATHS = frozenset({"/validate", "/mutate"})
 
 
@@ -99,9 +103,6 @@ def _wsgi_front(fallback: Any) -> Any:
 def signature_verifies(review: Any) -> bool:
     """The CSR of a review (spec.request as the API server sends it) verifies, read as
     floor_evaluate reads it."""
-    from webhook.x509.csr import PEM_TYPE  # noqa: PLC0415
-    from webhook.x509.pem import sole_block_body  # noqa: PLC0415
-
     pem = base64.b64decode(review["request"]["object"]["spec"]["request"], validate=True)
     body = sole_block_body(pem, PEM_TYPE)
     return body is not None and bool(x509.load_der_x509_csr(body).is_signature_valid)
@@ -109,15 +110,15 @@ def signature_verifies(review: Any) -> bool:
 
 def floor_evaluate(admission: Any, *_: Any, **__: Any) -> Any:
     """The engine's place in the floor server: allow a CSR whose signature verifies, deny the
-    rest; no DER reader of ours, no policy check."""
-    from webhook.decision import Decision, Verdict  # noqa: PLC0415
-    from webhook.x509.csr import PEM_TYPE  # noqa: PLC0415
-    from webhook.x509.pem import sole_block_body  # noqa: PLC0415
-
+    rest (a request that is not one PEM block of a DER CSR too); no DER reader of ours, no
+    policy check."""
     obj = admission.object
     request = obj.request if obj is not None else None
     body = sole_block_body(request, PEM_TYPE) if request else None
-    valid = body is not None and x509.load_der_x509_csr(body).is_signature_valid
+    try:
+        valid = body is not None and x509.load_der_x509_csr(body).is_signature_valid
+    except ValueError:  # not DER cryptography reads
+        valid = False
     verdict = Verdict.ALLOWED if valid else Verdict.DENIED
     return Decision(verdict=verdict, policy="floor", rules=("floor",) if valid else ())
 
@@ -131,6 +132,13 @@ def load_floor_app(load_real: Any) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    work = os.environ.get(WORK_ENV, "")
+    if work not in WORKS:
+        print(
+            f"noop_app: error: {WORK_ENV}={work!r}; expected floor, verify or nothing",
+            file=sys.stderr,
+        )
+        return 2
     args = build_parser().parse_args(["serve", *(sys.argv[1:] if argv is None else argv)])
     try:
         settings = settings_from_args(args)
@@ -148,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     prepare_multiprocess_metrics()
     from webhook.serving.server import WebhookServer  # noqa: PLC0415 - after the metrics directory is set
 
-    floor = os.environ.get(WORK_ENV) == "floor"
+    floor = work == "floor"
     if floor:  # as `csr-webhook serve` does: the floor writes the real decision lines
         configure_decision_log()
 

@@ -1,5 +1,6 @@
-"""bench.gil_release: a row per call, each timed alone and beside a busy thread (the figures
-themselves are a benchmark's, not a test's), and a usage error for no calls."""
+"""bench.gil_release: a row per call, each timed alone and beside a busy thread, with the share
+of slow calls (the figures themselves are a benchmark's, not a test's), and a usage error for
+no calls."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ def test_each_call_is_timed_alone_and_beside_a_busy_thread() -> None:
     rows = gil_release.measure(1)
     assert [row["call"] for row in rows] == list(gil_release.calls())
     assert all(row["alone_us"] > 0 and row["beside_busy_us"] > 0 for row in rows)  # type: ignore[operator]
+    assert all(row["slow_share"] in (0.0, 1.0) for row in rows)  # one call: none or all
     table = gil_release.format_table(rows)
     assert table.count("\n") == len(rows) and "is_signature_valid (ECDSA P-256)" in table
 

@@ -14,9 +14,18 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Flask
 
+from bench.compare import compare_text
 from bench.corpus import POLICY_DIR, build_corpus, parse_mix
-from bench.noop_app import FRONT_ENV, WORK_ENV, create_noop_app, floor_evaluate, load_floor_app
+from bench.noop_app import (
+    FRONT_ENV,
+    WORK_ENV,
+    create_noop_app,
+    floor_evaluate,
+    load_floor_app,
+)
+from bench.noop_app import main as noop_main
 from bench.run import preflight, start_server
+from webhook.admission import parse_review
 from webhook.policy.loader import load_policies
 from webhook.serving import views
 from webhook.serving.app import create_app
@@ -106,19 +115,58 @@ def test_the_floor_server_is_the_real_app_judging_the_signature_alone(
     assert client.post("/validate", data="[]", content_type="application/json").status_code == 400
 
 
-def test_bench_runs_the_floor_server_in_the_real_column(tmp_path: Path) -> None:
+def _decision_lines(log: Path) -> list[dict[str, object]]:
+    lines = [json.loads(line) for line in log.read_text().splitlines() if '"msg"' in line]
+    return [line for line in lines if line.get("msg") == "admission review"]
+
+
+@pytest.mark.server
+def test_bench_runs_the_floor_server_in_the_real_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`python -m bench --real floor`: start_server runs bench.noop_app with
-    BENCH_NOOP_WORK=floor, a real gunicorn over TLS whose decision lines name the floor."""
+    BENCH_NOOP_WORK=floor, a real gunicorn over TLS whose decision lines name the floor; the
+    no-op beside it runs plain, whatever BENCH_NOOP_WORK the bench itself was started with."""
+    monkeypatch.setenv(WORK_ENV, "floor")
     corpus = build_corpus(2, parse_mix("ecdsa-p256=1"))
     cert, key = generate_dev_certificate(tmp_path)
-    server = start_server("real", tmp_path, cert=cert, key=key, workers=1, threads=1, work="floor")
+    servers = {
+        "real": start_server(
+            "real", tmp_path, cert=cert, key=key, workers=1, threads=1, work="floor"
+        ),
+        "noop": start_server("noop", tmp_path, cert=cert, key=key, workers=1, threads=1),
+    }
     try:
-        preflight({"real": server}, corpus.reviews, corpus.bodies())
+        preflight(servers, corpus.reviews, corpus.bodies())
     finally:
-        assert server.stop() == 0
-    lines = [json.loads(line) for line in server.log.read_text().splitlines() if '"msg"' in line]
-    decisions = [line for line in lines if line.get("msg") == "admission review"]
+        assert [server.stop() for server in servers.values()] == [0, 0]
+    decisions = _decision_lines(servers["real"].log)
     assert len(decisions) == 2
     assert {(d["decision"], d["policy"], d["rule"]) for d in decisions} == {
         ("allowed", "floor", "floor")
     }
+    assert _decision_lines(servers["noop"].log) == []
+
+
+def test_an_unknown_work_mode_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(WORK_ENV, "Floor")
+    assert noop_main([]) == 2
+
+
+def test_the_floor_denies_a_request_that_is_not_a_csr() -> None:
+    review = build_corpus(1, parse_mix("ecdsa-p256=1")).reviews[0]
+    spec = review["request"]["object"]["spec"]
+    spec["request"] = base64.b64encode(
+        b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"
+    ).decode()
+    decision = floor_evaluate(parse_review(json.dumps(review).encode()))
+    assert (decision.allowed, decision.policy) == (False, "floor")
+
+
+def test_a_comparison_says_when_the_real_column_was_not_csr_webhook() -> None:
+    baselines = Path(__file__).resolve().parent.parent / "bench" / "baselines"
+    server = json.loads((baselines / "2026-12-02-1f795f7-fast-machine.json").read_text())
+    floor = json.loads((baselines / "2026-12-02-5a7169a-floor.json").read_text())
+    before, after = compare_text(server, floor, "a.json", "b.json").splitlines()[:2]
+    assert before.endswith("commit 1f795f7)")
+    assert after.endswith("commit 1f795f7, real column: --real floor)")
