@@ -166,7 +166,7 @@ def test_the_floor_denies_a_request_that_is_not_a_csr() -> None:
 def test_a_comparison_says_when_the_real_column_was_not_csr_webhook() -> None:
     baselines = Path(__file__).resolve().parent.parent / "bench" / "baselines"
     server = json.loads((baselines / "2026-12-02-1f795f7-fast-machine.json").read_text())
-    floor = json.loads((baselines / "2026-12-02-5a7169a-floor.json").read_text())
+    floor = json.loads((baselines / "2026-12-02-f05eb43-floor.json").read_text())
     before, after = compare_text(server, floor, "a.json", "b.json").splitlines()[:2]
     assert before.endswith("commit 1f795f7)")
-    assert after.endswith("commit 1f795f7, real column: --real floor)")
+    assert after.endswith("commit f05eb43, real column: --real floor)")
