@@ -63,21 +63,17 @@ def _change(before: float, after: float) -> str:
     return f"{(after - before) / before * 100:+.1f}%"
 
 
-def _real_column(result: dict[str, Any]) -> str:
-    """What the file's "real" column ran, when it was not csr-webhook (python -m bench --real)."""
+def _heading(label: str, path: str, result: dict[str, Any]) -> str:
+    """One file's line: its date and commit, and what its "real" column ran when that was not
+    csr-webhook (python -m bench --real)."""
     real = result.get("settings", {}).get("real", "server")
-    return "" if real == "server" else f", real column: --real {real}"
+    column = "" if real == "server" else f", real column: --real {real}"
+    commit = result["machine"].get("commit", "?")
+    return f"{label} {path} ({result['date']}, commit {commit}{column})"
 
 
 def compare_text(before: dict[str, Any], after: dict[str, Any], a: str, b: str) -> str:
-    lines = [
-        f"before: {a} ({before['date']}, commit {before['machine'].get('commit', '?')}"
-        f"{_real_column(before)})"
-    ]
-    lines.append(
-        f"after:  {b} ({after['date']}, commit {after['machine'].get('commit', '?')}"
-        f"{_real_column(after)})"
-    )
+    lines = [_heading("before:", a, before), _heading("after: ", b, after)]
     lines.append(f"{'':34}{'before':>10}{'after':>10}{'change':>10}")
     for config in ("real", "noop"):
         lines.append(f"{config}:")

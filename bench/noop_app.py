@@ -49,10 +49,7 @@ def create_noop_app() -> Flask:
     @app.post("/validate")
     @app.post("/mutate")
     def review() -> Response:
-        body = json.loads(request.get_data())
-        uid = body["request"]["uid"]
-        if verify:
-            uid = uid if signature_verifies(body) else "signature invalid"
+        uid = _answered_uid(json.loads(request.get_data()), verify=verify)
         answer = {
             "apiVersion": "admission.k8s.io/v1",
             "kind": "AdmissionReview",
@@ -83,10 +80,7 @@ def _wsgi_front(fallback: Any) -> Any:
     def serve(environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") not in _PATHS:
             return fallback(environ, start_response)
-        review = json.loads(Request(environ).get_data())
-        uid = review["request"]["uid"]
-        if verify:
-            uid = uid if signature_verifies(review) else "signature invalid"
+        uid = _answered_uid(json.loads(Request(environ).get_data()), verify=verify)
         answer = {
             "apiVersion": "admission.k8s.io/v1",
             "kind": "AdmissionReview",
@@ -100,25 +94,31 @@ def _wsgi_front(fallback: Any) -> Any:
     return serve
 
 
-def signature_verifies(review: Any) -> bool:
-    """The CSR of a review (spec.request as the API server sends it) verifies, read as
-    floor_evaluate reads it."""
+def _answered_uid(review: Any, *, verify: bool) -> Any:
+    """The uid the no-op answers with; with `verify`, "signature invalid" for a CSR whose
+    signature does not verify (the bench's preflight then counts a wrong answer)."""
+    uid = review["request"]["uid"]
+    if not verify:
+        return uid
     pem = base64.b64decode(review["request"]["object"]["spec"]["request"], validate=True)
-    body = sole_block_body(pem, PEM_TYPE)
-    return body is not None and bool(x509.load_der_x509_csr(body).is_signature_valid)
+    return uid if signature_verifies(pem) else "signature invalid"
+
+
+def signature_verifies(request: bytes | None) -> bool:
+    """spec.request (decoded) is one PEM block of a DER CSR whose signature cryptography
+    verifies: the PEM block read as parse_csr's fast path reads it, no DER reader of ours."""
+    body = sole_block_body(request, PEM_TYPE) if request else None
+    try:
+        return body is not None and bool(x509.load_der_x509_csr(body).is_signature_valid)
+    except ValueError:  # not DER cryptography reads
+        return False
 
 
 def floor_evaluate(admission: Any, *_: Any, **__: Any) -> Any:
     """The engine's place in the floor server: allow a CSR whose signature verifies, deny the
-    rest (a request that is not one PEM block of a DER CSR too); no DER reader of ours, no
-    policy check."""
+    rest; no policy check."""
     obj = admission.object
-    request = obj.request if obj is not None else None
-    body = sole_block_body(request, PEM_TYPE) if request else None
-    try:
-        valid = body is not None and x509.load_der_x509_csr(body).is_signature_valid
-    except ValueError:  # not DER cryptography reads
-        valid = False
+    valid = signature_verifies(obj.request if obj is not None else None)
     verdict = Verdict.ALLOWED if valid else Verdict.DENIED
     return Decision(verdict=verdict, policy="floor", rules=("floor",) if valid else ())
 
